@@ -1,0 +1,85 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "DTE",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "dte", targets: ["dte"]),
+        .executable(name: "dte-agent", targets: ["dte-agent"]),
+        .library(name: "DTEModel", targets: ["DTEModel"]),
+        .library(name: "DTECompiler", targets: ["DTECompiler"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
+    ],
+    targets: [
+        // MARK: templates → model → compiler
+        .systemLibrary(
+            name: "CYAML",
+            pkgConfig: "yaml-0.1",
+            providers: [.apt(["libyaml-dev"])]
+        ),
+        .target(name: "DTEModel", dependencies: ["CYAML"], swiftSettings: strict),
+        .target(name: "DTECompiler", dependencies: ["DTEModel"], swiftSettings: strict),
+        .target(name: "DTEViews", dependencies: ["DTEModel", "DTECompiler"], swiftSettings: strict),
+        .executableTarget(
+            name: "dte",
+            dependencies: [
+                "DTEModel", "DTECompiler", "DTEViews",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+
+        // MARK: HPC-edge agent
+        .systemLibrary(
+            name: "CSlurm",
+            providers: [.apt(["libslurm-dev"])]
+        ),
+        .target(name: "PodWire", swiftSettings: strict),
+        .target(
+            name: "EdgeAgent",
+            dependencies: [
+                "PodWire", "CSlurm",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "dte-agent",
+            dependencies: [
+                "EdgeAgent", "PodWire",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+
+        // MARK: tests
+        .testTarget(name: "DTEModelTests", dependencies: ["DTEModel"], swiftSettings: strict),
+        .testTarget(
+            name: "DTECompilerTests",
+            dependencies: ["DTEModel", "DTECompiler", "DTEViews"],
+            resources: [.copy("Fixtures")],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "EdgeAgentTests",
+            dependencies: [
+                "EdgeAgent", "PodWire",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: strict
+        ),
+    ]
+)

@@ -1,0 +1,2 @@
+#include <slurm/slurm.h>
+#include <slurm/slurm_errno.h>

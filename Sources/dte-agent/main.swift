@@ -1,0 +1,1 @@
+print("dte-agent: not built yet")
