@@ -48,7 +48,7 @@ let package = Package(
         .target(
             name: "EdgeAgent",
             dependencies: [
-                "PodWire", "CSlurm",
+                "PodWire", "CSlurm", "CYAML",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,0 +1,425 @@
+import DTEModel
+
+/// Where a value is being checked: its file, the node template `SELF` means, and the type table.
+struct EvalContext {
+    var file: String
+    /// The absolute path of the file whose topology inputs `get_input` reads (nil inside type definitions).
+    var filePath: String?
+    var selfNode: String?
+    var table: TypeTable
+}
+
+extension Checker {
+    /// What a function call evaluated to: a value written somewhere else, or a call kept for apply time.
+    enum Resolution {
+        case node(YAMLNode, origin: String)
+        case symbolic(FunctionCall)
+        case failed
+    }
+
+    // MARK: - entry points
+
+    /// Checks `node` against `schema` (type, entry/key schema, constraints) and returns its typed value.
+    /// With `quiet`, problems are not reported (values already checked where they were written).
+    func checkValue(_ node: YAMLNode, schema: SchemaDefinition, ctx: EvalContext, subject: String, path: String,
+                    quiet: Bool = false) -> Value? {
+        let before = diagnostics.count
+        let cs = constraints(for: schema, table: ctx.table, file: ctx.file)
+        let v = checkTyped(node, type: schema.type, entry: schema.entrySchema, key: schema.keySchema, constraints: cs, ctx: ctx,
+                           subject: subject, path: path, origin: nil, site: node.mark, depth: 0)
+        if quiet, diagnostics.count > before { removeDiagnostics(from: before) }
+        return v
+    }
+
+    /// A value with no declared type (outputs, operation inputs): functions are checked and evaluated.
+    func genericValue(_ node: YAMLNode, ctx: EvalContext, path: String, subject: String) -> Value? {
+        checkTyped(node, type: PrimitiveType.any.rawValue, entry: nil, key: nil, constraints: [], ctx: ctx, subject: subject, path: path,
+                   origin: nil, site: node.mark, depth: 0)
+    }
+
+    func removeDiagnostics(from index: Int) {
+        diagnostics.removeSubrange(index...)
+    }
+
+    func fail(_ code: String, _ detail: String, hint: String?, ctx: EvalContext, subject: String, path: String, site: Mark) {
+        error(code, "\(subject): \(detail)", hint: hint, file: ctx.file, mark: site, path: path)
+    }
+
+    static func show(_ node: YAMLNode) -> String {
+        switch node {
+        case .scalar(let s):
+            if s.isNull { return "null" }
+            if s.style.isQuoted || PlainScalar.classify(s.value) == .string { return "\"\(s.value)\"" }
+            return s.value
+        case .sequence(let items, _): return items.count <= 6 ? "[" + items.map(show).joined(separator: ", ") + "]" : "a list of \(items.count)"
+        case .mapping(let e, _): return e.count <= 4 ? "{" + e.map { "\($0.key): \(show($0.value))" }.joined(separator: ", ") + "}" : "a map"
+        }
+    }
+
+    // MARK: - typed checking
+
+    func checkTyped(_ node: YAMLNode, type: String, entry: SchemaDefinition?, key: SchemaDefinition?, constraints: [Constraint],
+                    ctx: EvalContext, subject: String, path: String, origin: String?, site: Mark, depth: Int) -> Value? {
+        if let call = functionCall(in: node) {
+            switch resolveFunction(call.name, call.args, mark: call.mark, ctx: ctx, path: path, depth: depth) {
+            case .failed: return nil
+            case .symbolic(let f): return .function(f)
+            case .node(let resolved, let o):
+                return checkTyped(resolved, type: type, entry: entry, key: key, constraints: constraints, ctx: ctx, subject: subject,
+                                  path: path, origin: o, site: site, depth: depth + 1)
+            }
+        }
+        let from = origin.map { " (from \($0))" } ?? ""
+        let value: Value?
+        if let prim = PrimitiveType.named(type) {
+            value = checkPrimitive(prim, node, entry: entry, key: key, ctx: ctx, subject: subject, path: path, from: from, site: site, depth: depth)
+        } else if let dt = ctx.table.lookup(.data, type) {
+            if let prim = ctx.table.primitiveBase(dt) {
+                let chain = ctx.table.ancestors(dt)
+                let e = entry ?? chain.lazy.compactMap(\.entrySchema).first
+                let k = key ?? chain.lazy.compactMap(\.keySchema).first
+                value = checkPrimitive(prim, node, entry: e, key: k, ctx: ctx, subject: subject, path: path, from: from, site: site, depth: depth)
+                if let v = value {
+                    for a in chain where !a.constraints.isEmpty {
+                        let cs = dataTypeConstraints(a, primitive: prim, table: ctx.table)
+                        reportViolations(v, cs, node: node, ctx: ctx, subject: subject, path: path, from: from, site: site,
+                                         note: " of data type \(a.name)")
+                    }
+                }
+            } else {
+                value = checkComplex(node, dt, ctx: ctx, subject: subject, path: path, from: from, site: site, depth: depth)
+            }
+        } else {
+            return nil  // the unknown type is reported where it is declared
+        }
+        if let v = value, !constraints.isEmpty {
+            reportViolations(v, constraints, node: node, ctx: ctx, subject: subject, path: path, from: from, site: site, note: "")
+        }
+        return value
+    }
+
+    func reportViolations(_ v: Value, _ cs: [Constraint], node: YAMLNode, ctx: EvalContext, subject: String, path: String, from: String,
+                          site: Mark, note: String) {
+        for c in cs where !c.isSatisfied(by: v) {
+            fail("constraint-" + c.operatorName.replacingOccurrences(of: "_", with: "-"),
+                 "\(v.isSymbolic ? Self.show(node) : v.display)\(from) violates constraint \(c.display)\(note)",
+                 hint: Self.constraintHint(c), ctx: ctx, subject: subject, path: path, site: site)
+        }
+    }
+
+    static func constraintHint(_ c: Constraint) -> String {
+        switch c {
+        case .equal(let v): return "the only allowed value is \(v.display)"
+        case .greaterThan(let v): return "use a value greater than \(v.display)"
+        case .greaterOrEqual(let v): return "use a value of at least \(v.display)"
+        case .lessThan(let v): return "use a value less than \(v.display)"
+        case .lessOrEqual(let v): return "use a value of at most \(v.display)"
+        case .inRange(let a, let b): return "use a value between \(a.display) and \(b.display)"
+        case .validValues(let vs): return "use one of: " + vs.map(\.display).joined(separator: ", ")
+        case .length(let n): return "the length must be exactly \(n)"
+        case .minLength(let n): return "the length must be at least \(n)"
+        case .maxLength(let n): return "the length must be at most \(n)"
+        case .pattern(let p): return "the whole value must match the regular expression \(p.source)"
+        }
+    }
+
+    func mismatch(_ expected: String, _ node: YAMLNode, hint: String? = nil, ctx: EvalContext, subject: String, path: String, from: String,
+                  site: Mark) {
+        var h = hint
+        if h == nil, case .mapping(let e, _) = node, e.count == 1 {
+            h = "\"\(e[0].key)\" is not a TOSCA function; functions are get_input, get_property, get_attribute, concat, join, token"
+            if let m = closestMatch(to: e[0].key, in: ["get_input", "get_property", "get_attribute", "concat", "join", "token"]) {
+                h = "did you mean \"\(m)\"? " + (h ?? "")
+            }
+            fail("unknown-function", "unknown function \"\(e[0].key)\"", hint: h, ctx: ctx, subject: subject, path: path, site: site)
+            return
+        }
+        fail("type-mismatch", "expected \(expected), got \(node.kindDescription) (\(Self.show(node)))\(from)", hint: h, ctx: ctx,
+             subject: subject, path: path, site: site)
+    }
+
+    func checkPrimitive(_ prim: PrimitiveType, _ node: YAMLNode, entry: SchemaDefinition?, key: SchemaDefinition?, ctx: EvalContext,
+                        subject: String, path: String, from: String, site: Mark, depth: Int) -> Value? {
+        switch prim {
+        case .any:
+            return anyValue(node, ctx: ctx, subject: subject, path: path, site: site, depth: depth)
+        case .range:
+            if let v = checkRange(node) { return v }
+            mismatch("a range [lower, upper] (upper may be UNBOUNDED)", node, ctx: ctx, subject: subject, path: path, from: from, site: site)
+            return nil
+        case .list:
+            guard case .sequence(let items, _) = node else {
+                mismatch("a list", node, ctx: ctx, subject: subject, path: path, from: from, site: site)
+                return nil
+            }
+            var out: [Value] = []
+            out.reserveCapacity(items.count)
+            let cs = entry.map { constraints(for: $0, table: ctx.table, file: ctx.file) } ?? []
+            for (i, item) in items.enumerated() {
+                let ip = path + "." + String(i)
+                let itemSite = from.isEmpty ? item.mark : site
+                if let v = checkTyped(item, type: entry?.type ?? "any", entry: entry?.entrySchema, key: entry?.keySchema, constraints: cs,
+                                      ctx: ctx, subject: subject + " [\(i)]", path: ip, origin: nil, site: itemSite, depth: depth) {
+                    out.append(v)
+                }
+            }
+            return .list(out)
+        case .map:
+            guard case .mapping(let entries, _) = node else {
+                mismatch("a map", node, ctx: ctx, subject: subject, path: path, from: from, site: site)
+                return nil
+            }
+            var out: [Value.MapEntry] = []
+            out.reserveCapacity(entries.count)
+            let cs = entry.map { constraints(for: $0, table: ctx.table, file: ctx.file) } ?? []
+            let kcs = key.map { constraints(for: $0, table: ctx.table, file: ctx.file) } ?? []
+            for e in entries {
+                let ep = path + "." + e.key
+                if let key {
+                    _ = checkTyped(.scalar(YAMLScalar(value: e.key, style: .singleQuoted, mark: e.keyMark)), type: key.type, entry: nil, key: nil,
+                                   constraints: kcs, ctx: ctx, subject: subject + " key \"\(e.key)\"", path: ep, origin: nil,
+                                   site: from.isEmpty ? e.keyMark : site, depth: depth)
+                }
+                if let v = checkTyped(e.value, type: entry?.type ?? "any", entry: entry?.entrySchema, key: entry?.keySchema, constraints: cs,
+                                      ctx: ctx, subject: subject + " [\(e.key)]", path: ep, origin: nil,
+                                      site: from.isEmpty ? e.value.mark : site, depth: depth) {
+                    out.append(Value.MapEntry(key: e.key, value: v))
+                }
+            }
+            return .map(out)
+        default:
+            break
+        }
+        guard case .scalar(let s) = node else {
+            mismatch(Self.article(prim), node, ctx: ctx, subject: subject, path: path, from: from, site: site)
+            return nil
+        }
+        if s.isNull {
+            if prim == .null { return .null }
+            mismatch(Self.article(prim), node, hint: "give a value or remove the key", ctx: ctx, subject: subject, path: path, from: from, site: site)
+            return nil
+        }
+        let plain = s.style == .plain ? PlainScalar.classify(s.value) : .string
+        switch prim {
+        case .string:
+            if plain == .string { return .string(s.value) }
+            mismatch("a string", node, hint: "quote it: \"\(s.value)\"", ctx: ctx, subject: subject, path: path, from: from, site: site)
+        case .integer:
+            if case .integer(let i) = plain { return .integer(i) }
+            if s.style.isQuoted, Int(s.value) != nil {
+                mismatch("an integer", node, hint: "remove the quotes: \(s.value)", ctx: ctx, subject: subject, path: path, from: from, site: site)
+            } else {
+                mismatch("an integer", node, ctx: ctx, subject: subject, path: path, from: from, site: site)
+            }
+        case .float:
+            if case .float(let d) = plain { return .float(d) }
+            if case .integer(let i) = plain { return .float(Double(i)) }
+            mismatch("a float", node, hint: s.style.isQuoted && Double(s.value) != nil ? "remove the quotes: \(s.value)" : nil,
+                     ctx: ctx, subject: subject, path: path, from: from, site: site)
+        case .boolean:
+            if case .boolean(let b) = plain { return .boolean(b) }
+            mismatch("a boolean", node, hint: "use true or false", ctx: ctx, subject: subject, path: path, from: from, site: site)
+        case .timestamp:
+            if let t = TOSCATimestamp.parse(s.value) { return .timestamp(t) }
+            fail("bad-timestamp", "\(Self.show(node))\(from) is not a timestamp", hint: "use ISO 8601, e.g. 2026-11-25T17:40:45Z or 2026-11-25",
+                 ctx: ctx, subject: subject, path: path, site: site)
+        case .version:
+            if let v = TOSCAVersion.parse(s.value) { return .version(v) }
+            fail("bad-version", "\(Self.show(node))\(from) is not a version", hint: "use major.minor[.fix[.qualifier[-build]]], e.g. 1.4 or 2.0.1",
+                 ctx: ctx, subject: subject, path: path, site: site)
+        case .null:
+            mismatch("null", node, ctx: ctx, subject: subject, path: path, from: from, site: site)
+        case .scalarSize, .scalarTime, .scalarFrequency, .scalarBitrate:
+            guard let kind = prim.scalarKind else { return nil }
+            if let u = ScalarUnit.parse(s.value, kind: kind) { return .scalar(u) }
+            fail("bad-scalar-unit", "\(Self.show(node))\(from) is not a \(kind.rawValue)",
+                 hint: "use a number and one of \(kind.unitList) — e.g. \"\(kind.example)\"", ctx: ctx, subject: subject, path: path, site: site)
+        case .any, .list, .map, .range:
+            break
+        }
+        return nil
+    }
+
+    static func article(_ p: PrimitiveType) -> String {
+        switch p {
+        case .integer: return "an integer"
+        case .any: return "a value"
+        case .null: return "null"
+        case .range: return "a range [lower, upper]"
+        case .version: return "a version"
+        case .timestamp: return "a timestamp"
+        default: return "a " + p.rawValue
+        }
+    }
+
+    /// Ranges are lists of two bounds; checked apart since they are sequences.
+    func checkRange(_ node: YAMLNode) -> Value? {
+        guard let items = node.items, items.count == 2, let lo = items[0].string.flatMap({ Int($0) }) else { return nil }
+        if items[1].string == "UNBOUNDED" { return .range(lower: lo, upper: nil) }
+        guard let hi = items[1].string.flatMap({ Int($0) }), hi >= lo else { return nil }
+        return .range(lower: lo, upper: hi)
+    }
+
+    func checkComplex(_ node: YAMLNode, _ dt: TypeDefinition, ctx: EvalContext, subject: String, path: String, from: String, site: Mark,
+                      depth: Int) -> Value? {
+        guard case .mapping(let entries, _) = node else {
+            mismatch("a map of \(dt.name)", node, ctx: ctx, subject: subject, path: path, from: from, site: site)
+            return nil
+        }
+        let defs = ctx.table.properties(dt)
+        var out: [Value.MapEntry] = []
+        for e in entries where !defs.contains(where: { $0.name == e.key }) {
+            fail("unknown-property", "data type \(dt.name) has no property \"\(e.key)\"",
+                 hint: Self.didYouMean(e.key, defs.map(\.name), list: true), ctx: ctx, subject: subject, path: path + "." + e.key,
+                 site: from.isEmpty ? e.keyMark : site)
+        }
+        for def in defs {
+            let cs = constraints(for: def.schema, table: ctx.table, file: ctx.file)
+            if let e = entries.first(where: { $0.key == def.name }) {
+                if let v = checkTyped(e.value, type: def.type, entry: def.schema.entrySchema, key: def.schema.keySchema, constraints: cs,
+                                      ctx: ctx, subject: subject + " [\(def.name)]", path: path + "." + def.name, origin: nil,
+                                      site: from.isEmpty ? e.value.mark : site, depth: depth) {
+                    out.append(Value.MapEntry(key: def.name, value: v))
+                }
+            } else if let d = def.defaultValue {
+                let before = diagnostics.count
+                if let v = checkTyped(d, type: def.type, entry: def.schema.entrySchema, key: def.schema.keySchema, constraints: cs, ctx: ctx,
+                                      subject: subject, path: path, origin: nil, site: site, depth: depth) {
+                    out.append(Value.MapEntry(key: def.name, value: v))
+                }
+                if diagnostics.count > before { removeDiagnostics(from: before) }
+            } else if def.required {
+                fail("missing-property", "missing required field \"\(def.name)\" of \(dt.name)",
+                     hint: "add \(def.name): … to this map", ctx: ctx, subject: subject, path: path, site: from.isEmpty ? node.mark : site)
+            }
+        }
+        return .map(out)
+    }
+
+    /// A value with no schema: scalars typed by their YAML form; functions evaluated.
+    func anyValue(_ node: YAMLNode, ctx: EvalContext, subject: String, path: String, site: Mark, depth: Int) -> Value? {
+        switch node {
+        case .scalar(let s):
+            if s.isNull { return .null }
+            if s.style.isQuoted { return .string(s.value) }
+            switch PlainScalar.classify(s.value) {
+            case .null: return .null
+            case .boolean(let b): return .boolean(b)
+            case .integer(let i): return .integer(i)
+            case .float(let d): return .float(d)
+            case .string: return .string(s.value)
+            }
+        case .sequence(let items, _):
+            return .list(items.enumerated().compactMap { i, item in
+                checkTyped(item, type: "any", entry: nil, key: nil, constraints: [], ctx: ctx, subject: subject, path: path + ".\(i)",
+                           origin: nil, site: item.mark, depth: depth)
+            })
+        case .mapping(let entries, _):
+            return .map(entries.compactMap { e in
+                checkTyped(e.value, type: "any", entry: nil, key: nil, constraints: [], ctx: ctx, subject: subject, path: path + "." + e.key,
+                           origin: nil, site: e.value.mark, depth: depth).map { Value.MapEntry(key: e.key, value: $0) }
+            })
+        }
+    }
+
+    // MARK: - constraints
+
+    /// The typed constraints of a schema (parsed once; problems in them reported once, where written).
+    func constraints(for schema: SchemaDefinition, table: TypeTable, file: String) -> [Constraint] {
+        let id = ObjectIdentifier(schema)
+        if let c = constraintCache[id] { return c }
+        var out: [Constraint] = []
+        var prim = PrimitiveType.named(schema.type)
+        if prim == nil, let dt = table.lookup(.data, schema.type) { prim = table.primitiveBase(dt) }
+        for (i, clause) in schema.constraints.enumerated() {
+            let path = schema.source.path + ".constraints.\(i)"
+            if let c = parseConstraint(clause, type: prim, typeName: schema.type, table: table, file: file, path: path) { out.append(c) }
+        }
+        constraintCache[id] = out
+        return out
+    }
+
+    func dataTypeConstraints(_ dt: TypeDefinition, primitive: PrimitiveType, table: TypeTable) -> [Constraint] {
+        let schema = SchemaDefinition(type: primitive.rawValue, typeMark: dt.source.mark, description: nil, constraints: dt.constraints,
+                                      entrySchema: nil, keySchema: nil, source: dt.source)
+        let id = ObjectIdentifier(dt)
+        if let c = constraintCache[id] { return c }
+        let quietStart = diagnostics.count
+        let c = constraints(for: schema, table: table, file: dt.source.file)
+        if diagnostics.count > quietStart { removeDiagnostics(from: quietStart) }  // reported with the type definition
+        constraintCache[id] = c
+        return c
+    }
+
+    func parseConstraint(_ clause: YAMLNode, type: PrimitiveType?, typeName: String, table: TypeTable, file: String, path: String) -> Constraint? {
+        guard case .mapping(let entries, _) = clause, entries.count == 1 else {
+            error("bad-constraint", "a constraint must be a map with one operator, e.g. { greater_or_equal: 1 }",
+                  hint: "operators: " + Constraint.operators.joined(separator: ", "), file: file, mark: clause.mark, path: path)
+            return nil
+        }
+        let e = entries[0]
+        let ctx = EvalContext(file: file, filePath: nil, selfNode: nil, table: table)
+        let operandType = type?.rawValue ?? (table.lookup(.data, typeName) != nil ? "any" : typeName)
+        func operand(_ n: YAMLNode) -> Value? {
+            let before = diagnostics.count
+            let v = checkTyped(n, type: operandType, entry: nil, key: nil, constraints: [], ctx: ctx,
+                               subject: "constraint \(e.key)", path: path + "." + e.key, origin: nil, site: n.mark, depth: 0)
+            if diagnostics.count > before {
+                // rephrase: the operand does not fit the property's type
+                diagnostics[before].code = "bad-constraint"
+                diagnostics[before].message += " — an operand of \(e.key) must be of the property's type \(typeName)"
+            }
+            return v
+        }
+        func natural(_ n: YAMLNode) -> Int? {
+            if let s = n.scalar, s.style == .plain, case .integer(let i) = PlainScalar.classify(s.value), i >= 0 { return i }
+            error("bad-constraint", "\(e.key) takes a non-negative integer, not \(Self.show(n))", file: file, mark: n.mark, path: path + "." + e.key)
+            return nil
+        }
+        switch e.key {
+        case "equal": return operand(e.value).map(Constraint.equal)
+        case "greater_than": return operand(e.value).map(Constraint.greaterThan)
+        case "greater_or_equal": return operand(e.value).map(Constraint.greaterOrEqual)
+        case "less_than": return operand(e.value).map(Constraint.lessThan)
+        case "less_or_equal": return operand(e.value).map(Constraint.lessOrEqual)
+        case "in_range":
+            guard let items = e.value.items, items.count == 2 else {
+                error("bad-constraint", "in_range takes a list of two values, [lower, upper]", file: file, mark: e.value.mark, path: path + ".in_range")
+                return nil
+            }
+            guard let lo = operand(items[0]) else { return nil }
+            if items[1].string == "UNBOUNDED" { return .inRange(lo, .float(.infinity)) }
+            guard let hi = operand(items[1]) else { return nil }
+            if let c = Value.compare(lo, hi), c > 0 {
+                error("bad-constraint", "in_range: the lower bound \(lo.display) is above the upper bound \(hi.display)", file: file,
+                      mark: e.value.mark, path: path + ".in_range")
+                return nil
+            }
+            return .inRange(lo, hi)
+        case "valid_values":
+            guard let items = e.value.items else {
+                error("bad-constraint", "valid_values takes a list of values", file: file, mark: e.value.mark, path: path + ".valid_values")
+                return nil
+            }
+            let vs = items.compactMap(operand)
+            return vs.count == items.count ? .validValues(vs) : nil
+        case "length": return natural(e.value).map(Constraint.length)
+        case "min_length": return natural(e.value).map(Constraint.minLength)
+        case "max_length": return natural(e.value).map(Constraint.maxLength)
+        case "pattern":
+            guard let s = e.value.string else {
+                error("bad-constraint", "pattern takes a regular expression string", file: file, mark: e.value.mark, path: path + ".pattern")
+                return nil
+            }
+            guard let p = Pattern(s) else {
+                error("bad-constraint", "pattern \"\(s)\" is not a valid regular expression", file: file, mark: e.value.mark, path: path + ".pattern")
+                return nil
+            }
+            return .pattern(p)
+        default:
+            error("unknown-constraint", "unknown constraint operator \"\(e.key)\"",
+                  hint: Self.didYouMean(e.key, Constraint.operators, list: true), file: file, mark: e.keyMark, path: path + "." + e.key)
+            return nil
+        }
+    }
+}

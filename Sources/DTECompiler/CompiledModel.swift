@@ -1,0 +1,67 @@
+import DTEModel
+
+/// A node template after checking: its type chain and evaluated property values.
+public struct ResolvedNode: Sendable {
+    public var name: String
+    public var type: String
+    /// The type and its ancestors, nearest first.
+    public var typeChain: [String]
+    public var file: String
+    public var mark: Mark
+    public var properties: [Value.MapEntry]
+    public var requirements: [ResolvedRequirement]
+    public var capabilities: [String: [Value.MapEntry]]
+
+    public func property(_ name: String) -> Value? {
+        properties.first { $0.key == name }?.value
+    }
+
+    public func isA(_ type: String) -> Bool { typeChain.contains(type) }
+}
+
+/// A requirement assignment after checking.
+public struct ResolvedRequirement: Sendable {
+    public var name: String
+    /// The target node template's name, or nil when the requirement names only a type (abstract).
+    public var target: String?
+    public var relationship: String?
+}
+
+/// A policy or group after checking.
+public struct ResolvedMember: Sendable {
+    public var name: String
+    public var type: String
+    public var typeChain: [String]
+    public var file: String
+    public var mark: Mark
+    public var properties: [Value.MapEntry]
+    public var members: [String]
+
+    public func property(_ name: String) -> Value? {
+        properties.first { $0.key == name }?.value
+    }
+
+    public func isA(_ type: String) -> Bool { typeChain.contains(type) }
+}
+
+/// An input or output of a file's topology template, evaluated.
+public struct ResolvedParameter: Sendable {
+    public var name: String
+    public var file: String
+    public var value: Value?
+}
+
+/// Everything `dte validate` checked, resolved: the model the compiler builds plans from.
+public struct CompiledModel: Sendable {
+    public var files: [String] = []
+    public var nodes: [ResolvedNode] = []
+    public var policies: [ResolvedMember] = []
+    public var groups: [ResolvedMember] = []
+    public var inputs: [ResolvedParameter] = []
+    public var outputs: [ResolvedParameter] = []
+    public var typeCount = 0
+
+    public init() {}
+
+    public func node(_ name: String) -> ResolvedNode? { nodes.first { $0.name == name } }
+}

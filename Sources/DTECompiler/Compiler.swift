@@ -1,0 +1,66 @@
+import DTEModel
+import Foundation
+
+/// The result of loading and checking a repository or a set of files.
+public struct Compilation: Sendable {
+    public var model: CompiledModel
+    public var diagnostics: [Diagnostic]
+    /// Files read (named ones and everything they import), as shown to users.
+    public var files: [String]
+    public var config: RepositoryConfig?
+
+    public var isValid: Bool { !diagnostics.hasErrors }
+}
+
+/// Entry point of the compiler: finds the repository, loads files and imports, type-checks
+/// them, runs DTE's own checks and returns the resolved model with every diagnostic.
+public enum Compiler {
+    /// What to compile.
+    public enum Scope: Sendable {
+        /// The repository at (or above) this folder: dte.yaml plus sites/, templates/, recipes/.
+        case repository(String)
+        /// Just these files and what they import.
+        case files([String])
+    }
+
+    public static func compile(_ scope: Scope, options: CheckOptions = CheckOptions(),
+                               workingDirectory: String = FileManager.default.currentDirectoryPath) -> Compilation {
+        var diagnostics: [Diagnostic] = []
+        var config: RepositoryConfig?
+        let paths: [String]
+        switch scope {
+        case .repository(let dir):
+            let abs = SourceSet.absolute(dir, relativeTo: workingDirectory)
+            guard let root = RepositoryConfig.findRoot(from: abs) else {
+                diagnostics.append(Diagnostic(
+                    .error, code: "no-repository", "\(dir == "." ? "this folder" : dir) is not in a DTE repository (no \(RepositoryConfig.fileName) here or above)",
+                    hint: "run in a repository, pass -C DIR, or name the files to validate"))
+                return Compilation(model: CompiledModel(), diagnostics: diagnostics, files: [], config: nil)
+            }
+            let probe = SourceSet(config: nil, workingDirectory: workingDirectory)
+            let (c, d) = RepositoryConfig.load(root: root, display: probe.display((root as NSString).appendingPathComponent(RepositoryConfig.fileName)))
+            config = c
+            diagnostics += d
+            paths = c.sourceFiles()
+        case .files(let files):
+            paths = files
+            if let first = files.first {
+                let dir = (SourceSet.absolute(first, relativeTo: workingDirectory) as NSString).deletingLastPathComponent
+                if let root = RepositoryConfig.findRoot(from: dir) {
+                    let probe = SourceSet(config: nil, workingDirectory: workingDirectory)
+                    let (c, d) = RepositoryConfig.load(root: root, display: probe.display((root as NSString).appendingPathComponent(RepositoryConfig.fileName)))
+                    config = c
+                    diagnostics += d
+                }
+            }
+        }
+        let sources = SourceSet(config: config, workingDirectory: workingDirectory)
+        for p in paths { sources.addRoot(p) }
+        diagnostics += sources.diagnostics
+        let checker = Checker(sources: sources, options: options)
+        let model = checker.run()
+        diagnostics += checker.diagnostics
+        diagnostics += DTEChecks.run(model)
+        return Compilation(model: model, diagnostics: diagnostics.sortedByLocation(), files: model.files, config: config)
+    }
+}

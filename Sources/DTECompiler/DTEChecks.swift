@@ -1,0 +1,115 @@
+import DTEModel
+
+/// DTE's own rules on top of TOSCA: names that become Kubernetes names, twin membership,
+/// schedules. They only apply to nodes and policies of the DTE types.
+public enum DTEChecks {
+    public static let twinType = "dte.nodes.DigitalTwin"
+    public static let componentType = "dte.nodes.Component"
+    public static let siteType = "dte.nodes.Site"
+    public static let schedulePolicy = "dte.policies.Schedule"
+
+    public static func run(_ model: CompiledModel) -> [Diagnostic] {
+        var out: [Diagnostic] = []
+        for n in model.nodes where n.isA(twinType) || n.isA(componentType) || n.isA(siteType) {
+            if let problem = dns1123LabelProblem(n.name) {
+                let what = n.isA(twinType) ? "twin" : (n.isA(siteType) ? "site" : "component")
+                out.append(Diagnostic(
+                    .error, code: "invalid-name",
+                    "\(what) name \"\(n.name)\" \(problem); it becomes a Kubernetes \(n.isA(twinType) ? "namespace" : "name") on the wire",
+                    hint: "use lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters (e.g. \"\(suggestName(n.name))\")",
+                    file: n.file, mark: n.mark, path: "topology_template.node_templates.\(n.name)"))
+            }
+        }
+        for p in model.policies where p.isA(schedulePolicy) {
+            for prop in p.properties {
+                guard case .string(let expr) = prop.value, prop.key == "cron" || prop.key == "schedule" || prop.key == "expression" else { continue }
+                if let problem = CronExpression.problem(expr) {
+                    out.append(Diagnostic(
+                        .error, code: "invalid-cron", "policy \"\(p.name)\": \"\(expr)\" is not a cron expression: \(problem)",
+                        hint: "use five fields: minute hour day-of-month month day-of-week, e.g. \"0 */6 * * *\"",
+                        file: p.file, mark: p.mark, path: "topology_template.policies.\(p.name).properties.\(prop.key)"))
+                }
+            }
+        }
+        return out
+    }
+
+    /// Why `name` is not a DNS-1123 label, or nil when it is one.
+    public static func dns1123LabelProblem(_ name: String) -> String? {
+        if name.isEmpty { return "is empty" }
+        if name.utf8.count > 63 { return "is longer than 63 characters" }
+        for c in name.utf8 where !((c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c == 45) {
+            return "contains \"\(Character(Unicode.Scalar(c)))\", which is not a lowercase letter, digit or '-'"
+        }
+        if name.hasPrefix("-") || name.hasSuffix("-") { return "starts or ends with '-'" }
+        return nil
+    }
+
+    static func suggestName(_ name: String) -> String {
+        var s = String(name.lowercased().map { ($0.isLetter && $0.isASCII) || ($0.isNumber && $0.isASCII) ? $0 : "-" })
+        while s.hasPrefix("-") { s.removeFirst() }
+        while s.hasSuffix("-") { s.removeLast() }
+        return String(s.prefix(63))
+    }
+}
+
+/// Validation of standard five-field cron expressions (minute hour day-of-month month day-of-week),
+/// with lists, ranges, steps, names (jan–dec, sun–sat) and the @hourly/@daily/… macros.
+public enum CronExpression {
+    static let fields: [(name: String, range: ClosedRange<Int>, names: [String])] = [
+        ("minute", 0...59, []), ("hour", 0...23, []), ("day of month", 1...31, []),
+        ("month", 1...12, ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]),
+        ("day of week", 0...7, ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]),
+    ]
+
+    /// Nil when valid, else what is wrong.
+    public static func problem(_ expr: String) -> String? {
+        let t = expr.trimmingCharacters(in: " \t")
+        if t.hasPrefix("@") {
+            return ["@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"].contains(t) ? nil : "unknown macro \(t)"
+        }
+        let parts = t.split(whereSeparator: { $0 == " " || $0 == "\t" })
+        guard parts.count == 5 else { return "it has \(parts.count) field\(parts.count == 1 ? "" : "s"), not 5" }
+        for (i, part) in parts.enumerated() {
+            let f = fields[i]
+            for item in part.split(separator: ",", omittingEmptySubsequences: false) {
+                if let p = itemProblem(String(item), f) { return "\(f.name) field \"\(part)\": \(p)" }
+            }
+        }
+        return nil
+    }
+
+    static func itemProblem(_ item: String, _ f: (name: String, range: ClosedRange<Int>, names: [String])) -> String? {
+        if item.isEmpty { return "empty list entry" }
+        var base = Substring(item)
+        if let slash = item.firstIndex(of: "/") {
+            base = item[..<slash]
+            guard let step = Int(item[item.index(after: slash)...]), step > 0 else { return "the step after '/' must be a positive number" }
+        }
+        if base == "*" { return nil }
+        func value(_ s: Substring) -> Int? {
+            if let v = Int(s) { return v }
+            if let i = f.names.firstIndex(of: s.lowercased()) { return f.range.lowerBound == 1 ? i + 1 : i }
+            return nil
+        }
+        let bounds = base.split(separator: "-", omittingEmptySubsequences: false)
+        guard (1...2).contains(bounds.count) else { return "\"\(base)\" is not a number or range" }
+        var vals: [Int] = []
+        for b in bounds {
+            guard let v = value(b) else { return "\"\(b)\" is not a number\(f.names.isEmpty ? "" : " or name")" }
+            guard f.range.contains(v) else { return "\(v) is outside \(f.range.lowerBound)–\(f.range.upperBound)" }
+            vals.append(v)
+        }
+        if vals.count == 2, vals[0] > vals[1] { return "range \(base) goes backwards" }
+        return nil
+    }
+}
+
+extension String {
+    func trimmingCharacters(in set: String) -> String {
+        var s = Substring(self)
+        while let f = s.first, set.contains(f) { s = s.dropFirst() }
+        while let l = s.last, set.contains(l) { s = s.dropLast() }
+        return String(s)
+    }
+}

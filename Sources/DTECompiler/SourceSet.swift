@@ -1,0 +1,158 @@
+import DTEModel
+import Foundation
+
+/// One loaded TOSCA file with what it imports.
+public struct SourceFile: Sendable {
+    /// Absolute, standardized path (the file's identity).
+    public var path: String
+    /// The path shown to users (relative to the working directory where possible).
+    public var display: String
+    public var template: ServiceTemplate
+    /// Absolute paths of the files it imports, with the namespace prefix of each import.
+    public var imports: [(path: String, prefix: String?)] = []
+    /// Whether the user named this file (or it belongs to the repository), as opposed to being only imported.
+    public var isRoot: Bool
+    public var byteCount: Int
+}
+
+/// Loads files and everything they import (relative paths, and URLs through the repository's
+/// import map), reporting missing files and import cycles.
+public final class SourceSet: @unchecked Sendable {
+    public private(set) var files: [String: SourceFile] = [:]
+    public private(set) var order: [String] = []
+    public private(set) var diagnostics: [Diagnostic] = []
+    public let config: RepositoryConfig?
+    let workingDirectory: String
+
+    public init(config: RepositoryConfig?, workingDirectory: String = FileManager.default.currentDirectoryPath) {
+        self.config = config
+        self.workingDirectory = (workingDirectory as NSString).standardizingPath
+    }
+
+    /// The path to show for an absolute path.
+    public func display(_ path: String) -> String {
+        let wd = workingDirectory.hasSuffix("/") ? workingDirectory : workingDirectory + "/"
+        if path.hasPrefix(wd) { return String(path.dropFirst(wd.count)) }
+        return path
+    }
+
+    public static func absolute(_ path: String, relativeTo dir: String) -> String {
+        let p = path.hasPrefix("/") ? path : (dir as NSString).appendingPathComponent(path)
+        return (p as NSString).standardizingPath
+    }
+
+    /// Loads a root file (and its imports). Returns false when the file could not be read.
+    @discardableResult
+    public func addRoot(_ path: String) -> Bool {
+        let abs = Self.absolute(path, relativeTo: workingDirectory)
+        if files[abs] != nil {
+            files[abs]?.isRoot = true
+            return true
+        }
+        guard FileManager.default.fileExists(atPath: abs) else {
+            diagnostics.append(Diagnostic(.error, code: "file-not-found", "no such file: \(path)", file: display(abs)))
+            return false
+        }
+        var stack: [String] = []
+        load(abs, root: true, stack: &stack)
+        return true
+    }
+
+    private func load(_ abs: String, root: Bool, stack: inout [String]) {
+        let shown = display(abs)
+        guard let data = FileManager.default.contents(atPath: abs) else {
+            diagnostics.append(Diagnostic(.error, code: "file-unreadable", "cannot read \(shown)", file: shown))
+            return
+        }
+        let bytes = [UInt8](data)
+        let loaded = YAMLLoader.load(bytes: bytes, file: shown)
+        diagnostics += loaded.diagnostics
+        var template: ServiceTemplate
+        if loaded.root == nil && !loaded.diagnostics.hasErrors {
+            template = ServiceTemplate(file: shown)
+            diagnostics.append(Diagnostic(.warning, code: "empty-file", "the file is empty", file: shown))
+        } else if loaded.diagnostics.contains(where: { $0.code == "yaml-syntax" }) {
+            template = ServiceTemplate(file: shown)
+        } else {
+            let (t, d) = TemplateParser.parse(root: loaded.root, file: shown)
+            template = t
+            diagnostics += d
+        }
+        files[abs] = SourceFile(path: abs, display: shown, template: template, isRoot: root, byteCount: bytes.count)
+        order.append(abs)
+        stack.append(abs)
+        defer { stack.removeLast() }
+        let dir = (abs as NSString).deletingLastPathComponent
+        var resolved: [(String, String?)] = []
+        for imp in template.imports {
+            guard let target = resolveImport(imp, in: template, dir: dir, shown: shown) else { continue }
+            if let i = stack.firstIndex(of: target) {
+                let cycle = (stack[i...] + [target]).map { display($0) }.joined(separator: " → ")
+                diagnostics.append(Diagnostic(
+                    .error, code: "import-cycle", "import cycle: \(cycle)",
+                    hint: "move the shared definitions into a file that both import", file: shown, mark: imp.source.mark,
+                    path: imp.source.path))
+                continue
+            }
+            resolved.append((target, imp.namespacePrefix))
+            if files[target] == nil {
+                guard FileManager.default.fileExists(atPath: target) else {
+                    diagnostics.append(Diagnostic(
+                        .error, code: "import-not-found", "imported file \"\(imp.file)\" not found (looked for \(display(target)))",
+                        hint: "import paths are relative to the importing file", file: shown, mark: imp.source.mark, path: imp.source.path))
+                    resolved.removeLast()
+                    continue
+                }
+                load(target, root: false, stack: &stack)
+            } else if let tf = files[target], importsTransitively(tf.path, reaches: abs) {
+                let cycle = [shown, display(target), shown].joined(separator: " → ")
+                diagnostics.append(Diagnostic(
+                    .error, code: "import-cycle", "import cycle: \(cycle)",
+                    hint: "move the shared definitions into a file that both import", file: shown, mark: imp.source.mark,
+                    path: imp.source.path))
+                resolved.removeLast()
+            }
+        }
+        files[abs]?.imports = resolved
+    }
+
+    private func importsTransitively(_ from: String, reaches target: String) -> Bool {
+        var seen: Set<String> = []
+        var todo = [from]
+        while let f = todo.popLast() {
+            if f == target { return true }
+            guard seen.insert(f).inserted, let sf = files[f] else { continue }
+            todo += sf.imports.map(\.path)
+        }
+        return false
+    }
+
+    private func resolveImport(_ imp: ImportDefinition, in t: ServiceTemplate, dir: String, shown: String) -> String? {
+        var url: String?
+        if let repo = imp.repository {
+            guard let base = t.repositories[repo] else {
+                diagnostics.append(Diagnostic(
+                    .error, code: "unknown-repository", "import names repository \"\(repo)\", which \"repositories\" does not define",
+                    file: shown, mark: imp.source.mark, path: imp.source.path))
+                return nil
+            }
+            url = base.hasSuffix("/") ? base + imp.file : base + "/" + imp.file
+        } else if imp.file.contains("://") {
+            url = imp.file
+        }
+        guard let url else { return Self.absolute(imp.file, relativeTo: dir) }
+        if url.hasPrefix("file://") { return Self.absolute(String(url.dropFirst(7)), relativeTo: dir) }
+        if let config, let local = config.importMap[url] {
+            return Self.absolute(local, relativeTo: config.root)
+        }
+        diagnostics.append(Diagnostic(
+            .error, code: "import-unmapped-url", "cannot import \(url): DTE resolves URL imports offline, through dte.yaml's import_map",
+            hint: config == nil ? "add a dte.yaml with import_map: { \"\(url)\": path/to/local/copy.yaml }"
+                                : "add \"\(url)\": path/to/local/copy.yaml under import_map in dte.yaml",
+            file: shown, mark: imp.source.mark, path: imp.source.path))
+        return nil
+    }
+
+    /// Files in a stable order: roots in the order given, imported files where first reached.
+    public var allFiles: [SourceFile] { order.compactMap { files[$0] } }
+}

@@ -1,0 +1,175 @@
+import CYAML
+import Foundation
+
+/// A value of the agent's YAML config file: a scalar or a list of scalars.
+public enum ConfigValue: Sendable, Hashable {
+    case scalar(String)
+    case list([String])
+}
+
+/// The agent's YAML config file: a flat mapping whose keys are the long flag names of
+/// `dte-agent serve` (`listen`, `work-dir`, `allowed-sbatch-flags`, …).
+public enum ConfigFile {
+    /// Parses the file's text into key → value, or throws with the line of the problem.
+    public static func parse(_ text: String) throws(AgentError) -> [String: ConfigValue] {
+        var parser = yaml_parser_t()
+        guard yaml_parser_initialize(&parser) == 1 else { throw AgentError(.internalFailure, "libyaml failed to start") }
+        defer { yaml_parser_delete(&parser) }
+        let bytes = Array(text.utf8)
+        var result: [String: ConfigValue] = [:]
+        var failure: AgentError?
+        bytes.withUnsafeBufferPointer { buffer in
+            yaml_parser_set_input_string(&parser, buffer.baseAddress, buffer.count)
+            var depth = 0
+            var key: String?
+            var list: [String]?
+            while failure == nil {
+                var event = yaml_event_t()
+                guard yaml_parser_parse(&parser, &event) == 1 else {
+                    let problem = parser.problem.map { String(cString: $0) } ?? "syntax error"
+                    failure = AgentError(.badRequest, "config file line \(parser.problem_mark.line + 1): \(problem)")
+                    break
+                }
+                defer { yaml_event_delete(&event) }
+                let line = event.start_mark.line + 1
+                switch event.type {
+                case YAML_STREAM_END_EVENT:
+                    return
+                case YAML_MAPPING_START_EVENT:
+                    depth += 1
+                    if depth > 1 { failure = AgentError(.badRequest, "config file line \(line): nested mappings are not settings") }
+                case YAML_MAPPING_END_EVENT:
+                    depth -= 1
+                case YAML_SEQUENCE_START_EVENT:
+                    if key == nil || list != nil {
+                        failure = AgentError(.badRequest, "config file line \(line): a list must be the value of a setting")
+                    } else { list = [] }
+                case YAML_SEQUENCE_END_EVENT:
+                    if let k = key, let l = list { result[k] = .list(l) }
+                    key = nil
+                    list = nil
+                case YAML_SCALAR_EVENT:
+                    let value = String(decoding: UnsafeBufferPointer(start: event.data.scalar.value,
+                                                                     count: event.data.scalar.length), as: UTF8.self)
+                    if list != nil {
+                        list?.append(value)
+                    } else if let k = key {
+                        let plain = event.data.scalar.style == YAML_PLAIN_SCALAR_STYLE
+                        if !(plain && (value == "~" || value == "null" || value.isEmpty)) { result[k] = .scalar(value) }
+                        key = nil
+                    } else if depth == 1 {
+                        key = value
+                    } else {
+                        failure = AgentError(.badRequest, "config file line \(line): expected 'setting: value'")
+                    }
+                case YAML_ALIAS_EVENT:
+                    failure = AgentError(.badRequest, "config file line \(line): aliases are not supported")
+                default:
+                    break
+                }
+            }
+        }
+        if let failure { throw failure }
+        return result
+    }
+
+    /// Applies the file's settings onto `configuration`; unknown keys are an error naming them.
+    public static func apply(_ values: [String: ConfigValue], to configuration: inout AgentConfiguration) throws(AgentError) {
+        for (key, value) in values.sorted(by: { $0.key < $1.key }) {
+            try ConfigSetting.apply(key: key, value: value, to: &configuration)
+        }
+    }
+}
+
+/// One named setting, shared by the config file and the command line.
+public enum ConfigSetting {
+    public static let names: [String] = [
+        "listen", "data-dir", "state-dir", "work-dir", "backend", "slurm-api", "runtime", "partition", "account",
+        "qos", "default-memory", "default-cpus", "default-walltime", "image-prefix", "apptainer-options",
+        "allowed-sbatch-flags", "allowed-host-paths", "allow-run-as-user", "retention", "poll-interval",
+        "max-pods", "log-level",
+    ]
+
+    public static func apply(key: String, value: ConfigValue, to c: inout AgentConfiguration) throws(AgentError) {
+        func scalar() throws(AgentError) -> String {
+            guard case .scalar(let text) = value else { throw AgentError(.badRequest, "setting '\(key)' takes one value, not a list") }
+            return text
+        }
+        func list() -> [String] {
+            switch value {
+            case .list(let items): items
+            case .scalar(let text): text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            }
+        }
+        func bad(_ expected: String) -> AgentError {
+            AgentError(.badRequest, "setting '\(key)': expected \(expected)")
+        }
+        switch key {
+        case "listen":
+            guard let address = ListenAddress(try scalar()) else { throw bad("HOST:PORT or unix:///PATH") }
+            c.listen = address
+        case "data-dir": c.setDataDir(try scalar())
+        case "state-dir": c.stateDir = try scalar()
+        case "work-dir": c.workDir = try scalar()
+        case "backend":
+            guard let kind = BackendKind(rawValue: try scalar()) else { throw bad("slurm or htcondor") }
+            c.backend = kind
+        case "slurm-api":
+            guard let access = SlurmAccess(rawValue: try scalar()) else { throw bad("library or cli") }
+            c.slurmAccess = access
+        case "runtime":
+            guard let runtime = ContainerRuntimeKind(rawValue: try scalar()) else {
+                throw bad(ContainerRuntimeKind.allCases.map(\.rawValue).joined(separator: "|"))
+            }
+            c.runtime = runtime
+        case "partition": c.partition = try scalar()
+        case "account": c.account = try scalar()
+        case "qos": c.qos = try scalar()
+        case "default-memory":
+            let text = try scalar()
+            if let mib = Int(text) { c.defaultMemoryMiB = mib }
+            else if let bytes = Quantity.parse(text) { c.defaultMemoryMiB = Int((bytes / 1_048_576).rounded(.up)) }
+            else { throw bad("MiB or a quantity like 2Gi") }
+        case "default-cpus":
+            guard let n = Int(try scalar()) else { throw bad("a whole number") }
+            c.defaultCPUs = n
+        case "default-walltime":
+            guard let seconds = Duration.seconds(try scalar()) else { throw bad("a duration like 2h, 90m or 01:30:00") }
+            c.defaultWalltimeSeconds = seconds
+        case "image-prefix": c.imagePrefix = try scalar()
+        case "apptainer-options": c.apptainerOptions = list()
+        case "allowed-sbatch-flags": c.allowedSbatchFlags = list()
+        case "allowed-host-paths": c.allowedHostPaths = list()
+        case "allow-run-as-user":
+            guard let flag = Bool(try scalar()) else { throw bad("true or false") }
+            c.allowRunAsUser = flag
+        case "retention":
+            guard let seconds = Duration.seconds(try scalar()) else { throw bad("a duration like 7d or 12h") }
+            c.retentionSeconds = seconds
+        case "poll-interval":
+            let text = try scalar()
+            if let value = Double(text) { c.pollIntervalSeconds = value }
+            else if let seconds = Duration.seconds(text) { c.pollIntervalSeconds = Double(seconds) }
+            else { throw bad("seconds") }
+        case "max-pods":
+            guard let n = Int(try scalar()), n > 0 else { throw bad("a positive whole number") }
+            c.maxPods = n
+        case "log-level": c.logLevel = try scalar()
+        default:
+            throw AgentError(.badRequest, "unknown setting '\(key)'; known: \(names.joined(separator: ", "))")
+        }
+    }
+
+    /// Durations in settings: `90` (seconds), `90s`, `15m`, `2h`, `7d`, or Slurm's `HH:MM:SS` forms.
+    enum Duration {
+        static func seconds(_ text: String) -> Int? {
+            if let n = Int(text), n >= 0 { return n }
+            let units: [Character: Int] = ["s": 1, "m": 60, "h": 3600, "d": 86_400]
+            if let unit = text.last, let factor = units[unit], let n = Int(text.dropLast()), n >= 0 {
+                return n * factor
+            }
+            if text.contains(":") || text.contains("-") { return PodValidation.walltimeSeconds(text) }
+            return nil
+        }
+    }
+}

@@ -1,0 +1,159 @@
+import Foundation
+
+/// The command line that starts one container under the site's runtime. Every word coming
+/// from the pod is passed through `Shell.quote`; the environment travels in files
+/// (`env/<container>.env`, mode 0600), never in the script.
+public struct ContainerRuntime: Sendable {
+    public var configuration: AgentConfiguration
+    public var podUID: String
+
+    public init(configuration: AgentConfiguration, podUID: String) {
+        self.configuration = configuration
+        self.podUID = podUID
+    }
+
+    var kind: ContainerRuntimeKind { configuration.runtime }
+
+    /// Rejects what this runtime cannot run faithfully, with a message naming the container.
+    func check(_ plan: ContainerPlan) throws(AgentError) {
+        let name = plan.name
+        switch kind {
+        case .none, .bwrap:
+            if plan.command.isEmpty && plan.args.isEmpty {
+                throw AgentError(.unsupported, "container '\(name)': the \(kind.rawValue) runtime has no image entrypoint; set command")
+            }
+            if kind == .none, let first = (plan.command + plan.args).first, first.contains("=") {
+                throw AgentError.invalid("container '\(name)': a program name cannot contain '=' with the none runtime")
+            }
+        case .apptainer, .singularity, .podman, .enroot:
+            guard !plan.image.isEmpty, !PodValidation.hasNUL(plan.image), !plan.image.contains("\n") else {
+                throw AgentError.invalid("container '\(name)': image is required")
+            }
+            for mount in plan.mounts where mount.source.contains(":") || mount.source.contains(",")
+                || mount.target.contains(":") || mount.target.contains(",") {
+                throw AgentError.invalid("container '\(name)': mount paths cannot contain ':' or ',' with the \(kind.rawValue) runtime")
+            }
+            if kind == .apptainer || kind == .singularity {
+                for (env, _) in plan.environment where !Self.isShellName(env) {
+                    throw AgentError.invalid("container '\(name)': env name '\(env)' is not a valid name for \(kind.rawValue)")
+                }
+            }
+            if kind == .enroot, plan.workingDir != nil {
+                throw AgentError(.unsupported, "container '\(name)': workingDir is not supported by the enroot runtime")
+            }
+        }
+    }
+
+    static func isShellName(_ text: String) -> Bool {
+        guard let first = text.utf8.first, !(first >= 48 && first <= 57) else { return false }
+        return text.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) || $0 == 95 }
+    }
+
+    /// The image reference for apptainer/singularity: `docker://` (the configured prefix)
+    /// unless the image is an absolute path or already has a scheme.
+    func apptainerImage(_ image: String) -> String {
+        if image.hasPrefix("/") || image.contains("://") { return image }
+        return configuration.imagePrefix + image
+    }
+
+    /// enroot writes a registry as `docker://REGISTRY#IMAGE`.
+    func enrootImage(_ image: String) -> String {
+        if image.contains("://") { return image }
+        let parts = image.split(separator: "/", maxSplits: 1)
+        if parts.count == 2, parts[0].contains(".") || parts[0].contains(":") || parts[0] == "localhost" {
+            return "docker://\(parts[0])#\(parts[1])"
+        }
+        return "docker://\(image)"
+    }
+
+    /// Bash lines (the body of the container's function) that start `plan`, given the
+    /// command to run in it (the container's own, or a lifecycle hook's).
+    func launchLines(_ plan: ContainerPlan, podDir: String, hook: [String]? = nil) -> [String] {
+        let envFile = Shell.quote("\(podDir)/\(plan.envFile)")
+        var lines = ["dte_load_env \(envFile)"]
+        let argv = hook ?? (plan.command + plan.args)
+        switch kind {
+        case .none:
+            if let dir = plan.workingDir { lines.append("cd \(Shell.quote(dir)) || exit 1") }
+            lines.append("exec env \"${DTE_ENV[@]}\" \(Shell.words(argv))")
+        case .bwrap:
+            lines.append("local -a a=(--die-with-parent)")
+            lines.append("dte_bwrap_root a")
+            for (level, children) in Self.rebuildLevels(plan.mounts.map(\.target)) {
+                lines.append("dte_bwrap_rebuild a \(Shell.quote(level)) \(Shell.words(children))")
+            }
+            for mount in plan.mounts {
+                lines.append("a+=(\(mount.readOnly ? "--ro-bind" : "--bind") \(Shell.quote(mount.source)) \(Shell.quote(mount.target)))")
+            }
+            lines.append("a+=(--clearenv --setenv PATH /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin)")
+            lines.append("local kv; for kv in \"${DTE_ENV[@]}\"; do a+=(--setenv \"${kv%%=*}\" \"${kv#*=}\"); done")
+            if let dir = plan.workingDir { lines.append("a+=(--chdir \(Shell.quote(dir)))") }
+            lines.append("exec bwrap \"${a[@]}\" -- \(Shell.words(argv))")
+        case .apptainer, .singularity:
+            let tool = kind.rawValue
+            let hasCommand = hook != nil || !plan.command.isEmpty
+            var words = [hasCommand ? "exec" : "run"] + configuration.apptainerOptions
+            words += ["--env-file", "\(podDir)/env/\(plan.filePrefix).apptainer-env"]
+            for mount in plan.mounts { words += ["--bind", "\(mount.source):\(mount.target)\(mount.readOnly ? ":ro" : "")"] }
+            if let dir = plan.workingDir { words += ["--pwd", dir] }
+            words.append(apptainerImage(plan.image))
+            lines.append("exec \(tool) \(Shell.words(words + argv))")
+        case .podman:
+            let container = "dte-\(podUID)-\(plan.name)"
+            var words = hook != nil ? ["exec"] : ["run", "--rm", "--name", container]
+            lines.append("local -a a=()")
+            lines.append("local kv; for kv in \"${DTE_ENV[@]}\"; do a+=(--env \"$kv\"); done")
+            if let hook {
+                lines.append("exec podman exec \"${a[@]}\" \(Shell.words([container] + hook))")
+                return lines
+            }
+            for mount in plan.mounts { words += ["-v", "\(mount.source):\(mount.target)\(mount.readOnly ? ":ro" : "")"] }
+            if let dir = plan.workingDir { words += ["-w", dir] }
+            var rest = plan.args
+            if let entry = plan.command.first {
+                words += ["--entrypoint", Self.jsonArray([entry])]
+                rest = Array(plan.command.dropFirst()) + plan.args
+            }
+            lines.append("exec podman \(Shell.words(words)) \"${a[@]}\" \(Shell.words([plan.image] + rest))")
+        case .enroot:
+            let container = "dte-\(podUID)-\(plan.name)"
+            if let hook {
+                lines.append("exec enroot exec \(Shell.words([container] + hook))")
+                return lines
+            }
+            let image = Shell.quote("\(podDir)/images/\(plan.filePrefix).sqsh")
+            lines.append("[[ -f \(image) ]] || enroot import -o \(image) \(Shell.quote(enrootImage(plan.image))) || exit 1")
+            lines.append("enroot create --force --name \(Shell.quote(container)) \(image) || exit 1")
+            lines.append("local -a a=(start --rw)")
+            lines.append("local kv; for kv in \"${DTE_ENV[@]}\"; do a+=(--env \"$kv\"); done")
+            for mount in plan.mounts { lines.append("a+=(--mount \(Shell.quote("\(mount.source):\(mount.target)")))") }
+            lines.append("enroot \"${a[@]}\" \(Shell.words([container] + argv))")
+            lines.append("local rc=$?")
+            lines.append("enroot remove --force \(Shell.quote(container)) >/dev/null 2>&1")
+            lines.append("exit \"$rc\"")
+        }
+        return lines
+    }
+
+    /// For bwrap: system folders bound read-only (`/etc`, `/usr`) that a mount lies inside
+    /// must be rebuilt level by level (tmpfs + binds of every other entry), since bwrap cannot
+    /// create a mount point inside a read-only bind. Returns level → children to leave out.
+    static func rebuildLevels(_ targets: [String]) -> [(String, [String])] {
+        var levels: [String: Set<String>] = [:]
+        for target in targets {
+            let parts = target.split(separator: "/").map(String.init)
+            guard let top = parts.first, ["etc", "usr"].contains(top), parts.count >= 2 else { continue }
+            for depth in 1..<parts.count {
+                let level = "/" + parts[0..<depth].joined(separator: "/")
+                levels[level, default: []].insert(parts[depth])
+            }
+        }
+        return levels.keys.sorted { $0.count < $1.count || ($0.count == $1.count && $0 < $1) }
+            .map { ($0, levels[$0, default: []].sorted()) }
+    }
+
+    static func jsonArray(_ items: [String]) -> String {
+        let data = (try? JSONEncoder().encode(items)) ?? Data("[]".utf8)
+        return String(decoding: data, as: UTF8.self)
+    }
+}

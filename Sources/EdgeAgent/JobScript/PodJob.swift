@@ -1,0 +1,102 @@
+import Foundation
+
+/// What Slurm is asked for: the structured request behind a pod's `sbatch`.
+/// The CLI backend writes it as `#SBATCH` lines; the libslurm backend fills a job descriptor.
+public struct SlurmJobRequest: Codable, Sendable, Hashable {
+    public var name: String
+    public var partition: String?
+    public var account: String?
+    public var qos: String?
+    public var cpusPerTask: Int
+    public var memoryMiB: Int
+    public var gpus: Int
+    public var gpuModel: String?
+    public var timeLimitMinutes: Int?
+    /// Jobs that must finish successfully first (`--dependency=afterok:…`).
+    public var afterOK: [String]
+    /// The pod folder: the job's working directory, holding `job.out`.
+    public var workDir: String
+    /// Identifies the pod and the agent instance that submitted it (`dte-agent:<instance>:<uid>`).
+    public var comment: String
+    /// Allow-listed extra flags from the pod (`--constraint=x`), already validated.
+    public var extraFlags: [String]
+
+    /// `--gres` value, when the pod asks for GPUs.
+    public var gres: String? {
+        guard gpus > 0 else { return nil }
+        if let model = gpuModel { return "gpu:\(model):\(gpus)" }
+        return "gpu:\(gpus)"
+    }
+
+    /// The sbatch long options for this request (without the script).
+    public var sbatchOptions: [String] {
+        var options = [
+            "--job-name=\(name)",
+            "--output=\(workDir)/job.out",
+            "--chdir=\(workDir)",
+            "--nodes=1",
+            "--ntasks=1",
+            "--cpus-per-task=\(cpusPerTask)",
+            "--mem=\(memoryMiB)M",
+            "--comment=\(comment)",
+        ]
+        if let gres { options.append("--gres=\(gres)") }
+        if let minutes = timeLimitMinutes { options.append("--time=\(minutes)") }
+        if let partition { options.append("--partition=\(partition)") }
+        if let account { options.append("--account=\(account)") }
+        if let qos { options.append("--qos=\(qos)") }
+        if !afterOK.isEmpty { options.append("--dependency=afterok:" + afterOK.joined(separator: ":")) }
+        options.append(contentsOf: extraFlags)
+        return options
+    }
+}
+
+/// A file to create in the pod folder.
+public struct PodFile: Sendable, Hashable {
+    /// Relative to the pod folder; validated (no `..`, not absolute).
+    public var path: String
+    public var contents: Data
+    /// POSIX permission bits.
+    public var mode: Int
+
+    public init(path: String, contents: Data, mode: Int) {
+        self.path = path
+        self.contents = contents
+        self.mode = mode
+    }
+}
+
+/// Everything needed to run one pod as one Slurm job: the request, the folder layout and
+/// the scripts. Pure data; writing the folder and submitting happen elsewhere.
+public struct PodJob: Sendable, Hashable {
+    public var uid: String
+    public var namespace: String
+    public var name: String
+    /// The pod folder (absolute).
+    public var podDir: String
+    public var request: SlurmJobRequest
+    /// Folders to create (relative to `podDir`) with their modes, parents first.
+    public var directories: [(path: String, mode: Int)]
+    /// Files to write, volumes and environment files included (secrets with mode 0600).
+    public var files: [PodFile]
+    /// `job.slurm`: the `#SBATCH` header and a call of `job.sh`.
+    public var batchScript: String
+    /// `job.sh`: runs the containers and records their status.
+    public var runnerScript: String
+    /// Init container names, in order.
+    public var initContainers: [String]
+    /// Regular container names, in order.
+    public var containers: [String]
+    /// Images per container name.
+    public var images: [String: String]
+
+    public static func == (lhs: PodJob, rhs: PodJob) -> Bool {
+        lhs.uid == rhs.uid && lhs.batchScript == rhs.batchScript && lhs.runnerScript == rhs.runnerScript
+            && lhs.files == rhs.files && lhs.request == rhs.request
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(uid)
+        hasher.combine(batchScript)
+    }
+}

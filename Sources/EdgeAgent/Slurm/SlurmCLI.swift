@@ -1,0 +1,175 @@
+import Foundation
+import Logging
+
+/// Slurm through its command-line tools: one `sbatch` per submission (the portable
+/// fallback), one `squeue` for all jobs per poll, `scancel`, `sacct` and `scontrol`.
+public struct SlurmCLI: BatchBackend {
+    public var logger: Logger
+    /// The environment sbatch runs with (and the job inherits): a clean one, never the agent's.
+    public var environment: [String: String]
+
+    public init(logger: Logger, environment: [String: String] = SlurmCLI.jobEnvironment()) {
+        self.logger = logger
+        self.environment = environment
+    }
+
+    /// A minimal environment for jobs: PATH, LANG, HOME, USER and SLURM_CONF from the agent.
+    public static func jobEnvironment() -> [String: String] {
+        let agent = ProcessInfo.processInfo.environment
+        var env = ["PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"]
+        for key in ["HOME", "USER", "LOGNAME", "SLURM_CONF"] { if let value = agent[key] { env[key] = value } }
+        if let path = agent["PATH"] { env["PATH"] = path }
+        return env
+    }
+
+    public func submit(_ request: SlurmJobRequest, script: String, scriptPath: String) async throws(AgentError) -> String {
+        let result = try await CommandRunner.run("sbatch", ["--parsable", scriptPath], environment: environment)
+        guard result.status == 0 else {
+            throw AgentError(.backendFailure, "sbatch refused the job: \(result.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
+        }
+        let first = result.stdout.split(whereSeparator: \.isNewline).last.map(String.init) ?? ""
+        let id = first.split(separator: ";").first.map(String.init) ?? ""
+        guard !id.isEmpty, id.allSatisfy(\.isNumber) else {
+            throw AgentError(.backendFailure, "sbatch printed no job id: '\(result.stdout)'")
+        }
+        return id
+    }
+
+    public func cancel(jobID: String) async throws(AgentError) {
+        let result = try await CommandRunner.run("scancel", [jobID], environment: environment)
+        if result.status == 0 { return }
+        let message = result.stderr.lowercased()
+        if message.contains("invalid job id") || message.contains("already completing or completed")
+            || message.contains("job has finished") {
+            return
+        }
+        throw AgentError(.backendFailure, "scancel \(jobID) failed: \(result.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
+    }
+
+    public func jobs() async throws(AgentError) -> [String: SlurmJobInfo] {
+        let result = try await CommandRunner.run("squeue", ["-h", "-a", "-t", "all", "-o", "%i|%T|%r|%k"],
+                                                 environment: environment)
+        guard result.status == 0 else {
+            throw AgentError(.backendFailure, "squeue failed: \(result.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
+        }
+        return Self.parseSqueue(result.stdout)
+    }
+
+    static func parseSqueue(_ text: String) -> [String: SlurmJobInfo] {
+        var jobs: [String: SlurmJobInfo] = [:]
+        for line in text.split(whereSeparator: \.isNewline) {
+            let fields = line.split(separator: "|", maxSplits: 3, omittingEmptySubsequences: false).map(String.init)
+            guard fields.count >= 2 else { continue }
+            let comment = fields.count > 3 && fields[3] != "(null)" ? fields[3] : nil
+            let reason = fields.count > 2 && fields[2] != "None" ? fields[2] : nil
+            jobs[fields[0]] = SlurmJobInfo(jobID: fields[0], state: SlurmJobInfo.State(slurm: fields[1]),
+                                           reason: reason, comment: comment)
+        }
+        return jobs
+    }
+
+    public func accounting(jobIDs: [String]) async throws(AgentError) -> [String: SlurmJobInfo] {
+        guard !jobIDs.isEmpty else { return [:] }
+        var found: [String: SlurmJobInfo] = [:]
+        for chunk in stride(from: 0, to: jobIDs.count, by: 500).map({ Array(jobIDs[$0..<min($0 + 500, jobIDs.count)]) }) {
+            let result = try await CommandRunner.run(
+                "sacct", ["-n", "-P", "-X", "-j", chunk.joined(separator: ","), "-o", "JobID,State,ExitCode,Start,End"],
+                environment: environment)
+            guard result.status == 0 else {
+                throw AgentError(.backendFailure, "sacct failed: \(result.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
+            }
+            for (id, info) in Self.parseSacct(result.stdout) { found[id] = info }
+        }
+        return found
+    }
+
+    static func parseSacct(_ text: String) -> [String: SlurmJobInfo] {
+        var jobs: [String: SlurmJobInfo] = [:]
+        for line in text.split(whereSeparator: \.isNewline) {
+            let fields = line.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
+            guard fields.count >= 3, fields[0].allSatisfy(\.isNumber) else { continue }
+            let codes = fields[2].split(separator: ":").map { Int($0) }
+            jobs[fields[0]] = SlurmJobInfo(
+                jobID: fields[0], state: SlurmJobInfo.State(slurm: fields[1]),
+                exitCode: codes.first ?? nil, signal: codes.count > 1 ? codes[1] : nil,
+                startTime: fields.count > 3 ? Self.localTime(fields[3]) : nil,
+                endTime: fields.count > 4 ? Self.localTime(fields[4]) : nil)
+        }
+        return jobs
+    }
+
+    /// Slurm prints times as local `YYYY-MM-DDTHH:MM:SS`.
+    static func localTime(_ text: String) -> Double? {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone.current
+        formatter.dateFormat = "yyyy-MM-dd'T'HH:mm:ss"
+        return formatter.date(from: text)?.timeIntervalSince1970
+    }
+
+    public func capacity() async throws(AgentError) -> ClusterCapacity {
+        let result = try await CommandRunner.run("scontrol", ["show", "node", "-o"], environment: environment)
+        guard result.status == 0 else {
+            throw AgentError(.backendFailure, "scontrol show node failed: \(result.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
+        }
+        return try Self.parseNodes(result.stdout)
+    }
+
+    static func parseNodes(_ text: String) throws(AgentError) -> ClusterCapacity {
+        var capacity = ClusterCapacity(freeCPUs: 0, freeMemoryMiB: 0, freeGPUs: 0, totalCPUs: 0, totalMemoryMiB: 0,
+                                       totalGPUs: 0, nodesUp: 0)
+        var sawNode = false
+        for line in text.split(whereSeparator: \.isNewline) {
+            var fields: [String: String] = [:]
+            for word in line.split(separator: " ") {
+                let pair = word.split(separator: "=", maxSplits: 1)
+                if pair.count == 2 { fields[String(pair[0])] = String(pair[1]) }
+            }
+            guard fields["NodeName"] != nil else { continue }
+            sawNode = true
+            let state = (fields["State"] ?? "").uppercased()
+            let unavailable = ["DOWN", "DRAIN", "FAIL", "NOT_RESPONDING", "POWERED_DOWN", "INVAL", "FUTURE", "MAINT"]
+            if unavailable.contains(where: { state.contains($0) }) { continue }
+            let configured = parseTRES(fields["CfgTRES"] ?? "")
+            let allocated = parseTRES(fields["AllocTRES"] ?? "")
+            capacity.nodesUp += 1
+            capacity.totalCPUs += configured.cpu
+            capacity.totalMemoryMiB += configured.memoryMiB
+            capacity.totalGPUs += configured.gpus
+            capacity.freeCPUs += max(0, configured.cpu - allocated.cpu)
+            capacity.freeMemoryMiB += max(0, configured.memoryMiB - allocated.memoryMiB)
+            capacity.freeGPUs += max(0, configured.gpus - allocated.gpus)
+        }
+        guard sawNode else { throw AgentError(.backendFailure, "scontrol listed no nodes") }
+        return capacity
+    }
+
+    /// Parses `cpu=2,mem=8000M,billing=2,gres/gpu=2`.
+    static func parseTRES(_ text: String) -> (cpu: Int, memoryMiB: Int, gpus: Int) {
+        var cpu = 0, memory = 0, gpus = 0
+        for item in text.split(separator: ",") {
+            let pair = item.split(separator: "=", maxSplits: 1).map(String.init)
+            guard pair.count == 2 else { continue }
+            switch pair[0] {
+            case "cpu": cpu = Int(pair[1]) ?? 0
+            case "mem": memory = memoryMiB(pair[1])
+            case "gres/gpu": gpus = Int(pair[1]) ?? 0
+            default: break
+            }
+        }
+        return (cpu, memory, gpus)
+    }
+
+    static func memoryMiB(_ text: String) -> Int {
+        guard let unit = text.last else { return 0 }
+        if unit.isNumber { return Int(text) ?? 0 }
+        let value = Double(text.dropLast()) ?? 0
+        switch unit {
+        case "K": return Int(value / 1024)
+        case "M": return Int(value)
+        case "G": return Int(value * 1024)
+        case "T": return Int(value * 1024 * 1024)
+        default: return Int(value)
+        }
+    }
+}

@@ -1,0 +1,199 @@
+import Foundation
+import PodWire
+
+/// A container of a tracked pod, as remembered by the agent.
+public struct TrackedContainer: Codable, Sendable, Hashable {
+    public var name: String
+    public var image: String
+    public init(name: String, image: String) {
+        self.name = name
+        self.image = image
+    }
+}
+
+/// Maps a Slurm job state and the files its script wrote to a pod's container statuses.
+///
+/// | Slurm | containers |
+/// |---|---|
+/// | PENDING | waiting `Pending` (message: Slurm's reason) |
+/// | RUNNING, COMPLETING, SUSPENDED | from the status files: running, terminated, or waiting `PodInitializing` |
+/// | COMPLETED, FAILED | recorded exit codes; unrecorded ones `Error` with the job's exit code |
+/// | OUT_OF_MEMORY, or killed for exceeding `--mem` | `OOMKilled`, exit 137 |
+/// | TIMEOUT, DEADLINE | `SlurmJobTimeout` |
+/// | CANCELLED | `Cancelled`, exit 143 |
+/// | NODE_FAIL, BOOT_FAIL, PREEMPTED | `NodeFail`, `BootFail`, `Preempted` |
+/// Containers that never started in a finished job are terminated `NotStarted`.
+public struct StatusMapping: Sendable {
+    public var initContainers: [TrackedContainer]
+    public var containers: [TrackedContainer]
+    public var podDir: String
+
+    public init(initContainers: [TrackedContainer], containers: [TrackedContainer], podDir: String) {
+        self.initContainers = initContainers
+        self.containers = containers
+        self.podDir = podDir
+    }
+
+    /// The outcome for one poll: the statuses and whether the pod reached its end.
+    public struct Outcome: Sendable {
+        public var initContainers: [ContainerStatus]
+        public var containers: [ContainerStatus]
+        public var isTerminal: Bool
+    }
+
+    /// Statuses before the job is known to Slurm (just submitted, or still submitting).
+    public func submitted() -> Outcome {
+        Outcome(initContainers: initContainers.map { waiting($0, "Pending", "submitted to Slurm") },
+                containers: containers.map { waiting($0, "Pending", "submitted to Slurm") }, isTerminal: false)
+    }
+
+    /// Maps `job` (nil: Slurm and accounting no longer know it) with the recorded files.
+    public func map(job: SlurmJobInfo?, now: Double, read: (String) -> ContainerRecord? = { _ in nil },
+                    jobOutput: () -> String? = { nil }) -> Outcome {
+        let records = Dictionary(uniqueKeysWithValues: (initContainers.map { ("init-\($0.name)", $0) }
+            + containers.map { ("run-\($0.name)", $0) }).map { ($0.0, read($0.0)) })
+        func record(_ prefix: String) -> ContainerRecord? { records[prefix] ?? nil }
+
+        guard let job else {
+            // Gone from slurmctld and accounting: the folder is all there is.
+            let ending = Ending(reason: "JobLost", exitCode: 1,
+                                message: "the job is no longer known to Slurm and did not record this container's end",
+                                finishedAt: now)
+            return terminal(record: record, ending: ending)
+        }
+
+        switch job.state {
+        case .pending, .requeued, .unknown:
+            let message = job.reason.map { "Slurm job \(job.jobID) pending: \($0)" } ?? "Slurm job \(job.jobID) pending"
+            return Outcome(initContainers: initContainers.map { waiting($0, "Pending", message) },
+                           containers: containers.map { waiting($0, "Pending", message) }, isTerminal: false)
+        case .running, .completing, .suspended:
+            var initStatuses: [ContainerStatus] = []
+            var initDone = true
+            for container in initContainers {
+                let rec = record("init-\(container.name)")
+                initStatuses.append(live(container, rec))
+                if rec?.exitCode != 0 { initDone = false }
+            }
+            let regular = containers.map { container -> ContainerStatus in
+                let rec = record("run-\(container.name)")
+                if rec == nil && !initDone { return waiting(container, "PodInitializing", nil) }
+                return live(container, rec)
+            }
+            return Outcome(initContainers: initStatuses, containers: regular, isTerminal: false)
+        default:
+            return terminal(record: record, ending: ending(for: job, now: now, jobOutput: jobOutput))
+        }
+    }
+
+    struct Ending {
+        var reason: String
+        var exitCode: Int
+        var message: String?
+        var finishedAt: Double
+    }
+
+    private func ending(for job: SlurmJobInfo, now: Double, jobOutput: () -> String?) -> Ending {
+        let end = job.endTime ?? now
+        let signalled = job.signal.map { $0 > 0 } ?? false
+        switch job.state {
+        case .outOfMemory:
+            return Ending(reason: "OOMKilled", exitCode: 137, message: "Slurm job \(job.jobID) ran out of memory", finishedAt: end)
+        case .failed, .cancelled, .completed:
+            if let text = jobOutput(), Self.showsMemoryKill(text) {
+                return Ending(reason: "OOMKilled", exitCode: 137,
+                              message: "Slurm killed job \(job.jobID) for exceeding its memory limit", finishedAt: end)
+            }
+            if job.state == .cancelled {
+                return Ending(reason: "Cancelled", exitCode: 143, message: "Slurm job \(job.jobID) was cancelled", finishedAt: end)
+            }
+            let code = signalled ? 128 + (job.signal ?? 0) : (job.exitCode.map { $0 == 0 ? 1 : $0 } ?? 1)
+            return Ending(reason: "Error", exitCode: code,
+                          message: "Slurm job \(job.jobID) ended (\(job.state.rawValue)) before this container recorded its exit",
+                          finishedAt: end)
+        case .timeout, .deadline:
+            return Ending(reason: "SlurmJobTimeout", exitCode: 143, message: "Slurm job \(job.jobID) reached its time limit",
+                          finishedAt: end)
+        case .nodeFail:
+            return Ending(reason: "NodeFail", exitCode: 137, message: "the node of Slurm job \(job.jobID) failed", finishedAt: end)
+        case .bootFail:
+            return Ending(reason: "BootFail", exitCode: 137, message: "the node of Slurm job \(job.jobID) failed to boot", finishedAt: end)
+        case .preempted:
+            return Ending(reason: "Preempted", exitCode: 143, message: "Slurm job \(job.jobID) was preempted", finishedAt: end)
+        default:
+            return Ending(reason: "Error", exitCode: 1, message: nil, finishedAt: end)
+        }
+    }
+
+    /// slurmstepd writes this into the job's output when OverMemoryKill ends a job.
+    static func showsMemoryKill(_ text: String) -> Bool {
+        let lower = text.lowercased()
+        return lower.contains("exceeded job memory limit") || lower.contains("exceeded memory limit")
+            || lower.contains("oom-kill") || lower.contains("oom_kill")
+    }
+
+    private func terminal(record: (String) -> ContainerRecord?, ending: Ending) -> Outcome {
+        var failedInit: String?
+        var initStatuses: [ContainerStatus] = []
+        for container in initContainers {
+            let rec = record("init-\(container.name)")
+            let status = finished(container, rec, ending: ending, neverStarted: failedInit.map { "init container \($0) failed" })
+            if failedInit == nil, let code = status.state.terminated?.exitCode, code != 0, rec != nil { failedInit = container.name }
+            initStatuses.append(status)
+        }
+        let regular = containers.map { container in
+            finished(container, record("run-\(container.name)"), ending: ending,
+                     neverStarted: failedInit.map { "init container \($0) failed" })
+        }
+        return Outcome(initContainers: initStatuses, containers: regular, isTerminal: true)
+    }
+
+    private func finished(_ container: TrackedContainer, _ rec: ContainerRecord?, ending: Ending,
+                          neverStarted: String?) -> ContainerStatus {
+        let state: ContainerState
+        if let rec, let code = rec.exitCode {
+            var reason = code == 0 ? "Completed" : "Error"
+            if code >= 128 {
+                switch ending.reason {
+                case "OOMKilled", "SlurmJobTimeout", "Cancelled", "Preempted", "NodeFail": reason = ending.reason
+                default: break
+                }
+            }
+            state = ContainerState(terminated: .init(exitCode: code, reason: reason,
+                                                     startedAt: rec.started.map(WireTime.init(secondsSince1970:)),
+                                                     finishedAt: rec.finished.map(WireTime.init(secondsSince1970:))))
+        } else if let rec {
+            state = ContainerState(terminated: .init(exitCode: ending.exitCode, reason: ending.reason, message: ending.message,
+                                                     startedAt: rec.started.map(WireTime.init(secondsSince1970:)),
+                                                     finishedAt: WireTime(secondsSince1970: ending.finishedAt)))
+        } else if let neverStarted {
+            state = ContainerState(terminated: .init(exitCode: 1, reason: "NotStarted", message: neverStarted,
+                                                     finishedAt: WireTime(secondsSince1970: ending.finishedAt)))
+        } else {
+            let reason = ending.reason == "Error" || ending.reason == "JobLost" ? "NotStarted" : ending.reason
+            state = ContainerState(terminated: .init(exitCode: ending.exitCode, reason: reason,
+                                                     message: ending.message ?? "the container never started",
+                                                     finishedAt: WireTime(secondsSince1970: ending.finishedAt)))
+        }
+        return ContainerStatus(name: container.name, state: state, ready: false, image: container.image)
+    }
+
+    private func live(_ container: TrackedContainer, _ rec: ContainerRecord?) -> ContainerStatus {
+        guard let rec else { return waiting(container, "PodInitializing", nil) }
+        if let code = rec.exitCode {
+            return ContainerStatus(name: container.name, state: ContainerState(terminated: .init(
+                exitCode: code, reason: code == 0 ? "Completed" : "Error",
+                startedAt: rec.started.map(WireTime.init(secondsSince1970:)),
+                finishedAt: rec.finished.map(WireTime.init(secondsSince1970:)))), ready: false, image: container.image)
+        }
+        var status = ContainerStatus(name: container.name,
+                                     state: ContainerState(running: .init(startedAt: rec.started.map(WireTime.init(secondsSince1970:)))),
+                                     ready: true, image: container.image)
+        status.started = true
+        return status
+    }
+
+    private func waiting(_ container: TrackedContainer, _ reason: String, _ message: String?) -> ContainerStatus {
+        ContainerStatus(name: container.name, state: .waiting(reason, message), ready: false, image: container.image)
+    }
+}
