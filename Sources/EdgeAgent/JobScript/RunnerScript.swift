@@ -99,7 +99,6 @@ dte_bwrap_rebuild() {
 dte_run() {
   local kind=$1 name=$2 fn=$3 post=$4 pre=$5 started rc main
   local status="$DTE_POD_DIR/$kind-$name.status" out="$DTE_POD_DIR/$kind-$name.out"
-  local LC_ALL=C
   trap 'DTE_TERM=1' TERM
   started=$EPOCHREALTIME
   printf 'started=%s\n' "$started" > "$status.tmp" && mv -f "$status.tmp" "$status"

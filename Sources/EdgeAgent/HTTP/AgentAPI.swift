@@ -1,0 +1,226 @@
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import PodWire
+
+/// The HTTP API: interLink's plugin endpoints plus `/healthz`, `/metrics` and `/v1/capacity`.
+public enum AgentAPI {
+    /// The largest request body accepted (a pod with its ConfigMaps and Secrets).
+    public static let maxBodyBytes = 32 * 1024 * 1024
+
+    public static func router(controller: PodController, logger: Logger) -> Router<BasicRequestContext> {
+        let router = Router(context: BasicRequestContext.self)
+        router.add(middleware: ErrorLoggingMiddleware(logger: logger))
+
+        let create: @Sendable (Request, BasicRequestContext) async throws -> Response = { request, _ in
+            let data = try await decodeCreateBody(request)
+            let answer = try await controller.create(data)
+            return try json(answer)
+        }
+        router.post("/create", use: create)
+
+        let delete: @Sendable (Request, BasicRequestContext) async throws -> Response = { request, _ in
+            let pod = try await decode(Pod.self, from: request, what: "a Kubernetes Pod")
+            let text = await controller.delete(pod)
+            return Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"],
+                            body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+        }
+        router.post("/delete", use: delete)
+        router.delete("/delete", use: delete)
+
+        let status: @Sendable (Request, BasicRequestContext) async throws -> Response = { request, _ in
+            let pods = try await decodeStatusBody(request)
+            if pods.isEmpty { return try json(await controller.ping()) }
+            return try json(await controller.statuses(of: pods))
+        }
+        router.get("/status", use: status)
+        router.post("/status", use: status)
+
+        let logs: @Sendable (Request, BasicRequestContext) async throws -> Response = { request, _ in
+            let query = try await decode(LogStruct.self, from: request, what: "a LogStruct")
+            return try await logResponse(query, controller: controller)
+        }
+        router.get("/getLogs", use: logs)
+        router.post("/getLogs", use: logs)
+
+        router.get("/healthz") { _, _ in try json(await controller.health()) }
+        router.get("/v1/capacity") { _, _ in try json(await controller.ping()) }
+        router.get("/metrics") { _, _ in
+            let text = await Metrics.render(controller: controller)
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                            body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+        }
+        return router
+    }
+
+    // MARK: - Bodies
+
+    static func body(_ request: Request) async throws -> ByteBuffer {
+        var request = request
+        do {
+            return try await request.collectBody(upTo: maxBodyBytes)
+        } catch {
+            throw AgentError(.badRequest, "the request body is larger than \(maxBodyBytes) bytes or unreadable")
+        }
+    }
+
+    static func decode<T: Decodable>(_ type: T.Type, from request: Request, what: String) async throws -> T {
+        let buffer = try await body(request)
+        return try decode(type, buffer: buffer, what: what)
+    }
+
+    static func decode<T: Decodable>(_ type: T.Type, buffer: ByteBuffer, what: String) throws -> T {
+        guard buffer.readableBytes > 0 else { throw AgentError(.badRequest, "the request body is empty; expected \(what)") }
+        do {
+            return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
+        } catch {
+            throw AgentError(.badRequest, "the request body is not \(what): \(describe(error))")
+        }
+    }
+
+    /// `/create` takes one object (interLink 0.5+) or a one-element list (0.3–0.4).
+    static func decodeCreateBody(_ request: Request) async throws -> RetrievedPodData {
+        let buffer = try await body(request)
+        let first = buffer.readableBytesView.first { ![9, 10, 13, 32].contains($0) }
+        if first == UInt8(ascii: "[") {
+            let list = try decode([RetrievedPodData].self, buffer: buffer, what: "a list of RetrievedPodData")
+            guard list.count == 1, let only = list.first else {
+                throw AgentError(.badRequest, "/create takes one pod; the list has \(list.count)")
+            }
+            return only
+        }
+        return try decode(RetrievedPodData.self, buffer: buffer, what: "a RetrievedPodData object")
+    }
+
+    /// `/status` takes a list of pods; an empty body is treated as the ping too.
+    static func decodeStatusBody(_ request: Request) async throws -> [Pod] {
+        let buffer = try await body(request)
+        if buffer.readableBytesView.allSatisfy({ [9, 10, 13, 32].contains($0) }) { return [] }
+        return try decode([Pod].self, buffer: buffer, what: "a JSON list of pods")
+    }
+
+    static func describe(_ error: any Error) -> String {
+        switch error {
+        case DecodingError.dataCorrupted(let context):
+            return context.underlyingError.map { "\(context.debugDescription) (\($0.localizedDescription))" }
+                ?? context.debugDescription + at(context.codingPath)
+        case DecodingError.keyNotFound(let key, let context):
+            return "missing key '\(key.stringValue)'" + at(context.codingPath)
+        case DecodingError.typeMismatch(let type, let context):
+            return "expected \(type)" + at(context.codingPath)
+        case DecodingError.valueNotFound(let type, let context):
+            return "expected \(type), found null" + at(context.codingPath)
+        default:
+            return "\(error)"
+        }
+    }
+
+    private static func at(_ path: [any CodingKey]) -> String {
+        path.isEmpty ? "" : " at " + path.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+    }
+
+    static func json<T: Encodable>(_ value: T) throws -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let data = try encoder.encode(value)
+        return Response(status: .ok, headers: [.contentType: "application/json"],
+                        body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    // MARK: - Logs
+
+    static func logResponse(_ query: LogStruct, controller: PodController) async throws -> Response {
+        let options = query.opts
+        if options.tail > 0 && options.limitBytes > 0 {
+            throw AgentError(.badRequest, "Tail and Bytes cannot be used together")
+        }
+        if options.sinceSeconds > 0 && options.sinceTime != nil {
+            throw AgentError(.badRequest, "SinceSeconds and SinceTime cannot be used together")
+        }
+        guard options.tail >= 0, options.limitBytes >= 0, options.sinceSeconds >= 0 else {
+            throw AgentError(.badRequest, "Tail, Bytes and SinceSeconds cannot be negative")
+        }
+        guard let record = await controller.record(uid: query.podUID, namespace: query.namespace, name: query.podName) else {
+            throw AgentError(.notFound, "pod \(query.podUID.isEmpty ? query.podName : query.podUID) is not known to this agent")
+        }
+        let prefix: String
+        if record.initContainers.contains(where: { $0.name == query.containerName }) {
+            prefix = "init-\(query.containerName)"
+        } else if record.containers.contains(where: { $0.name == query.containerName }) {
+            prefix = "run-\(query.containerName)"
+        } else {
+            throw AgentError(.notFound, "pod \(record.uid) has no container '\(query.containerName)'")
+        }
+        let path = "\(record.podDir)/\(prefix).out"
+        let now = Date().timeIntervalSince1970
+        let headers: HTTPFields = [.contentType: "text/plain; charset=utf-8"]
+        guard options.follow else {
+            return Response(status: .ok, headers: headers,
+                            body: ResponseBody(byteBuffer: ByteBuffer(bytes: LogReader.read(path: path, options: options, now: now))))
+        }
+        let uid = record.uid
+        let podDir = record.podDir
+        return Response(status: .ok, headers: headers, body: ResponseBody { writer in
+            try await follow(path: path, podDir: podDir, prefix: prefix, options: options, now: now, writer: &writer) {
+                await controller.isFinished(uid: uid)
+            }
+            try await writer.finish(nil)
+        })
+    }
+
+    /// Streams the log: what exists (tail applied), then new lines as they are written,
+    /// until the container has ended and everything is sent, or the byte limit is reached.
+    static func follow(path: String, podDir: String, prefix: String, options: LogOptions, now: Double,
+                       writer: inout any ResponseBodyWriter, finished: @Sendable () async -> Bool) async throws {
+        var offset = 0
+        var sent = 0
+        var first = true
+        let since = LogReader.since(options, now: now)
+        while true {
+            let ended = ContainerRecord.read(podDir: podDir, prefix: prefix)?.exitCode != nil
+            let podEnded = await finished()
+            let data = readFrom(path: path, offset: offset)
+            let (lines, consumed) = LogReader.parse(data)
+            offset += consumed
+            var chunk = LogReader.render(lines, options: options, since: since, applyTail: first)
+            first = false
+            if options.limitBytes > 0, sent + chunk.count > options.limitBytes {
+                chunk = chunk.prefix(options.limitBytes - sent)
+            }
+            if !chunk.isEmpty {
+                try await writer.write(ByteBuffer(bytes: chunk))
+                sent += chunk.count
+            }
+            if options.limitBytes > 0, sent >= options.limitBytes { return }
+            if (ended || podEnded) && consumed == 0 { return }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+    }
+
+    static func readFrom(path: String, offset: Int) -> Data {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return Data() }
+        defer { try? handle.close() }
+        do {
+            try handle.seek(toOffset: UInt64(offset))
+            return try handle.readToEnd() ?? Data()
+        } catch {
+            return Data()
+        }
+    }
+}
+
+/// Logs 5xx failures with their cause (4xx are the caller's problem and are only answered).
+struct ErrorLoggingMiddleware<Context: RequestContext>: RouterMiddleware {
+    let logger: Logger
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as AgentError {
+            if error.status.code >= 500 {
+                logger.error("request failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
+            }
+            throw error
+        }
+    }
+}

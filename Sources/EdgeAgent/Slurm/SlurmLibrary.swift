@@ -1,0 +1,173 @@
+import CSlurm
+import Dispatch
+import Foundation
+import Logging
+
+/// Slurm through libslurm: submission (`slurm_submit_batch_job`) and the job poll
+/// (`slurm_load_jobs`) without a process per call; cancel through `slurm_kill_job`.
+/// Accounting and capacity go through the CLI. Pods with extra `#SBATCH` flags are
+/// submitted through the CLI too (the flags are only known to sbatch's parser).
+///
+/// libslurm's ABI follows the Slurm release (libslurm.so.38 = 22.05); this is the only file
+/// that touches it.
+public struct SlurmLibrary: BatchBackend {
+    let cli: SlurmCLI
+    let environment: [String]
+    let logger: Logger
+
+    public init(logger: Logger, environment: [String: String] = SlurmCLI.jobEnvironment()) {
+        self.logger = logger
+        self.cli = SlurmCLI(logger: logger, environment: environment)
+        self.environment = environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+        if let conf = environment["SLURM_CONF"] { setenv("SLURM_CONF", conf, 0) }
+        SlurmLibraryQueue.initialize()
+    }
+
+    public func submit(_ request: SlurmJobRequest, script: String, scriptPath: String) async throws(AgentError) -> String {
+        if !request.extraFlags.isEmpty { return try await cli.submit(request, script: script, scriptPath: scriptPath) }
+        let environment = self.environment
+        let result: Result<String, AgentError> = await SlurmLibraryQueue.run {
+            Self.submitBlocking(request, script: script, environment: environment)
+        }
+        return try result.get()
+    }
+
+    static func submitBlocking(_ request: SlurmJobRequest, script: String, environment: [String]) -> Result<String, AgentError> {
+        var allocated: [UnsafeMutablePointer<CChar>] = []
+        func c(_ text: String?) -> UnsafeMutablePointer<CChar>? {
+            guard let text, let pointer = strdup(text) else { return nil }
+            allocated.append(pointer)
+            return pointer
+        }
+        defer { allocated.forEach { free($0) } }
+        var desc = job_desc_msg_t()
+        slurm_init_job_desc_msg(&desc)
+        desc.name = c(request.name)
+        desc.partition = c(request.partition)
+        desc.account = c(request.account)
+        desc.qos = c(request.qos)
+        desc.comment = c(request.comment)
+        desc.std_out = c("\(request.workDir)/job.out")
+        desc.work_dir = c(request.workDir)
+        desc.script = c(script)
+        if !request.afterOK.isEmpty { desc.dependency = c("afterok:" + request.afterOK.joined(separator: ":")) }
+        if let gres = request.gres { desc.tres_per_node = c("gres:\(gres)") }
+        desc.cpus_per_task = UInt16(clamping: request.cpusPerTask)
+        desc.pn_min_memory = UInt64(request.memoryMiB)
+        desc.min_nodes = 1
+        desc.max_nodes = 1
+        desc.num_tasks = 1
+        if let minutes = request.timeLimitMinutes { desc.time_limit = UInt32(clamping: minutes) }
+        desc.user_id = getuid()
+        desc.group_id = getgid()
+        let envPointers = environment.map { c($0) }
+        let envArray = UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>.allocate(capacity: envPointers.count + 1)
+        defer { envArray.deallocate() }
+        for (index, pointer) in envPointers.enumerated() { envArray[index] = pointer }
+        envArray[envPointers.count] = nil
+        desc.environment = envArray
+        desc.env_size = UInt32(envPointers.count)
+
+        var response: UnsafeMutablePointer<submit_response_msg_t>?
+        let rc = slurm_submit_batch_job(&desc, &response)
+        defer { if let response { slurm_free_submit_response_response_msg(response) } }
+        guard rc == SLURM_SUCCESS, let response else {
+            return .failure(AgentError(.backendFailure, "Slurm refused the job: \(errorText())"))
+        }
+        return .success(String(response.pointee.job_id))
+    }
+
+    static func errorText() -> String {
+        let code = slurm_get_errno()
+        guard let text = slurm_strerror(code) else { return "error \(code)" }
+        return String(cString: text)
+    }
+
+    public func cancel(jobID: String) async throws(AgentError) {
+        guard let id = UInt32(jobID) else { throw AgentError(.internalFailure, "job id '\(jobID)' is not numeric") }
+        let result: Result<Void, AgentError> = await SlurmLibraryQueue.run {
+            if slurm_kill_job(id, UInt16(SIGKILL), 0) == SLURM_SUCCESS { return .success(()) }
+            let code = slurm_get_errno()
+            if code == ESLURM_ALREADY_DONE.rawValue || code == ESLURM_INVALID_JOB_ID.rawValue { return .success(()) }
+            return .failure(AgentError(.backendFailure, "cancelling job \(jobID) failed: \(Self.errorText())"))
+        }
+        try result.get()
+    }
+
+    public func jobs() async throws(AgentError) -> [String: SlurmJobInfo] {
+        let result: Result<[String: SlurmJobInfo], AgentError> = await SlurmLibraryQueue.run { Self.loadJobs() }
+        return try result.get()
+    }
+
+    static func loadJobs() -> Result<[String: SlurmJobInfo], AgentError> {
+        var response: UnsafeMutablePointer<job_info_msg_t>?
+        guard slurm_load_jobs(0, &response, UInt16(SHOW_ALL)) == SLURM_SUCCESS, let response else {
+            return .failure(AgentError(.backendFailure, "slurm_load_jobs failed: \(errorText())"))
+        }
+        defer { slurm_free_job_info_msg(response) }
+        var jobs: [String: SlurmJobInfo] = [:]
+        let count = Int(response.pointee.record_count)
+        jobs.reserveCapacity(count)
+        guard let array = response.pointee.job_array else { return .success(jobs) }
+        for index in 0..<count {
+            let job = array[index]
+            let id = String(job.job_id)
+            let base = job.job_state & UInt32(JOB_STATE_BASE)
+            let state: SlurmJobInfo.State
+            switch base {
+            case 0: state = .pending
+            case 1: state = (job.job_state & UInt32(1 << 15) /* JOB_COMPLETING */) != 0 ? .completing : .running
+            case 2: state = .suspended
+            case 3: state = .completed
+            case 4: state = .cancelled
+            case 5: state = .failed
+            case 6: state = .timeout
+            case 7: state = .nodeFail
+            case 8: state = .preempted
+            case 9: state = .bootFail
+            case 10: state = .deadline
+            case 11: state = .outOfMemory
+            default: state = .unknown
+            }
+            let status = job.exit_code
+            let signal = Int(status & 0x7f)
+            let exit = Int((status >> 8) & 0xff)
+            var reason: String?
+            if job.state_reason != 0, let text = slurm_job_reason_string(Int32(job.state_reason)) {
+                reason = String(cString: text)
+            }
+            jobs[id] = SlurmJobInfo(
+                jobID: id, state: state,
+                exitCode: state.isTerminal ? exit : nil, signal: state.isTerminal ? signal : nil,
+                reason: reason, comment: job.comment.map { String(cString: $0) },
+                startTime: job.start_time > 0 ? Double(job.start_time) : nil,
+                endTime: job.end_time > 0 && state.isTerminal ? Double(job.end_time) : nil)
+        }
+        return .success(jobs)
+    }
+
+    public func accounting(jobIDs: [String]) async throws(AgentError) -> [String: SlurmJobInfo] {
+        try await cli.accounting(jobIDs: jobIDs)
+    }
+
+    public func capacity() async throws(AgentError) -> ClusterCapacity {
+        try await cli.capacity()
+    }
+}
+
+/// One thread for every libslurm call: the library's calls block and its error number is
+/// per thread, so they stay off Swift's cooperative pool and in order.
+enum SlurmLibraryQueue {
+    static let queue = DispatchQueue(label: "dte-agent.libslurm")
+    private static let once: Void = {
+        queue.sync { slurm_init(nil) }
+    }()
+
+    static func initialize() { _ = once }
+
+    static func run<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { continuation in
+            queue.async { continuation.resume(returning: body()) }
+        }
+    }
+}

@@ -1,1 +1,0 @@
-print("dte-agent: not built yet")
