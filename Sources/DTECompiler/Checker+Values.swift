@@ -21,19 +21,19 @@ extension Checker {
 
     /// Checks `node` against `schema` (type, entry/key schema, constraints) and returns its typed value.
     /// With `quiet`, problems are not reported (values already checked where they were written).
-    func checkValue(_ node: YAMLNode, schema: SchemaDefinition, ctx: EvalContext, subject: String, path: String,
+    func checkValue(_ node: YAMLNode, schema: SchemaDefinition, ctx: EvalContext, subject: @autoclosure () -> String, path: @autoclosure () -> String,
                     quiet: Bool = false) -> Value? {
         let before = diagnostics.count
         let cs = constraints(for: schema, table: ctx.table, file: ctx.file)
         let v = checkTyped(node, type: schema.type, entry: schema.entrySchema, key: schema.keySchema, constraints: cs, ctx: ctx,
-                           subject: subject, path: path, origin: nil, site: node.mark, depth: 0)
+                           subject: subject(), path: path(), origin: nil, site: node.mark, depth: 0)
         if quiet, diagnostics.count > before { removeDiagnostics(from: before) }
         return v
     }
 
     /// A value with no declared type (outputs, operation inputs): functions are checked and evaluated.
-    func genericValue(_ node: YAMLNode, ctx: EvalContext, path: String, subject: String) -> Value? {
-        checkTyped(node, type: PrimitiveType.any.rawValue, entry: nil, key: nil, constraints: [], ctx: ctx, subject: subject, path: path,
+    func genericValue(_ node: YAMLNode, ctx: EvalContext, path: @autoclosure () -> String, subject: @autoclosure () -> String) -> Value? {
+        checkTyped(node, type: PrimitiveType.any.rawValue, entry: nil, key: nil, constraints: [], ctx: ctx, subject: subject(), path: path(),
                    origin: nil, site: node.mark, depth: 0)
     }
 
@@ -41,8 +41,8 @@ extension Checker {
         diagnostics.removeSubrange(index...)
     }
 
-    func fail(_ code: String, _ detail: String, hint: String?, ctx: EvalContext, subject: String, path: String, site: Mark) {
-        error(code, "\(subject): \(detail)", hint: hint, file: ctx.file, mark: site, path: path)
+    func fail(_ code: String, _ detail: String, hint: String?, ctx: EvalContext, subject: @autoclosure () -> String, path: @autoclosure () -> String, site: Mark) {
+        error(code, "\(subject()): \(detail)", hint: hint, file: ctx.file, mark: site, path: path())
     }
 
     static func show(_ node: YAMLNode) -> String {
@@ -59,51 +59,51 @@ extension Checker {
     // MARK: - typed checking
 
     func checkTyped(_ node: YAMLNode, type: String, entry: SchemaDefinition?, key: SchemaDefinition?, constraints: [Constraint],
-                    ctx: EvalContext, subject: String, path: String, origin: String?, site: Mark, depth: Int) -> Value? {
+                    ctx: EvalContext, subject: @autoclosure () -> String, path: @autoclosure () -> String, origin: String?, site: Mark, depth: Int) -> Value? {
         if let call = functionCall(in: node) {
-            switch resolveFunction(call.name, call.args, mark: call.mark, ctx: ctx, path: path, depth: depth) {
+            switch resolveFunction(call.name, call.args, mark: call.mark, ctx: ctx, path: path(), depth: depth) {
             case .failed: return nil
             case .symbolic(let f): return .function(f)
             case .node(let resolved, let o):
-                return checkTyped(resolved, type: type, entry: entry, key: key, constraints: constraints, ctx: ctx, subject: subject,
-                                  path: path, origin: o, site: site, depth: depth + 1)
+                return checkTyped(resolved, type: type, entry: entry, key: key, constraints: constraints, ctx: ctx, subject: subject(),
+                                  path: path(), origin: o, site: site, depth: depth + 1)
             }
         }
         let from = origin.map { " (from \($0))" } ?? ""
         let value: Value?
         if let prim = PrimitiveType.named(type) {
-            value = checkPrimitive(prim, node, entry: entry, key: key, ctx: ctx, subject: subject, path: path, from: from, site: site, depth: depth)
+            value = checkPrimitive(prim, node, entry: entry, key: key, ctx: ctx, subject: subject(), path: path(), from: from, site: site, depth: depth)
         } else if let dt = ctx.table.lookup(.data, type) {
             if let prim = ctx.table.primitiveBase(dt) {
                 let chain = ctx.table.ancestors(dt)
                 let e = entry ?? chain.lazy.compactMap(\.entrySchema).first
                 let k = key ?? chain.lazy.compactMap(\.keySchema).first
-                value = checkPrimitive(prim, node, entry: e, key: k, ctx: ctx, subject: subject, path: path, from: from, site: site, depth: depth)
+                value = checkPrimitive(prim, node, entry: e, key: k, ctx: ctx, subject: subject(), path: path(), from: from, site: site, depth: depth)
                 if let v = value {
                     for a in chain where !a.constraints.isEmpty {
                         let cs = dataTypeConstraints(a, primitive: prim, table: ctx.table)
-                        reportViolations(v, cs, node: node, ctx: ctx, subject: subject, path: path, from: from, site: site,
+                        reportViolations(v, cs, node: node, ctx: ctx, subject: subject(), path: path(), from: from, site: site,
                                          note: " of data type \(a.name)")
                     }
                 }
             } else {
-                value = checkComplex(node, dt, ctx: ctx, subject: subject, path: path, from: from, site: site, depth: depth)
+                value = checkComplex(node, dt, ctx: ctx, subject: subject(), path: path(), from: from, site: site, depth: depth)
             }
         } else {
             return nil  // the unknown type is reported where it is declared
         }
         if let v = value, !constraints.isEmpty {
-            reportViolations(v, constraints, node: node, ctx: ctx, subject: subject, path: path, from: from, site: site, note: "")
+            reportViolations(v, constraints, node: node, ctx: ctx, subject: subject(), path: path(), from: from, site: site, note: "")
         }
         return value
     }
 
-    func reportViolations(_ v: Value, _ cs: [Constraint], node: YAMLNode, ctx: EvalContext, subject: String, path: String, from: String,
+    func reportViolations(_ v: Value, _ cs: [Constraint], node: YAMLNode, ctx: EvalContext, subject: @autoclosure () -> String, path: @autoclosure () -> String, from: String,
                           site: Mark, note: String) {
         for c in cs where !c.isSatisfied(by: v) {
             fail("constraint-" + c.operatorName.replacingOccurrences(of: "_", with: "-"),
                  "\(v.isSymbolic ? Self.show(node) : v.display)\(from) violates constraint \(c.display)\(note)",
-                 hint: Self.constraintHint(c), ctx: ctx, subject: subject, path: path, site: site)
+                 hint: Self.constraintHint(c), ctx: ctx, subject: subject(), path: path(), site: site)
         }
     }
 
@@ -123,7 +123,7 @@ extension Checker {
         }
     }
 
-    func mismatch(_ expected: String, _ node: YAMLNode, hint: String? = nil, ctx: EvalContext, subject: String, path: String, from: String,
+    func mismatch(_ expected: String, _ node: YAMLNode, hint: String? = nil, ctx: EvalContext, subject: @autoclosure () -> String, path: @autoclosure () -> String, from: String,
                   site: Mark) {
         var h = hint
         if h == nil, case .mapping(let e, _) = node, e.count == 1 {
@@ -131,42 +131,41 @@ extension Checker {
             if let m = closestMatch(to: e[0].key, in: ["get_input", "get_property", "get_attribute", "concat", "join", "token"]) {
                 h = "did you mean \"\(m)\"? " + (h ?? "")
             }
-            fail("unknown-function", "unknown function \"\(e[0].key)\"", hint: h, ctx: ctx, subject: subject, path: path, site: site)
+            fail("unknown-function", "unknown function \"\(e[0].key)\"", hint: h, ctx: ctx, subject: subject(), path: path(), site: site)
             return
         }
         fail("type-mismatch", "expected \(expected), got \(node.kindDescription) (\(Self.show(node)))\(from)", hint: h, ctx: ctx,
-             subject: subject, path: path, site: site)
+             subject: subject(), path: path(), site: site)
     }
 
     func checkPrimitive(_ prim: PrimitiveType, _ node: YAMLNode, entry: SchemaDefinition?, key: SchemaDefinition?, ctx: EvalContext,
-                        subject: String, path: String, from: String, site: Mark, depth: Int) -> Value? {
+                        subject: @autoclosure () -> String, path: @autoclosure () -> String, from: String, site: Mark, depth: Int) -> Value? {
         switch prim {
         case .any:
-            return anyValue(node, ctx: ctx, subject: subject, path: path, site: site, depth: depth)
+            return anyValue(node, ctx: ctx, subject: subject(), path: path(), site: site, depth: depth)
         case .range:
             if let v = checkRange(node) { return v }
-            mismatch("a range [lower, upper] (upper may be UNBOUNDED)", node, ctx: ctx, subject: subject, path: path, from: from, site: site)
+            mismatch("a range [lower, upper] (upper may be UNBOUNDED)", node, ctx: ctx, subject: subject(), path: path(), from: from, site: site)
             return nil
         case .list:
             guard case .sequence(let items, _) = node else {
-                mismatch("a list", node, ctx: ctx, subject: subject, path: path, from: from, site: site)
+                mismatch("a list", node, ctx: ctx, subject: subject(), path: path(), from: from, site: site)
                 return nil
             }
             var out: [Value] = []
             out.reserveCapacity(items.count)
             let cs = entry.map { constraints(for: $0, table: ctx.table, file: ctx.file) } ?? []
             for (i, item) in items.enumerated() {
-                let ip = path + "." + String(i)
-                let itemSite = from.isEmpty ? item.mark : site
+                                let itemSite = from.isEmpty ? item.mark : site
                 if let v = checkTyped(item, type: entry?.type ?? "any", entry: entry?.entrySchema, key: entry?.keySchema, constraints: cs,
-                                      ctx: ctx, subject: subject + " [\(i)]", path: ip, origin: nil, site: itemSite, depth: depth) {
+                                      ctx: ctx, subject: subject() + " [\(i)]", path: path() + "." + String(i), origin: nil, site: itemSite, depth: depth) {
                     out.append(v)
                 }
             }
             return .list(out)
         case .map:
             guard case .mapping(let entries, _) = node else {
-                mismatch("a map", node, ctx: ctx, subject: subject, path: path, from: from, site: site)
+                mismatch("a map", node, ctx: ctx, subject: subject(), path: path(), from: from, site: site)
                 return nil
             }
             var out: [Value.MapEntry] = []
@@ -174,14 +173,13 @@ extension Checker {
             let cs = entry.map { constraints(for: $0, table: ctx.table, file: ctx.file) } ?? []
             let kcs = key.map { constraints(for: $0, table: ctx.table, file: ctx.file) } ?? []
             for e in entries {
-                let ep = path + "." + e.key
-                if let key {
+                                if let key {
                     _ = checkTyped(.scalar(YAMLScalar(value: e.key, style: .singleQuoted, mark: e.keyMark)), type: key.type, entry: nil, key: nil,
-                                   constraints: kcs, ctx: ctx, subject: subject + " key \"\(e.key)\"", path: ep, origin: nil,
+                                   constraints: kcs, ctx: ctx, subject: subject() + " key \"\(e.key)\"", path: path() + "." + e.key, origin: nil,
                                    site: from.isEmpty ? e.keyMark : site, depth: depth)
                 }
                 if let v = checkTyped(e.value, type: entry?.type ?? "any", entry: entry?.entrySchema, key: entry?.keySchema, constraints: cs,
-                                      ctx: ctx, subject: subject + " [\(e.key)]", path: ep, origin: nil,
+                                      ctx: ctx, subject: subject() + " [\(e.key)]", path: path() + "." + e.key, origin: nil,
                                       site: from.isEmpty ? e.value.mark : site, depth: depth) {
                     out.append(Value.MapEntry(key: e.key, value: v))
                 }
@@ -191,49 +189,49 @@ extension Checker {
             break
         }
         guard case .scalar(let s) = node else {
-            mismatch(Self.article(prim), node, ctx: ctx, subject: subject, path: path, from: from, site: site)
+            mismatch(Self.article(prim), node, ctx: ctx, subject: subject(), path: path(), from: from, site: site)
             return nil
         }
         if s.isNull {
             if prim == .null { return .null }
-            mismatch(Self.article(prim), node, hint: "give a value or remove the key", ctx: ctx, subject: subject, path: path, from: from, site: site)
+            mismatch(Self.article(prim), node, hint: "give a value or remove the key", ctx: ctx, subject: subject(), path: path(), from: from, site: site)
             return nil
         }
         let plain = s.style == .plain ? PlainScalar.classify(s.value) : .string
         switch prim {
         case .string:
             if plain == .string { return .string(s.value) }
-            mismatch("a string", node, hint: "quote it: \"\(s.value)\"", ctx: ctx, subject: subject, path: path, from: from, site: site)
+            mismatch("a string", node, hint: "quote it: \"\(s.value)\"", ctx: ctx, subject: subject(), path: path(), from: from, site: site)
         case .integer:
             if case .integer(let i) = plain { return .integer(i) }
             if s.style.isQuoted, Int(s.value) != nil {
-                mismatch("an integer", node, hint: "remove the quotes: \(s.value)", ctx: ctx, subject: subject, path: path, from: from, site: site)
+                mismatch("an integer", node, hint: "remove the quotes: \(s.value)", ctx: ctx, subject: subject(), path: path(), from: from, site: site)
             } else {
-                mismatch("an integer", node, ctx: ctx, subject: subject, path: path, from: from, site: site)
+                mismatch("an integer", node, ctx: ctx, subject: subject(), path: path(), from: from, site: site)
             }
         case .float:
             if case .float(let d) = plain { return .float(d) }
             if case .integer(let i) = plain { return .float(Double(i)) }
             mismatch("a float", node, hint: s.style.isQuoted && Double(s.value) != nil ? "remove the quotes: \(s.value)" : nil,
-                     ctx: ctx, subject: subject, path: path, from: from, site: site)
+                     ctx: ctx, subject: subject(), path: path(), from: from, site: site)
         case .boolean:
             if case .boolean(let b) = plain { return .boolean(b) }
-            mismatch("a boolean", node, hint: "use true or false", ctx: ctx, subject: subject, path: path, from: from, site: site)
+            mismatch("a boolean", node, hint: "use true or false", ctx: ctx, subject: subject(), path: path(), from: from, site: site)
         case .timestamp:
             if let t = TOSCATimestamp.parse(s.value) { return .timestamp(t) }
             fail("bad-timestamp", "\(Self.show(node))\(from) is not a timestamp", hint: "use ISO 8601, e.g. 2026-11-25T17:40:45Z or 2026-11-25",
-                 ctx: ctx, subject: subject, path: path, site: site)
+                 ctx: ctx, subject: subject(), path: path(), site: site)
         case .version:
             if let v = TOSCAVersion.parse(s.value) { return .version(v) }
             fail("bad-version", "\(Self.show(node))\(from) is not a version", hint: "use major.minor[.fix[.qualifier[-build]]], e.g. 1.4 or 2.0.1",
-                 ctx: ctx, subject: subject, path: path, site: site)
+                 ctx: ctx, subject: subject(), path: path(), site: site)
         case .null:
-            mismatch("null", node, ctx: ctx, subject: subject, path: path, from: from, site: site)
+            mismatch("null", node, ctx: ctx, subject: subject(), path: path(), from: from, site: site)
         case .scalarSize, .scalarTime, .scalarFrequency, .scalarBitrate:
             guard let kind = prim.scalarKind else { return nil }
             if let u = ScalarUnit.parse(s.value, kind: kind) { return .scalar(u) }
             fail("bad-scalar-unit", "\(Self.show(node))\(from) is not a \(kind.rawValue)",
-                 hint: "use a number and one of \(kind.unitList) — e.g. \"\(kind.example)\"", ctx: ctx, subject: subject, path: path, site: site)
+                 hint: "use a number and one of \(kind.unitList) — e.g. \"\(kind.example)\"", ctx: ctx, subject: subject(), path: path(), site: site)
         case .any, .list, .map, .range:
             break
         }
@@ -260,44 +258,44 @@ extension Checker {
         return .range(lower: lo, upper: hi)
     }
 
-    func checkComplex(_ node: YAMLNode, _ dt: TypeDefinition, ctx: EvalContext, subject: String, path: String, from: String, site: Mark,
+    func checkComplex(_ node: YAMLNode, _ dt: TypeDefinition, ctx: EvalContext, subject: @autoclosure () -> String, path: @autoclosure () -> String, from: String, site: Mark,
                       depth: Int) -> Value? {
         guard case .mapping(let entries, _) = node else {
-            mismatch("a map of \(dt.name)", node, ctx: ctx, subject: subject, path: path, from: from, site: site)
+            mismatch("a map of \(dt.name)", node, ctx: ctx, subject: subject(), path: path(), from: from, site: site)
             return nil
         }
         let defs = ctx.table.properties(dt)
         var out: [Value.MapEntry] = []
         for e in entries where !defs.contains(where: { $0.name == e.key }) {
             fail("unknown-property", "data type \(dt.name) has no property \"\(e.key)\"",
-                 hint: Self.didYouMean(e.key, defs.map(\.name), list: true), ctx: ctx, subject: subject, path: path + "." + e.key,
+                 hint: Self.didYouMean(e.key, defs.map(\.name), list: true), ctx: ctx, subject: subject(), path: path() + "." + e.key,
                  site: from.isEmpty ? e.keyMark : site)
         }
         for def in defs {
             let cs = constraints(for: def.schema, table: ctx.table, file: ctx.file)
             if let e = entries.first(where: { $0.key == def.name }) {
                 if let v = checkTyped(e.value, type: def.type, entry: def.schema.entrySchema, key: def.schema.keySchema, constraints: cs,
-                                      ctx: ctx, subject: subject + " [\(def.name)]", path: path + "." + def.name, origin: nil,
+                                      ctx: ctx, subject: subject() + " [\(def.name)]", path: path() + "." + def.name, origin: nil,
                                       site: from.isEmpty ? e.value.mark : site, depth: depth) {
                     out.append(Value.MapEntry(key: def.name, value: v))
                 }
             } else if let d = def.defaultValue {
                 let before = diagnostics.count
                 if let v = checkTyped(d, type: def.type, entry: def.schema.entrySchema, key: def.schema.keySchema, constraints: cs, ctx: ctx,
-                                      subject: subject, path: path, origin: nil, site: site, depth: depth) {
+                                      subject: subject(), path: path(), origin: nil, site: site, depth: depth) {
                     out.append(Value.MapEntry(key: def.name, value: v))
                 }
                 if diagnostics.count > before { removeDiagnostics(from: before) }
             } else if def.required {
                 fail("missing-property", "missing required field \"\(def.name)\" of \(dt.name)",
-                     hint: "add \(def.name): … to this map", ctx: ctx, subject: subject, path: path, site: from.isEmpty ? node.mark : site)
+                     hint: "add \(def.name): … to this map", ctx: ctx, subject: subject(), path: path(), site: from.isEmpty ? node.mark : site)
             }
         }
         return .map(out)
     }
 
     /// A value with no schema: scalars typed by their YAML form; functions evaluated.
-    func anyValue(_ node: YAMLNode, ctx: EvalContext, subject: String, path: String, site: Mark, depth: Int) -> Value? {
+    func anyValue(_ node: YAMLNode, ctx: EvalContext, subject: @autoclosure () -> String, path: @autoclosure () -> String, site: Mark, depth: Int) -> Value? {
         switch node {
         case .scalar(let s):
             if s.isNull { return .null }
@@ -311,12 +309,12 @@ extension Checker {
             }
         case .sequence(let items, _):
             return .list(items.enumerated().compactMap { i, item in
-                checkTyped(item, type: "any", entry: nil, key: nil, constraints: [], ctx: ctx, subject: subject, path: path + ".\(i)",
+                checkTyped(item, type: "any", entry: nil, key: nil, constraints: [], ctx: ctx, subject: subject(), path: path() + ".\(i)",
                            origin: nil, site: item.mark, depth: depth)
             })
         case .mapping(let entries, _):
             return .map(entries.compactMap { e in
-                checkTyped(e.value, type: "any", entry: nil, key: nil, constraints: [], ctx: ctx, subject: subject, path: path + "." + e.key,
+                checkTyped(e.value, type: "any", entry: nil, key: nil, constraints: [], ctx: ctx, subject: subject(), path: path() + "." + e.key,
                            origin: nil, site: e.value.mark, depth: depth).map { Value.MapEntry(key: e.key, value: $0) }
             })
         }

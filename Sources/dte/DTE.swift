@@ -79,6 +79,12 @@ final class SourceLines: @unchecked Sendable {
     }
 }
 
+/// Flushes output and exits without tearing down the loaded model.
+func finish(_ code: Int32) -> Never {
+    fflush(nil)
+    exit(code)
+}
+
 func useColor() -> Bool {
     if ProcessInfo.processInfo.environment["NO_COLOR"] != nil { return false }
     return isatty(STDOUT_FILENO) == 1
@@ -106,7 +112,8 @@ extension DTE {
                                       sourceLine: { lines.line($0, $1) })
             print(view.render(format.value), terminator: "")
             let failed = !c.isValid || (strict && c.diagnostics.contains { $0.severity == .warning })
-            if failed { throw ExitCode(1) }
+            // The model of a large repository takes a while to free; the process is done with it.
+            finish(failed ? 1 : 0)
         }
     }
 

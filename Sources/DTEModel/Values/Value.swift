@@ -1,5 +1,5 @@
 /// A typed TOSCA value, after checking against its definition.
-public indirect enum Value: Sendable, Hashable {
+public enum Value: Sendable, Hashable {
     case null
     case string(String)
     case integer(Int)

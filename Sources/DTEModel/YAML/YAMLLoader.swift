@@ -41,12 +41,25 @@ public enum YAMLLoader {
     }
 }
 
-private struct TreeBuilder {
-    enum Frame {
-        case mapping(entries: [YAMLEntry], mark: Mark, anchor: String?, pendingKey: (String, Mark)?, merges: [YAMLEntry], seen: Set<String>?)
-        case sequence(items: [YAMLNode], mark: Mark, anchor: String?)
-    }
+/// An open collection while its events arrive; a class so appends mutate in place.
+private final class Frame {
+    let isMapping: Bool
+    let mark: Mark
+    let anchor: String?
+    var entries: [YAMLEntry] = []
+    var items: [YAMLNode] = []
+    var pendingKey: (String, Mark)?
+    var merges: [YAMLEntry] = []
+    var seen: Set<String>?
 
+    init(isMapping: Bool, mark: Mark, anchor: String?) {
+        self.isMapping = isMapping
+        self.mark = mark
+        self.anchor = anchor
+    }
+}
+
+private struct TreeBuilder {
     let file: String
     var stack: [Frame] = []
     var root: YAMLNode?
@@ -113,28 +126,26 @@ private struct TreeBuilder {
             if let a = s.anchor { anchors[String(cString: a)] = node }
             add(node)
         case YAML_SEQUENCE_START_EVENT:
-            let anchor = Self.text(event.data.sequence_start.anchor)
-            stack.append(.sequence(items: [], mark: Self.mark(event.start_mark), anchor: anchor))
+            stack.append(Frame(isMapping: false, mark: Self.mark(event.start_mark), anchor: Self.text(event.data.sequence_start.anchor)))
         case YAML_MAPPING_START_EVENT:
-            let anchor = Self.text(event.data.mapping_start.anchor)
-            stack.append(.mapping(entries: [], mark: Self.mark(event.start_mark), anchor: anchor, pendingKey: nil, merges: [], seen: nil))
-        case YAML_SEQUENCE_END_EVENT:
-            guard case .sequence(let items, let mark, let anchor)? = stack.popLast() else { return }
-            let node = YAMLNode.sequence(items, mark)
-            if let anchor { anchors[anchor] = node }
-            add(node)
-        case YAML_MAPPING_END_EVENT:
-            guard case .mapping(var entries, let mark, let anchor, _, let merges, _)? = stack.popLast() else { return }
-            if !merges.isEmpty {
-                // `<<` merge keys: entries written here win over merged ones.
-                var present = Set(entries.map(\.key))
-                for m in merges where !present.contains(m.key) {
-                    entries.append(m)
-                    present.insert(m.key)
+            stack.append(Frame(isMapping: true, mark: Self.mark(event.start_mark), anchor: Self.text(event.data.mapping_start.anchor)))
+        case YAML_SEQUENCE_END_EVENT, YAML_MAPPING_END_EVENT:
+            guard let f = stack.popLast() else { return }
+            let node: YAMLNode
+            if f.isMapping {
+                if !f.merges.isEmpty {
+                    // `<<` merge keys: entries written here win over merged ones.
+                    var present = Set(f.entries.map(\.key))
+                    for m in f.merges where !present.contains(m.key) {
+                        f.entries.append(m)
+                        present.insert(m.key)
+                    }
                 }
+                node = .mapping(f.entries, f.mark)
+            } else {
+                node = .sequence(f.items, f.mark)
             }
-            let node = YAMLNode.mapping(entries, mark)
-            if let anchor { anchors[anchor] = node }
+            if let anchor = f.anchor { anchors[anchor] = node }
             add(node)
         case YAML_ALIAS_EVENT:
             let name = Self.text(event.data.alias.anchor) ?? ""
@@ -159,45 +170,41 @@ private struct TreeBuilder {
 
     /// Adds a finished node to the open collection (or makes it the root).
     mutating func add(_ node: YAMLNode, aliasMark: Mark? = nil) {
-        guard let top = stack.popLast() else {
+        guard let top = stack.last else {
             root = node
             return
         }
-        switch top {
-        case .sequence(var items, let mark, let anchor):
-            items.append(node)
-            stack.append(.sequence(items: items, mark: mark, anchor: anchor))
-        case .mapping(var entries, let mark, let anchor, let pendingKey, var merges, var seen):
-            if let (key, keyMark) = pendingKey {
-                if key == "<<" && scalarKeyWasMerge(node) {
-                    merges.append(contentsOf: mergeEntries(node, at: keyMark))
-                } else if isDuplicate(key, in: entries, seen: &seen) {
-                    let first = entries.first(where: { $0.key == key })?.keyMark ?? mark
-                    diagnostics.append(Diagnostic(
-                        .error, code: "yaml-duplicate-key",
-                        "duplicate key \"\(key)\" (first defined at line \(first.line), column \(first.column))",
-                        hint: "remove one of the two entries or merge them", file: file, mark: keyMark))
-                } else {
-                    entries.append(YAMLEntry(key: key, keyMark: keyMark, value: node))
-                }
-                stack.append(.mapping(entries: entries, mark: mark, anchor: anchor, pendingKey: nil, merges: merges, seen: seen))
+        if !top.isMapping {
+            top.items.append(node)
+            return
+        }
+        if let (key, keyMark) = top.pendingKey {
+            top.pendingKey = nil
+            if key == "<<" && Self.isMergeable(node) {
+                top.merges.append(contentsOf: Self.mergeEntries(node))
+            } else if isDuplicate(key, in: top) {
+                let first = top.entries.first(where: { $0.key == key })?.keyMark ?? top.mark
+                diagnostics.append(Diagnostic(
+                    .error, code: "yaml-duplicate-key",
+                    "duplicate key \"\(key)\" (first defined at line \(first.line), column \(first.column))",
+                    hint: "remove one of the two entries or merge them", file: file, mark: keyMark))
             } else {
-                let keyText: String
-                let keyMark = aliasMark ?? node.mark
-                if case .scalar(let s) = node {
-                    keyText = s.value
-                } else {
-                    diagnostics.append(Diagnostic(
-                        .error, code: "yaml-complex-key", "a map key must be a plain string, not \(node.kindDescription)",
-                        hint: "write the key as a single word or quoted string", file: file, mark: keyMark))
-                    keyText = "\u{0}invalid-key-\(keyMark.line)-\(keyMark.column)"
-                }
-                stack.append(.mapping(entries: entries, mark: mark, anchor: anchor, pendingKey: (keyText, keyMark), merges: merges, seen: seen))
+                top.entries.append(YAMLEntry(key: key, keyMark: keyMark, value: node))
+            }
+        } else {
+            let keyMark = aliasMark ?? node.mark
+            if case .scalar(let s) = node {
+                top.pendingKey = (s.value, keyMark)
+            } else {
+                diagnostics.append(Diagnostic(
+                    .error, code: "yaml-complex-key", "a map key must be a plain string, not \(node.kindDescription)",
+                    hint: "write the key as a single word or quoted string", file: file, mark: keyMark))
+                top.pendingKey = ("\u{0}invalid-key-\(keyMark.line)-\(keyMark.column)", keyMark)
             }
         }
     }
 
-    func scalarKeyWasMerge(_ node: YAMLNode) -> Bool {
+    static func isMergeable(_ node: YAMLNode) -> Bool {
         switch node {
         case .mapping: return true
         case .sequence(let items, _): return items.allSatisfy { if case .mapping = $0 { return true } else { return false } }
@@ -205,7 +212,7 @@ private struct TreeBuilder {
         }
     }
 
-    func mergeEntries(_ node: YAMLNode, at mark: Mark) -> [YAMLEntry] {
+    static func mergeEntries(_ node: YAMLNode) -> [YAMLEntry] {
         switch node {
         case .mapping(let e, _): return e
         case .sequence(let items, _): return items.flatMap { $0.entries ?? [] }
@@ -214,12 +221,12 @@ private struct TreeBuilder {
     }
 
     /// Linear search for small maps; a set once a map grows (node_templates of 10,000 entries).
-    func isDuplicate(_ key: String, in entries: [YAMLEntry], seen: inout Set<String>?) -> Bool {
-        if entries.count < 16 {
-            for e in entries where e.key == key { return true }
+    func isDuplicate(_ key: String, in frame: Frame) -> Bool {
+        if frame.entries.count < 16 {
+            for e in frame.entries where e.key == key { return true }
             return false
         }
-        if seen == nil { seen = Set(entries.lazy.map(\.key)) }
-        return seen?.insert(key).inserted == false
+        if frame.seen == nil { frame.seen = Set(frame.entries.lazy.map(\.key)) }
+        return frame.seen?.insert(key).inserted == false
     }
 }

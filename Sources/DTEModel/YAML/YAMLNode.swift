@@ -61,7 +61,7 @@ public struct YAMLEntry: Sendable {
 }
 
 /// A YAML node tree that keeps source positions, built from libyaml's event stream.
-public indirect enum YAMLNode: Sendable {
+public enum YAMLNode: Sendable {
     case scalar(YAMLScalar)
     case mapping([YAMLEntry], Mark)
     case sequence([YAMLNode], Mark)
