@@ -72,7 +72,7 @@ let package = Package(
         .testTarget(
             name: "DTECompilerTests",
             dependencies: ["DTEModel", "DTECompiler", "DTEViews"],
-            resources: [.copy("Fixtures")],
+            exclude: ["Fixtures"],
             swiftSettings: strict
         ),
         .testTarget(
