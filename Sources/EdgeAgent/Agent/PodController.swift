@@ -10,8 +10,8 @@ import PodWire
 /// (concurrent and repeated calls get the same job); `delete` may be called more than once
 /// and for pods the agent never saw.
 public actor PodController {
-    public let configuration: AgentConfiguration
-    public let builder: PodJobBuilder
+    nonisolated public let configuration: AgentConfiguration
+    nonisolated public let builder: PodJobBuilder
     let backend: any BatchBackend
     let store: PodStore
     let logger: Logger
@@ -198,7 +198,8 @@ public actor PodController {
     }
 
     /// The answer to the ping: what the cluster has free now.
-    public func ping() throws(AgentError) -> PingResponse {
+    public func ping() async throws(AgentError) -> PingResponse {
+        if self.capacity == nil { self.capacity = try await backend.capacity() }
         guard let capacity else {
             throw AgentError(.backendFailure, "cluster capacity not known yet: \(lastPollError ?? "first poll pending")")
         }

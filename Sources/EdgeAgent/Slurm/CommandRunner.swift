@@ -21,7 +21,7 @@ public enum CommandRunner {
         return try result.get()
     }
 
-    static func runBlocking(_ executable: String, _ arguments: [String],
+    public static func runBlocking(_ executable: String, _ arguments: [String],
                             environment: [String: String]?) -> Result<CommandResult, AgentError> {
         let process = Process()
         guard let path = resolve(executable) else {
