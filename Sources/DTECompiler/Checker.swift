@@ -83,20 +83,17 @@ public final class Checker {
     func buildTypeTables() {
         let normative = TypeTable()
         for t in NormativeTypes.definitions { normative.add(t) }
-        var exported: [String: [(String, TypeDefinition)]] = [:]
-        var visiting: Set<String> = []
-
+        /// The file's own types and, transitively, its imports' (prefixed where imported with a
+        /// namespace_prefix); import cycles are walked once.
         func exports(_ path: String) -> [(String, TypeDefinition)] {
-            if let e = exported[path] { return e }
-            guard let f = sources.files[path], visiting.insert(path).inserted else { return [] }
-            defer { visiting.remove(path) }
-            var out: [(String, TypeDefinition)] = f.template.types.map { ($0.name, $0) }
-            for imp in f.imports {
-                for (name, t) in exports(imp.path) {
-                    out.append((imp.prefix.map { "\($0):\(name)" } ?? name, t))
-                }
+            var out: [(String, TypeDefinition)] = []
+            var visited: Set<String> = []
+            func walk(_ p: String, prefix: String?) {
+                guard visited.insert(p).inserted, let f = sources.files[p] else { return }
+                for t in f.template.types { out.append((prefix.map { "\($0):\(t.name)" } ?? t.name, t)) }
+                for imp in f.imports { walk(imp.path, prefix: imp.prefix ?? prefix) }
             }
-            exported[path] = out
+            walk(path, prefix: nil)
             return out
         }
 

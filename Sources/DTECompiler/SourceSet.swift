@@ -92,6 +92,8 @@ public final class SourceSet: @unchecked Sendable {
                     .error, code: "import-cycle", "import cycle: \(cycle)",
                     hint: "move the shared definitions into a file that both import", file: shown, mark: imp.source.mark,
                     path: imp.source.path))
+                // keep the edge so the types stay visible: one error for the cycle, not one per use
+                resolved.append((target, imp.namespacePrefix))
                 continue
             }
             resolved.append((target, imp.namespacePrefix))
@@ -110,7 +112,6 @@ public final class SourceSet: @unchecked Sendable {
                     .error, code: "import-cycle", "import cycle: \(cycle)",
                     hint: "move the shared definitions into a file that both import", file: shown, mark: imp.source.mark,
                     path: imp.source.path))
-                resolved.removeLast()
             }
         }
         files[abs]?.imports = resolved

@@ -1,0 +1,112 @@
+import Foundation
+import XCTest
+
+/// The `dte` executable as CI runs it: exit codes, formats, messages.
+final class CLITests: XCTestCase {
+    /// The folder holding the built products (`dte` next to the test bundle).
+    var dte: URL {
+        Bundle.main.bundleURL.appendingPathComponent("dte")
+    }
+
+    func run(_ args: [String], in dir: String = repositoryRoot) throws -> (status: Int32, out: String, err: String) {
+        let p = Process()
+        p.executableURL = dte
+        p.arguments = args
+        p.currentDirectoryURL = URL(fileURLWithPath: dir)
+        var env = ProcessInfo.processInfo.environment
+        env["NO_COLOR"] = "1"
+        p.environment = env
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    }
+
+    func testValidRepositoryExitsZero() throws {
+        let r = try run(["validate"])
+        XCTAssertEqual(r.status, 0, r.out + r.err)
+        XCTAssertTrue(r.out.hasPrefix("no problems ("), r.out)
+    }
+
+    func testInvalidFileExitsOneWithFileLineColumnAndHint() throws {
+        let text = twinHeader + """
+        topology_template:
+          node_templates:
+            t: { type: dte.nodes.DigitalTwin, properties: { project: p, source: https://example.org/t } }
+            preprocess:
+              type: dte.nodes.BatchJob
+              properties: { image: docker://x:1, memory: 32 GBB }
+              requirements: [ { twin: t } ]
+        """
+        let repo = try ScratchRepository(["templates/flood.yaml": text])
+        defer { repo.remove() }
+        let r = try run(["validate"], in: repo.root)
+        XCTAssertEqual(r.status, 1)
+        let lines = r.out.split(separator: "\n").map(String.init)
+        XCTAssertEqual(lines.first,
+                       "templates/flood.yaml:8:50: error: property \"memory\" of \"preprocess\": \"32 GBB\" is not a scalar-unit.size", r.out)
+        XCTAssertTrue(lines.contains("  at: topology_template.node_templates.preprocess.properties.memory"), r.out)
+        XCTAssertTrue(lines.contains { $0.hasPrefix("  hint: use a number and one of B, kB, KiB, MB") }, r.out)
+        XCTAssertEqual(lines.last, "1 error in 1 file (2 files checked)")
+    }
+
+    func testJSONAndSARIFAreMachineReadable() throws {
+        let repo = try ScratchRepository(["templates/t.yaml": twinHeader + "topology_template:\n  node_templates:\n    t: { type: dte.nodes.Twin }\n"])
+        defer { repo.remove() }
+        let j = try run(["validate", "--format", "json"], in: repo.root)
+        XCTAssertEqual(j.status, 1)
+        let report = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(j.out.utf8)) as? [String: Any])
+        XCTAssertEqual(report["valid"] as? Bool, false)
+        let diags = try XCTUnwrap(report["diagnostics"] as? [[String: Any]])
+        XCTAssertEqual(diags.first?["code"] as? String, "unknown-type")
+        XCTAssertEqual(diags.first?["line"] as? Int, 5)
+
+        let s = try run(["validate", "--format", "sarif"], in: repo.root)
+        XCTAssertEqual(s.status, 1)
+        let sarif = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(s.out.utf8)) as? [String: Any])
+        XCTAssertEqual(sarif["version"] as? String, "2.1.0")
+        let runs = try XCTUnwrap(sarif["runs"] as? [[String: Any]])
+        let results = try XCTUnwrap(runs.first?["results"] as? [[String: Any]])
+        XCTAssertEqual(results.first?["ruleId"] as? String, "unknown-type")
+        XCTAssertEqual(results.first?["level"] as? String, "error")
+        let loc = try XCTUnwrap((results.first?["locations"] as? [[String: Any]])?.first?["physicalLocation"] as? [String: Any])
+        XCTAssertEqual((loc["artifactLocation"] as? [String: Any])?["uri"] as? String, "templates/t.yaml")
+        XCTAssertEqual((loc["region"] as? [String: Any])?["startLine"] as? Int, 5)
+    }
+
+    func testUsageErrorsExit64() throws {
+        XCTAssertEqual(try run(["validate", "--format", "xml"]).status, 64)
+        XCTAssertEqual(try run(["validate", "--input", "novalue"]).status, 64)
+        XCTAssertEqual(try run(["frobnicate"]).status, 64)
+    }
+
+    func testOutsideARepositoryTheMessageSaysWhatToDo() throws {
+        let dir = NSTemporaryDirectory() + "dte-empty-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let r = try run(["validate"], in: dir)
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.out.contains("is not in a DTE repository (no dte.yaml here or above)"), r.out)
+        XCTAssertTrue(r.out.contains("hint: run in a repository, pass -C DIR, or name the files to validate"), r.out)
+    }
+
+    func testExplicitPathValidatesThatFileWithItsImports() throws {
+        let r = try run(["validate", "templates/demo.yaml"])
+        XCTAssertEqual(r.status, 0, r.out)
+        XCTAssertEqual(r.out, "no problems (2 files checked)\n")
+    }
+
+    func testShowPrintsTheResolvedModel() throws {
+        let r = try run(["show", "--format", "json", "templates/demo.yaml"])
+        XCTAssertEqual(r.status, 0, r.err)
+        let model = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any])
+        let nodes = try XCTUnwrap(model["node_templates"] as? [[String: Any]])
+        XCTAssertTrue(nodes.contains { $0["name"] as? String == "demo" && ($0["types"] as? [String])?.contains("dte.nodes.DigitalTwin") == true })
+        let text = try run(["show", "templates/demo.yaml"])
+        XCTAssertTrue(text.out.contains("demo: dte.nodes.DigitalTwin"), text.out)
+    }
+}

@@ -1,0 +1,92 @@
+import XCTest
+@testable import DTEModel
+
+final class YAMLLoaderTests: XCTestCase {
+    func load(_ text: String) -> YAMLLoader.Result {
+        YAMLLoader.load(string: text, file: "t.yaml")
+    }
+
+    func testMarksAreOneBasedLineAndColumn() throws {
+        let r = load("a: 1\nb:\n  c: [x, \"y\"]\n")
+        XCTAssertTrue(r.diagnostics.isEmpty)
+        let root = try XCTUnwrap(r.root)
+        XCTAssertEqual(root.entry("a")?.keyMark, Mark(line: 1, column: 1))
+        let c = try XCTUnwrap(root["b"]?["c"])
+        XCTAssertEqual(c.mark, Mark(line: 3, column: 6))
+        XCTAssertEqual(c.items?[1].mark, Mark(line: 3, column: 10))
+        XCTAssertEqual(c.items?[1].scalar?.style, .doubleQuoted)
+    }
+
+    func testDuplicateKeyIsAnErrorAtTheSecondKey() {
+        let r = load("a: 1\nb: 2\na: 3\n")
+        XCTAssertEqual(r.diagnostics.map(\.code), ["yaml-duplicate-key"])
+        XCTAssertEqual(r.diagnostics.first?.line, 3)
+        XCTAssertTrue(r.diagnostics.first?.message.contains("first defined at line 1") ?? false)
+        XCTAssertEqual(r.root?["a"]?.string, "1", "the first value is kept")
+    }
+
+    func testDuplicateKeyInALargeMapIsFound() {
+        var text = ""
+        for i in 0..<100 { text += "k\(i): \(i)\n" }
+        text += "k42: again\n"
+        let r = load(text)
+        XCTAssertEqual(r.diagnostics.map(\.code), ["yaml-duplicate-key"])
+        XCTAssertEqual(r.diagnostics.first?.line, 101)
+        XCTAssertEqual(r.root?.entries?.count, 100)
+    }
+
+    func testSyntaxErrorReportsWhereAndStops() {
+        let r = load("a: 1\n b: 2\nc: [\n")
+        XCTAssertEqual(r.diagnostics.first?.code, "yaml-syntax")
+        XCTAssertEqual(r.diagnostics.first?.line, 2)
+        XCTAssertNil(r.root)
+    }
+
+    func testAnchorsAliasesAndMergeKeys() throws {
+        let r = load("""
+        base: &b { cpus: 2, memory: 4 GB }
+        job:
+          <<: *b
+          cpus: 8
+        copy: *b
+        """)
+        XCTAssertTrue(r.diagnostics.isEmpty, "\(r.diagnostics)")
+        let root = try XCTUnwrap(r.root)
+        XCTAssertEqual(root["job"]?["cpus"]?.string, "8", "explicit keys win over merged ones")
+        XCTAssertEqual(root["job"]?["memory"]?.string, "4 GB")
+        XCTAssertEqual(root["copy"]?["cpus"]?.string, "2")
+    }
+
+    func testUnknownAliasIsReported() {
+        let r = load("a: *nope\n")
+        XCTAssertEqual(r.diagnostics.map(\.code), ["yaml-unknown-alias"])
+    }
+
+    func testSecondDocumentIsReported() {
+        let r = load("a: 1\n---\nb: 2\n")
+        XCTAssertEqual(r.diagnostics.map(\.code), ["yaml-multiple-documents"])
+        XCTAssertEqual(r.diagnostics.first?.line, 2)
+    }
+
+    func testPlainScalarsFollowTheCoreSchema() {
+        XCTAssertEqual(PlainScalar.classify("42"), .integer(42))
+        XCTAssertEqual(PlainScalar.classify("-7"), .integer(-7))
+        XCTAssertEqual(PlainScalar.classify("0x1F"), .integer(31))
+        XCTAssertEqual(PlainScalar.classify("1.5"), .float(1.5))
+        XCTAssertEqual(PlainScalar.classify("1e3"), .float(1000))
+        XCTAssertEqual(PlainScalar.classify("true"), .boolean(true))
+        XCTAssertEqual(PlainScalar.classify("False"), .boolean(false))
+        XCTAssertEqual(PlainScalar.classify("~"), .null)
+        XCTAssertEqual(PlainScalar.classify(""), .null)
+        XCTAssertEqual(PlainScalar.classify("yes"), .string, "YAML 1.1 booleans are strings")
+        XCTAssertEqual(PlainScalar.classify("1.4.2"), .string)
+        XCTAssertEqual(PlainScalar.classify("32 GB"), .string)
+        XCTAssertEqual(PlainScalar.classify("e5"), .string)
+    }
+
+    func testMultiLineBlockScalarsKeepTheirText() {
+        let r = load("pem: |\n  -----BEGIN-----\n  abc\n  -----END-----\n")
+        XCTAssertEqual(r.root?["pem"]?.string, "-----BEGIN-----\nabc\n-----END-----\n")
+        XCTAssertEqual(r.root?["pem"]?.scalar?.style, .literal)
+    }
+}
