@@ -27,6 +27,7 @@ public final class Checker {
     var constraintCache: [ObjectIdentifier: [Constraint]] = [:]
     var checkedTypes: Set<ObjectIdentifier> = []
     var inputValueCache: [String: YAMLNode?] = [:]
+    var defaultCache: [ObjectIdentifier: Value?] = [:]
 
     struct NodeRef {
         var file: String
@@ -346,27 +347,26 @@ public final class Checker {
         let index = byName ?? Dictionary(defs.map { ($0.name, $0) }, uniquingKeysWith: { _, b in b })
         var out: [Value.MapEntry] = []
         out.reserveCapacity(defs.count)
-        var given: [String: YAMLEntry] = [:]
+        var given: [YAMLEntry] = []
+        given.reserveCapacity(entries.count)
         for e in entries {
-            guard let def = index[e.key] else {
+            guard index[e.key] != nil else {
                 let names = defs.map(\.name)
                 error("unknown-property", "\(owner): type \(typeName) has no property \"\(e.key)\"",
                       hint: Self.didYouMean(e.key, names, list: true) ?? (names.isEmpty ? "this type declares no properties" : nil),
                       file: ctx.file, mark: e.keyMark, path: path + "." + e.key)
                 continue
             }
-            given[e.key] = e
-            _ = def
+            given.append(e)
         }
         for def in defs {
-            if let e = given[def.name] {
+            if let e = given.first(where: { $0.key == def.name }) {
                 if let v = checkValue(e.value, schema: def.schema, ctx: ctx, subject: "property \"\(def.name)\" of \(owner)",
                                       path: path + "." + def.name) {
                     out.append(Value.MapEntry(key: def.name, value: v))
                 }
             } else if let d = def.defaultValue {
-                if let v = checkValue(d, schema: def.schema, ctx: ctx, subject: "property \"\(def.name)\" (default) of \(owner)",
-                                      path: path + "." + def.name, quiet: !containsFunction(d)) {
+                if let v = defaultValue(def, d, ctx: ctx, owner: owner, path: path) {
                     out.append(Value.MapEntry(key: def.name, value: v))
                 }
             } else if def.required && def.status != "deprecated" {
@@ -376,6 +376,20 @@ public final class Checker {
             }
         }
         return out
+    }
+
+    /// A property's default as the node receives it. Defaults without functions are the same for
+    /// every node (and were checked with the type), so they are evaluated once.
+    func defaultValue(_ def: PropertyDefinition, _ d: YAMLNode, ctx: EvalContext, owner: String, path: String) -> Value? {
+        let id = ObjectIdentifier(def)
+        if let cached = defaultCache[id] { return cached }
+        if containsFunction(d) {
+            return checkValue(d, schema: def.schema, ctx: ctx, subject: "property \"\(def.name)\" (default) of \(owner)",
+                              path: path + "." + def.name)
+        }
+        let v = checkValue(d, schema: def.schema, ctx: ctx, subject: "", path: "", quiet: true)
+        defaultCache[id] = .some(v)
+        return v
     }
 
     func checkNodeTemplate(_ ref: NodeRef) -> ResolvedNode? {

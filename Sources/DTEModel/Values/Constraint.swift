@@ -81,24 +81,43 @@ public enum Constraint: Sendable {
 }
 
 /// A compiled regular expression of a `pattern` constraint; the whole value must match.
+/// Results are memoised: the same image names and variable names recur across thousands of nodes.
 public struct Pattern: Sendable {
     public let source: String
-    private let regex: NSRegularExpressionBox
+    private let box: RegexBox
 
     public init?(_ source: String) {
         guard let r = try? NSRegularExpression(pattern: "^(?:" + source + ")$", options: []) else { return nil }
         self.source = source
-        self.regex = NSRegularExpressionBox(regex: r)
+        self.box = RegexBox(regex: r)
     }
 
     public func matches(_ s: String) -> Bool {
-        let ns = s as NSString
-        return regex.regex.firstMatch(in: s, options: [], range: NSRange(location: 0, length: ns.length)) != nil
+        box.matches(s)
     }
 }
 
-/// NSRegularExpression is immutable and documented thread-safe, but not marked Sendable.
-private final class NSRegularExpressionBox: @unchecked Sendable {
+/// NSRegularExpression is immutable and documented thread-safe but not marked Sendable; the
+/// memo table is guarded by the lock.
+private final class RegexBox: @unchecked Sendable {
     let regex: NSRegularExpression
+    private let lock = NSLock()
+    private var memo: [String: Bool] = [:]
+
     init(regex: NSRegularExpression) { self.regex = regex }
+
+    func matches(_ s: String) -> Bool {
+        lock.lock()
+        if let m = memo[s] {
+            lock.unlock()
+            return m
+        }
+        lock.unlock()
+        let ns = s as NSString
+        let m = regex.firstMatch(in: s, options: [], range: NSRange(location: 0, length: ns.length)) != nil
+        lock.lock()
+        if memo.count < 65_536 { memo[s] = m }
+        lock.unlock()
+        return m
+    }
 }
