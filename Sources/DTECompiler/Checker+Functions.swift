@@ -217,6 +217,16 @@ extension Checker {
         for idx in indexes {
             guard case .node(let v, let o) = r else { return r }
             guard let next = index(v, by: idx) else {
+                if case .mapping(let entries, _) = v, let key = idx.string {
+                    let keys = entries.map(\.key)
+                    return ferror("unknown-property", "\(origin): the value has no field \"\(key)\"",
+                                  hint: Self.didYouMean(key, keys, list: true) ?? "its fields: " + keys.joined(separator: ", "), ctx: reportCtx,
+                                  mark: idx.mark, path: path)
+                }
+                if case .sequence(let items, _) = v {
+                    return ferror("bad-function", "\(origin): index \(Self.show(idx)) is outside the list of \(items.count)", ctx: reportCtx,
+                                  mark: idx.mark, path: path)
+                }
                 return ferror("bad-function", "\(origin): \(Self.show(idx)) does not index into \(v.kindDescription)", ctx: reportCtx,
                               mark: idx.mark, path: path)
             }

@@ -69,6 +69,7 @@ extension Checker {
                                   path: path(), origin: o, site: site, depth: depth + 1)
             }
         }
+        if case .scalar(let s) = node, s.tag == YAMLScalar.invalidTag { return nil }  // reported by the loader
         let from = origin.map { " (from \($0))" } ?? ""
         let value: Value?
         if let prim = PrimitiveType.named(type) {

@@ -243,10 +243,19 @@ public final class Checker {
             guard let topo = f.template.topology, let table = tables[f.path] else { continue }
             for nt in topo.nodeTemplates {
                 if let existing = nodeIndex[nt.name] {
-                    error("duplicate-node-template",
-                          "node template \"\(nt.name)\" is already defined in \(existing.display):\(existing.template.source.mark.line)",
-                          hint: "node template names are global in a DTE repository; rename one of them", file: f.display,
-                          mark: nt.source.mark, path: nt.source.path)
+                    // reported in the file the user named when the other one is only imported
+                    let existingIsRoot = sources.files[existing.file]?.isRoot ?? false
+                    if existingIsRoot && !f.isRoot {
+                        error("duplicate-node-template",
+                              "node template \"\(nt.name)\" is also defined in \(f.display):\(nt.source.mark.line)",
+                              hint: "node template names are global in a DTE repository; rename one of them", file: existing.display,
+                              mark: existing.template.source.mark, path: existing.template.source.path)
+                    } else {
+                        error("duplicate-node-template",
+                              "node template \"\(nt.name)\" is already defined in \(existing.display):\(existing.template.source.mark.line)",
+                              hint: "node template names are global in a DTE repository; rename one of them", file: f.display,
+                              mark: nt.source.mark, path: nt.source.path)
+                    }
                     continue
                 }
                 nodeIndex[nt.name] = NodeRef(file: f.path, display: f.display, template: nt, type: table.lookup(.node, nt.type), table: table)
@@ -478,27 +487,38 @@ public final class Checker {
                       hint: Self.didYouMean(ra.name, defs.map(\.name), list: true), file: ctx.file, mark: ra.source.mark, path: ra.source.path)
                 continue
             }
-            counts[ra.name, default: 0] += 1
+            let n = (counts[ra.name] ?? 0) + 1
+            counts[ra.name] = n
+            if def.occurrencesExplicit, let up = def.occurrences.upper, n == up + 1 {
+                error("requirement-too-many", "\"\(nt.name)\" fulfils requirement \"\(ra.name)\" more than \(up) time\(up == 1 ? "" : "s"), which \(type.name) allows",
+                      hint: "remove this entry", file: ctx.file, mark: ra.source.mark, path: ra.source.path)
+            }
+            var relationship = def.relationship
+            if let rel = ra.relationship {
+                if let rtype = table.lookup(.relationship, rel) {
+                    if let want = def.relationship, table.lookup(.relationship, want) != nil, !table.derives(rtype, from: want) {
+                        error("requirement-type-mismatch",
+                              "requirement \"\(ra.name)\" of \"\(nt.name)\" uses relationship \(rel), but \(type.name) declares it with \(want)",
+                              hint: "use \(want) or a type derived from it", file: ctx.file, mark: ra.relationshipMark, path: ra.source.path + ".relationship")
+                    }
+                    relationship = rel
+                    if !ra.relationshipProperties.isEmpty {
+                        _ = checkAssignments(ra.relationshipProperties, defs: table.properties(rtype),
+                                             owner: "relationship of requirement \"\(ra.name)\" of \"\(nt.name)\"", typeName: rtype.name, ctx: ctx,
+                                             path: ra.source.path + ".relationship.properties", mark: ra.relationshipMark)
+                    }
+                } else {
+                    error("unknown-type", "requirement \"\(ra.name)\" of \"\(nt.name)\" names unknown relationship type \"\(rel)\"",
+                          hint: Self.didYouMean(rel, table.names(.relationship)), file: ctx.file, mark: ra.relationshipMark,
+                          path: ra.source.path + ".relationship")
+                }
+            }
             var target: String?
             if let n = ra.node {
                 if let tref = nodeIndex[n] {
                     target = n
                     if let ttype = tref.type {
-                        if let want = def.node, let wt = table.lookup(.node, want), !tref.table.ancestors(ttype).contains(where: { $0 === wt }) {
-                            error("requirement-type-mismatch",
-                                  "requirement \"\(ra.name)\" of \"\(nt.name)\" needs a node of type \(want), but \"\(n)\" is a \(ttype.name)",
-                                  hint: "point it at a \(want) node template", file: ctx.file, mark: ra.nodeMark, path: ra.source.path)
-                        } else if let capName = ra.capability ?? def.capability {
-                            let tcaps = tref.table.capabilities(ttype)
-                            let ok = tcaps.contains { c in
-                                c.name == capName || tref.table.derives(.capability, c.type, from: capName)
-                            }
-                            if !ok {
-                                error("requirement-capability-missing",
-                                      "requirement \"\(ra.name)\" of \"\(nt.name)\" needs capability \(capName), which \"\(n)\" (\(ttype.name)) does not offer",
-                                      file: ctx.file, mark: ra.nodeMark, path: ra.source.path)
-                            }
-                        }
+                        checkRequirementTarget(ra, def: def, nt: nt, target: n, tref: tref, ttype: ttype, ctx: ctx)
                     }
                 } else if table.lookup(.node, n) != nil {
                     target = nil  // an abstract requirement naming a node type, fulfilled by the orchestrator
@@ -508,26 +528,55 @@ public final class Checker {
                           file: ctx.file, mark: ra.nodeMark, path: ra.source.path)
                 }
             }
-            if let rel = ra.relationship, table.lookup(.relationship, rel) == nil {
-                error("unknown-type", "requirement \"\(ra.name)\" of \"\(nt.name)\" names unknown relationship type \"\(rel)\"",
-                      hint: Self.didYouMean(rel, table.names(.relationship)), file: ctx.file, mark: ra.source.mark, path: ra.source.path)
-            }
             if let nf = ra.nodeFilter {
                 checkNodeFilter(nf, targetType: def.node.flatMap { table.lookup(.node, $0) }, ctx: ctx, path: ra.source.path + ".node_filter")
             }
-            out.append(ResolvedRequirement(name: ra.name, target: target, relationship: ra.relationship ?? def.relationship))
+            out.append(ResolvedRequirement(name: ra.name, target: target, relationship: relationship))
         }
         for def in defs where def.occurrencesExplicit {
             let n = counts[def.name] ?? 0
             if n < def.occurrences.lower {
                 error("requirement-missing", "\"\(nt.name)\" must fulfil requirement \"\(def.name)\" at least \(def.occurrences.lower) time\(def.occurrences.lower == 1 ? "" : "s")",
                       hint: "add \"- \(def.name): <node template>\" under requirements", file: ctx.file, mark: nt.source.mark, path: nt.source.path)
-            } else if let up = def.occurrences.upper, n > up {
-                error("requirement-too-many", "\"\(nt.name)\" fulfils requirement \"\(def.name)\" \(n) times; \(type.name) allows at most \(up)",
-                      file: ctx.file, mark: nt.source.mark, path: nt.source.path + ".requirements")
             }
         }
         return out
+    }
+
+    /// The target node fits the requirement: its type, and a capability of the wanted type.
+    func checkRequirementTarget(_ ra: RequirementAssignment, def: RequirementDefinition, nt: NodeTemplate, target n: String, tref: NodeRef,
+                                ttype: TypeDefinition, ctx: EvalContext) {
+        let table = ctx.table
+        if let want = def.node, let wt = table.lookup(.node, want), !tref.table.ancestors(ttype).contains(where: { $0 === wt }) {
+            error("requirement-type-mismatch",
+                  "requirement \"\(ra.name)\" of \"\(nt.name)\" needs a node of type \(want), but \"\(n)\" is a \(ttype.name)",
+                  hint: "point it at a \(want) node template", file: ctx.file, mark: ra.nodeMark, path: ra.source.path)
+            return
+        }
+        let tcaps = tref.table.capabilities(ttype)
+        let offered = tcaps.map { "\($0.name) (\($0.type))" }.joined(separator: ", ")
+        if let capName = ra.capability {
+            // a capability named in the assignment: by name on the target, or by type
+            let mark = ra.capabilityMark == .unknown ? ra.nodeMark : ra.capabilityMark
+            if let named = tcaps.first(where: { $0.name == capName }) {
+                if let want = def.capability, tref.table.lookup(.capability, want) != nil, !tref.table.derives(.capability, named.type, from: want) {
+                    error("requirement-type-mismatch",
+                          "requirement \"\(ra.name)\" of \"\(nt.name)\" needs a \(want) capability, but \"\(n)\"'s \"\(capName)\" is a \(named.type)",
+                          hint: "\"\(n)\" offers: \(offered)", file: ctx.file, mark: mark, path: ra.source.path + ".capability")
+                }
+            } else if !tcaps.contains(where: { tref.table.derives(.capability, $0.type, from: capName) }) {
+                error("requirement-capability-missing",
+                      "requirement \"\(ra.name)\" of \"\(nt.name)\" needs capability \(capName), which \"\(n)\" (\(ttype.name)) does not offer",
+                      hint: "\"\(n)\" offers: \(offered)", file: ctx.file, mark: mark, path: ra.source.path + ".capability")
+            }
+        } else if let capName = def.capability {
+            let ok = tcaps.contains { c in c.name == capName || tref.table.derives(.capability, c.type, from: capName) }
+            if !ok {
+                error("requirement-capability-missing",
+                      "requirement \"\(ra.name)\" of \"\(nt.name)\" needs capability \(capName), which \"\(n)\" (\(ttype.name)) does not offer",
+                      hint: "\"\(n)\" offers: \(offered)", file: ctx.file, mark: ra.nodeMark, path: ra.source.path)
+            }
+        }
     }
 
     func checkNodeFilter(_ nf: YAMLNode, targetType: TypeDefinition?, ctx: EvalContext, path: String) {
@@ -538,29 +587,57 @@ public final class Checker {
         for e in entries {
             switch e.key {
             case "properties":
+                let defs = targetType.map { propertyDefs($0, table: ctx.table) }
+                checkFilterProperties(e.value, defs: defs, owner: targetType?.name, ctx: ctx, path: path + ".properties")
+            case "capabilities":
                 let items: [YAMLEntry]
                 if let l = e.value.items { items = l.compactMap { $0.entries?.first } } else { items = e.value.entries ?? [] }
-                for pe in items {
-                    var schema: SchemaDefinition?
-                    if let t = targetType {
-                        if let def = propertyDefs(t, table: ctx.table)[pe.key] { schema = def.schema } else {
-                            error("unknown-property", "node_filter: type \(t.name) has no property \"\(pe.key)\"",
-                                  hint: Self.didYouMean(pe.key, Array(propertyDefs(t, table: ctx.table).keys)), file: ctx.file,
-                                  mark: pe.keyMark, path: path + ".properties." + pe.key)
+                for ce in items {
+                    // a capability name on the target type, or a capability type
+                    var ctype: TypeDefinition? = ctx.table.lookup(.capability, ce.key)
+                    if ctype == nil, let t = targetType, let def = ctx.table.capabilities(t).first(where: { $0.name == ce.key }) {
+                        ctype = ctx.table.lookup(.capability, def.type)
+                    }
+                    if ctype == nil, targetType != nil || !ce.key.contains(".") {
+                        let names = targetType.map { ctx.table.capabilities($0).map(\.name) } ?? []
+                        if targetType != nil {
+                            error("unknown-capability", "node_filter: \(targetType?.name ?? "the target") has no capability \"\(ce.key)\"",
+                                  hint: Self.didYouMean(ce.key, names, list: true), file: ctx.file, mark: ce.keyMark,
+                                  path: path + ".capabilities." + ce.key)
                             continue
                         }
                     }
-                    let clauses = pe.value.items ?? (pe.value.entries != nil ? [pe.value] : [])
-                    let s = SchemaDefinition(type: schema?.type ?? "any", typeMark: pe.keyMark, description: nil, constraints: clauses,
-                                             entrySchema: schema?.entrySchema, keySchema: nil,
-                                             source: SourceRef(file: ctx.file, mark: pe.keyMark, path: path + ".properties." + pe.key))
-                    _ = constraints(for: s, table: ctx.table, file: ctx.file)
+                    guard let props = ce.value["properties"] else { continue }
+                    let defs = ctype.map { t in Dictionary(ctx.table.properties(t).map { ($0.name, $0) }, uniquingKeysWith: { _, b in b }) }
+                    checkFilterProperties(props, defs: defs, owner: ctype?.name, ctx: ctx, path: path + ".capabilities." + ce.key + ".properties")
                 }
-            case "capabilities", "requirements": break
+            case "requirements": break
             default:
                 error("unknown-key", "unknown key \"\(e.key)\" in node_filter", hint: "allowed keys: properties, capabilities",
                       file: ctx.file, mark: e.keyMark, path: path + "." + e.key)
             }
+        }
+    }
+
+    /// `- name: [constraints]` (or `- name: { constraint }`): the property must exist and each operand fit its type.
+    func checkFilterProperties(_ node: YAMLNode, defs: [String: PropertyDefinition]?, owner: String?, ctx: EvalContext, path: String) {
+        let items: [YAMLEntry]
+        if let l = node.items { items = l.compactMap { $0.entries?.first } } else { items = node.entries ?? [] }
+        for pe in items {
+            var schema: SchemaDefinition?
+            if let defs {
+                guard let def = defs[pe.key] else {
+                    error("unknown-property", "node_filter: \(owner ?? "the target") has no property \"\(pe.key)\"",
+                          hint: Self.didYouMean(pe.key, Array(defs.keys), list: true), file: ctx.file, mark: pe.keyMark, path: path + "." + pe.key)
+                    continue
+                }
+                schema = def.schema
+            }
+            let clauses = pe.value.items ?? (pe.value.entries != nil ? [pe.value] : [])
+            let s = SchemaDefinition(type: schema?.type ?? "any", typeMark: pe.keyMark, description: nil, constraints: clauses,
+                                     entrySchema: schema?.entrySchema, keySchema: nil,
+                                     source: SourceRef(file: ctx.file, mark: pe.keyMark, path: path + "." + pe.key))
+            _ = constraints(for: s, table: ctx.table, file: ctx.file)
         }
     }
 
@@ -594,7 +671,8 @@ public final class Checker {
             }
         }
         return ResolvedMember(name: m.name, type: type.name, typeChain: ctx.table.ancestors(type).map(\.name), file: ctx.file,
-                              mark: m.source.mark, properties: props, members: members)
+                              mark: m.source.mark, properties: props, members: members,
+                              propertyMarks: Dictionary(m.properties.map { ($0.key, $0.value.mark) }, uniquingKeysWith: { a, _ in a }))
     }
 
     func checkSubstitution(_ sm: YAMLNode, mark: Mark, ctx: EvalContext) {

@@ -36,6 +36,8 @@ public struct ResolvedMember: Sendable {
     public var mark: Mark
     public var properties: [Value.MapEntry]
     public var members: [String]
+    /// Where each property's value was written (for diagnostics on values).
+    public var propertyMarks: [String: Mark] = [:]
 
     public func property(_ name: String) -> Value? {
         properties.first { $0.key == name }?.value

@@ -27,7 +27,7 @@ public enum DTEChecks {
                     out.append(Diagnostic(
                         .error, code: "invalid-cron", "policy \"\(p.name)\": \"\(expr)\" is not a cron expression: \(problem)",
                         hint: "use five fields: minute hour day-of-month month day-of-week, e.g. \"0 */6 * * *\"",
-                        file: p.file, mark: p.mark, path: "topology_template.policies.\(p.name).properties.\(prop.key)"))
+                        file: p.file, mark: p.propertyMarks[prop.key] ?? p.mark, path: "topology_template.policies.\(p.name).properties.\(prop.key)"))
                 }
             }
         }

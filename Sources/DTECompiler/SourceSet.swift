@@ -88,6 +88,14 @@ public final class SourceSet: @unchecked Sendable {
             guard let target = resolveImport(imp, in: template, dir: dir, shown: shown) else { continue }
             if let i = stack.firstIndex(of: target) {
                 let cycle = (stack[i...] + [target]).map { display($0) }.joined(separator: " → ")
+                // also where the cycle starts, when that is another file (the one the user named)
+                if i + 1 < stack.count, let first = files[stack[i]],
+                   let opening = first.template.imports.first(where: { resolveQuietly($0, in: first.template, from: stack[i]) == stack[i + 1] }) {
+                    diagnostics.append(Diagnostic(
+                        .error, code: "import-cycle", "import cycle: \(cycle)",
+                        hint: "move the shared definitions into a file that both import", file: first.display, mark: opening.source.mark,
+                        path: opening.source.path))
+                }
                 diagnostics.append(Diagnostic(
                     .error, code: "import-cycle", "import cycle: \(cycle)",
                     hint: "move the shared definitions into a file that both import", file: shown, mark: imp.source.mark,
@@ -115,6 +123,13 @@ public final class SourceSet: @unchecked Sendable {
             }
         }
         files[abs]?.imports = resolved
+    }
+
+    /// The path an import resolves to, without reporting anything.
+    private func resolveQuietly(_ imp: ImportDefinition, in t: ServiceTemplate, from file: String) -> String? {
+        let saved = diagnostics
+        defer { diagnostics = saved }
+        return resolveImport(imp, in: t, dir: (file as NSString).deletingLastPathComponent, shown: display(file))
     }
 
     private func importsTransitively(_ from: String, reaches target: String) -> Bool {

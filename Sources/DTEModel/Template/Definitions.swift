@@ -189,7 +189,11 @@ public struct RequirementAssignment: Sendable {
     public var node: String?
     public var nodeMark: Mark
     public var capability: String?
+    public var capabilityMark: Mark = .unknown
     public var relationship: String?
+    public var relationshipMark: Mark = .unknown
+    /// `relationship: { type, properties }`: the property assignments of the relationship.
+    public var relationshipProperties: [YAMLEntry] = []
     public var nodeFilter: YAMLNode?
     public var source: SourceRef
 }

@@ -635,9 +635,25 @@ public struct TemplateParser {
                         for k in entries {
                             switch k.key {
                             case "node": ra.node = p.at(k.key) { $0.string(k.value, what: "node") }; ra.nodeMark = k.value.mark
-                            case "capability": ra.capability = p.at(k.key) { $0.string(k.value, what: "capability") }
+                            case "capability":
+                                ra.capability = p.at(k.key) { $0.string(k.value, what: "capability") }
+                                ra.capabilityMark = k.value.mark
                             case "relationship":
-                                if case .scalar(let s) = k.value { ra.relationship = s.value } else { ra.relationship = k.value["type"]?.string }
+                                if case .scalar(let s) = k.value {
+                                    ra.relationship = s.value
+                                    ra.relationshipMark = s.mark
+                                } else {
+                                    p.at(k.key) { p in
+                                        for r in p.mapping(k.value, what: "relationship") ?? [] {
+                                            switch r.key {
+                                            case "type": ra.relationship = p.string(r.value, what: "type"); ra.relationshipMark = r.value.mark
+                                            case "properties": ra.relationshipProperties = p.at(r.key) { $0.mapping(r.value, what: "properties") } ?? []
+                                            case "interfaces", "description", "metadata": break
+                                            default: p.unknownKey(r, allowed: ["type", "properties", "interfaces"], in: "relationship")
+                                            }
+                                        }
+                                    }
+                                }
                             case "node_filter": ra.nodeFilter = k.value
                             case "occurrences", "description", "metadata": break
                             default: p.unknownKey(k, allowed: ["node", "capability", "relationship", "node_filter", "occurrences"],

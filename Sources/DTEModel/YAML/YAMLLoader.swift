@@ -156,7 +156,7 @@ private struct TreeBuilder {
                 diagnostics.append(Diagnostic(
                     .error, code: "yaml-unknown-alias", "alias *\(name) refers to no anchor defined before it",
                     hint: "define the anchor &\(name) earlier in the file", file: file, mark: mark))
-                add(.scalar(YAMLScalar(value: "", mark: mark)))
+                add(.scalar(YAMLScalar(value: "", tag: YAMLScalar.invalidTag, mark: mark)))
             }
         default:
             break

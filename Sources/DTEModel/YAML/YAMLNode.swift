@@ -36,6 +36,9 @@ public struct YAMLScalar: Sendable {
         self.mark = mark
     }
 
+    /// The tag of a placeholder for a node that could not be read (already reported).
+    public static let invalidTag = "!dte-invalid"
+
     /// The scalar is YAML null (`~`, `null`, or nothing), unquoted and untagged.
     public var isNull: Bool {
         guard style == .plain else { return tag == "tag:yaml.org,2002:null" }
