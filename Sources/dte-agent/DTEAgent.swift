@@ -60,6 +60,8 @@ struct SettingOptions: ParsableArguments {
     var maxPods: String?
     @Option(help: "trace, debug, info, notice, warning, error, critical.")
     var logLevel: String?
+    @Flag(help: "Submit every job held (released with scontrol release); for maintenance and benchmarks.")
+    var holdJobs = false
 
     func load() throws -> AgentConfiguration {
         var configuration = AgentConfiguration()
@@ -79,6 +81,7 @@ struct SettingOptions: ParsableArguments {
         for (key, value) in flags {
             if let value { try ConfigSetting.apply(key: key, value: .scalar(value), to: &configuration) }
         }
+        if holdJobs { configuration.holdJobs = true }
         if !allowedSbatchFlag.isEmpty {
             try ConfigSetting.apply(key: "allowed-sbatch-flags", value: .list(allowedSbatchFlag), to: &configuration)
         }

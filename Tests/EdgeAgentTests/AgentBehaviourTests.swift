@@ -168,6 +168,22 @@ import Testing
         let adopted = try await after.finished(orphanPod.pod.metadata.uid)
         #expect(adopted.jobID == submitted)
         #expect(try await after.logs(done.pod.metadata.uid, "main").1 == "done\n")
+
+        // A job with this agent's comment that matches no pod is reported, not cancelled.
+        var stray = job.request
+        stray.comment = "dte-agent:\(after.controller.builder.instanceID):not-a-known-pod"
+        stray.hold = true
+        let strayJob = try await backend.submit(stray, script: job.batchScript, scriptPath: "\(job.podDir)/job.slurm")
+        defer { Task { try? await backend.cancel(jobID: strayJob) } }
+        var orphans: [String] = []
+        let deadline = Date().addingTimeInterval(10)
+        while !orphans.contains(strayJob), Date() < deadline {
+            try await Task.sleep(for: .milliseconds(300))
+            let health = try await after.request(.get, "/healthz")
+            orphans = try JSONDecoder().decode(AgentHealth.self, from: health.body).orphanJobs
+        }
+        #expect(orphans.contains(strayJob))
+        #expect(try await backend.jobs()[strayJob]?.state == .pending)
     }
 
     @Test func cliBackendRunsPodsToo() async throws {

@@ -193,6 +193,18 @@ import Testing
         #expect(slurm[job]?.state.isTerminal == true)
     }
 
+    @Test func lifecycleHooksRunInTheContainer() async throws {
+        let agent = try agent()
+        var main = Fixtures.container("main", ["sh", "-c", "for i in $(seq 100); do [ -f /w/hooked ] && break; sleep 0.1; done; cat /w/hooked"],
+                                      mounts: [VolumeMount(name: "w", mountPath: "/w")])
+        main.lifecycle = Lifecycle(postStart: LifecycleHandler(exec: ExecAction(command: ["sh", "-c", "echo post-start > /w/hooked"])))
+        let pod = Fixtures.pod("hooks", containers: [main], volumes: [Volume(name: "w", emptyDir: EmptyDirVolumeSource())])
+        _ = try await agent.create(pod)
+        let status = try await agent.finished(pod.pod.metadata.uid)
+        #expect(status.exitCode("main") == 0)
+        #expect(try await agent.logs(pod.pod.metadata.uid, "main").1 == "post-start\n")
+    }
+
     @Test func noneRuntimeRunsOnTheNode() async throws {
         let agent = try TestAgent(runtime: .none, access: .cli)
         defer { agent.stop() }
@@ -202,5 +214,33 @@ import Testing
         let status = try await agent.finished(pod.pod.metadata.uid)
         #expect(status.exitCode("main") == 0)
         #expect(try await agent.logs(pod.pod.metadata.uid, "main").1 == #"{"argv": ["a b", "$(x)"], "env": "v'1"}"# + "\n")
+    }
+}
+
+/// Jobs ended by Slurm rather than by their containers.
+@Suite struct SlurmEndingTests {
+    @Test func cancelledJobReportsCancelled() async throws {
+        let agent = try agent()
+        let pod = Fixtures.pod("cancelled", containers: [Fixtures.container("main", ["sleep", "300"])])
+        let job = try await agent.create(pod)
+        let deadline = Date().addingTimeInterval(60)
+        while try await agent.status([pod.pod.metadata.uid]).first?.container("main")?.state.running == nil, Date() < deadline {
+            try await Task.sleep(for: .milliseconds(300))
+        }
+        try await SlurmLibrary(logger: .init(label: "t")).cancel(jobID: job)
+        let status = try await agent.finished(pod.pod.metadata.uid)
+        #expect(status.reason("main") == "Cancelled")
+        #expect(status.exitCode("main") == 143)
+    }
+
+    @Test func timeLimitReportsSlurmJobTimeout() async throws {
+        let agent = try agent()
+        var pod = Fixtures.pod("deadline", containers: [Fixtures.container("main", ["sleep", "600"])])
+        pod.pod.spec.activeDeadlineSeconds = 30
+        let job = try await agent.create(pod)
+        let show = try await CommandRunner.run("scontrol", ["show", "job", "-o", job])
+        #expect(show.stdout.contains("TimeLimit=00:01:00"))
+        let status = try await agent.finished(pod.pod.metadata.uid, timeout: 180)
+        #expect(status.reason("main") == "SlurmJobTimeout", "\(status)")
     }
 }

@@ -67,6 +67,10 @@ public actor PodController {
         if let running = inFlight[uid] {
             return try await Self.value(of: running)
         }
+        if pods[uid]?.phase == .submitting {
+            // An interrupted create from before a restart; recovery adopts or resubmits it.
+            throw AgentError(.conflict, "pod \(uid) is being recovered after a restart; retry in a few seconds")
+        }
         let task = Task { try await self.performCreate(data) }
         inFlight[uid] = task
         let result = await task.result
@@ -109,9 +113,9 @@ public actor PodController {
             }
         }
         let job = try builder.build(data, afterOK: afterOK)
-        let active = pods.values.lazy.filter { $0.phase != .finished }.count
-        guard active < configuration.maxPods else {
-            throw AgentError(.conflict, "the agent already tracks \(active) active pods (max-pods \(configuration.maxPods))")
+        guard pods.count < configuration.maxPods else {
+            throw AgentError(.conflict, "the agent already tracks \(pods.count) pods (max-pods \(configuration.maxPods)); "
+                                + "delete finished pods or raise max-pods")
         }
         let now = Self.now()
         var record = PodRecord(
@@ -203,11 +207,10 @@ public actor PodController {
         guard let capacity else {
             throw AgentError(.backendFailure, "cluster capacity not known yet: \(lastPollError ?? "first poll pending")")
         }
-        let active = pods.values.lazy.filter { $0.phase != .finished }.count
         return PingResponse(
             status: lastPollError == nil ? "ok" : "degraded: \(lastPollError ?? "")",
             resources: .init(cpu: String(capacity.freeCPUs), memory: Quantity.mebibytes(capacity.freeMemoryMiB),
-                             pods: String(max(0, configuration.maxPods - active)),
+                             pods: String(max(0, configuration.maxPods - pods.count)),
                              accelerators: [.init(resourceType: "nvidia.com/gpu", available: String(capacity.freeGPUs))]))
     }
 

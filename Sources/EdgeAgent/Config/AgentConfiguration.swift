@@ -79,8 +79,11 @@ public struct AgentConfiguration: Sendable, Hashable {
     public var retentionSeconds: Int = 7 * 86_400
     /// How often the poller queries Slurm, in seconds.
     public var pollIntervalSeconds: Double = 3
-    /// The most pods the agent tracks at once (reported as the `pods` capacity).
+    /// The most pods the agent tracks at once, active and finished (the ping reports the rest as free `pods`).
     public var maxPods: Int = 10_000
+    /// Submit every job held (`--hold`): Slurm queues it but starts it only after
+    /// `scontrol release`. For maintenance windows and submission benchmarks.
+    public var holdJobs: Bool = false
     /// Log level name (trace, debug, info, notice, warning, error, critical).
     public var logLevel: String = "info"
 

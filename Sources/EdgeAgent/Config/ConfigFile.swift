@@ -87,7 +87,7 @@ public enum ConfigSetting {
         "listen", "data-dir", "state-dir", "work-dir", "backend", "slurm-api", "runtime", "partition", "account",
         "qos", "default-memory", "default-cpus", "default-walltime", "image-prefix", "apptainer-options",
         "allowed-sbatch-flags", "allowed-host-paths", "allow-run-as-user", "retention", "poll-interval",
-        "max-pods", "log-level",
+        "max-pods", "log-level", "hold-jobs",
     ]
 
     public static func apply(key: String, value: ConfigValue, to c: inout AgentConfiguration) throws(AgentError) {
@@ -155,6 +155,9 @@ public enum ConfigSetting {
             guard let n = Int(try scalar()), n > 0 else { throw bad("a positive whole number") }
             c.maxPods = n
         case "log-level": c.logLevel = try scalar()
+        case "hold-jobs":
+            guard let flag = Bool(try scalar()) else { throw bad("true or false") }
+            c.holdJobs = flag
         default:
             throw AgentError(.badRequest, "unknown setting '\(key)'; known: \(names.joined(separator: ", "))")
         }

@@ -20,6 +20,8 @@ public struct SlurmJobRequest: Codable, Sendable, Hashable {
     public var comment: String
     /// Allow-listed extra flags from the pod (`--constraint=x`), already validated.
     public var extraFlags: [String]
+    /// Submit held (site setting `hold-jobs`); nil means false.
+    public var hold: Bool?
 
     /// `--gres` value, when the pod asks for GPUs.
     public var gres: String? {
@@ -46,6 +48,7 @@ public struct SlurmJobRequest: Codable, Sendable, Hashable {
         if let account { options.append("--account=\(account)") }
         if let qos { options.append("--qos=\(qos)") }
         if !afterOK.isEmpty { options.append("--dependency=afterok:" + afterOK.joined(separator: ":")) }
+        if hold == true { options.append("--hold") }
         options.append(contentsOf: extraFlags)
         return options
     }

@@ -485,7 +485,8 @@ public struct PodJobBuilder: Sendable {
             timeLimitMinutes: seconds.map { max(1, ($0 + 59) / 60) },
             afterOK: afterOK, workDir: podDir,
             comment: "dte-agent:\(instanceID):\(pod.metadata.uid)",
-            extraFlags: try extraFlags(annotations[Annotation.slurmFlags]))
+            extraFlags: try extraFlags(annotations[Annotation.slurmFlags]),
+            hold: configuration.holdJobs)
     }
 
     func extraFlags(_ text: String?) throws(AgentError) -> [String] {

@@ -58,6 +58,7 @@ public struct SlurmLibrary: BatchBackend {
         desc.max_nodes = 1
         desc.num_tasks = 1
         if let minutes = request.timeLimitMinutes { desc.time_limit = UInt32(clamping: minutes) }
+        if request.hold == true { desc.priority = 0 }
         desc.user_id = getuid()
         desc.group_id = getgid()
         let envPointers = environment.map { c($0) }

@@ -69,6 +69,9 @@ public struct PodStore: Sendable {
             let path = (stateDir as NSString).appendingPathComponent("agent.db")
             var config = Configuration()
             config.busyMode = .timeout(10)
+            // WAL with synchronous=NORMAL survives a crash of the agent (kill -9); only a
+            // power loss can drop the last commits.
+            config.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
             let pool = try DatabasePool(path: path, configuration: config)
             chmod(path, 0o600)
             let store = PodStore(writer: pool)

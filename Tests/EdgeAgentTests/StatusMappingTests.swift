@@ -1,0 +1,86 @@
+import EdgeAgent
+import Foundation
+import PodWire
+import Testing
+
+@Suite struct StatusMappingTests {
+    let mapping = StatusMapping(initContainers: [TrackedContainer(name: "setup", image: "i")],
+                                containers: [TrackedContainer(name: "main", image: "i"), TrackedContainer(name: "side", image: "i")],
+                                podDir: "/nonexistent")
+
+    func records(_ values: [String: ContainerRecord]) -> (String) -> ContainerRecord? { { values[$0] } }
+
+    @Test func pendingCarriesSlurmsReason() {
+        let outcome = mapping.map(job: SlurmJobInfo(jobID: "5", state: .pending, reason: "Resources"), now: 0)
+        #expect(!outcome.isTerminal)
+        #expect(outcome.containers.allSatisfy { $0.state.waiting?.reason == "Pending" })
+        #expect(outcome.containers[0].state.waiting?.message?.contains("Resources") == true)
+    }
+
+    @Test func runningReadsTheStatusFiles() {
+        let outcome = mapping.map(job: SlurmJobInfo(jobID: "5", state: .running), now: 100, read: records([
+            "init-setup": ContainerRecord(started: 10, exitCode: 0, finished: 11),
+            "run-main": ContainerRecord(started: 12),
+        ]))
+        #expect(outcome.initContainers[0].state.terminated?.exitCode == 0)
+        #expect(outcome.containers[0].state.running?.startedAt == WireTime(secondsSince1970: 12))
+        #expect(outcome.containers[0].ready)
+        #expect(outcome.containers[1].state.waiting?.reason == "PodInitializing")
+    }
+
+    @Test func endingsMapToKubernetesReasons() {
+        let started = records(["init-setup": ContainerRecord(started: 1, exitCode: 0, finished: 2),
+                               "run-main": ContainerRecord(started: 3), "run-side": ContainerRecord(started: 3, exitCode: 143, finished: 9)])
+        let cases: [(SlurmJobInfo.State, String, Int)] = [
+            (.timeout, "SlurmJobTimeout", 143), (.cancelled, "Cancelled", 143), (.nodeFail, "NodeFail", 137),
+            (.outOfMemory, "OOMKilled", 137), (.preempted, "Preempted", 143),
+        ]
+        for (state, reason, code) in cases {
+            let outcome = mapping.map(job: SlurmJobInfo(jobID: "5", state: state), now: 10, read: started)
+            #expect(outcome.isTerminal)
+            #expect(outcome.containers[0].state.terminated?.reason == reason, "\(state)")
+            #expect(outcome.containers[0].state.terminated?.exitCode == code, "\(state)")
+            // A recorded exit by signal takes the job's reason too.
+            if state != .outOfMemory && state != .nodeFail {
+                #expect(outcome.containers[1].state.terminated?.reason == reason)
+            }
+        }
+    }
+
+    @Test func memoryKillIsRecognisedFromSlurmstepdsMessage() {
+        let outcome = mapping.map(job: SlurmJobInfo(jobID: "5", state: .failed, exitCode: 0, signal: 9), now: 10,
+                                  read: records(["init-setup": ContainerRecord(started: 1, exitCode: 0, finished: 2),
+                                                 "run-main": ContainerRecord(started: 3)]),
+                                  jobOutput: { "slurmstepd: error: Detected 1 oom-kill event(s)\nslurmstepd: error: Exceeded job memory limit\n" })
+        #expect(outcome.containers[0].state.terminated?.reason == "OOMKilled")
+        #expect(outcome.containers[0].state.terminated?.exitCode == 137)
+        #expect(outcome.containers[1].state.terminated?.reason == "OOMKilled")
+    }
+
+    @Test func jobsGoneFromSlurmAreResolvedFromTheFolder() {
+        let outcome = mapping.map(job: nil, now: 50, read: records([
+            "init-setup": ContainerRecord(started: 1, exitCode: 0, finished: 2),
+            "run-main": ContainerRecord(started: 3, exitCode: 0, finished: 4),
+            "run-side": ContainerRecord(started: 3, exitCode: 5, finished: 6),
+        ]))
+        #expect(outcome.isTerminal)
+        #expect(outcome.containers.map { $0.state.terminated?.exitCode } == [0, 5])
+        #expect(outcome.containers[0].state.terminated?.finishedAt == WireTime(secondsSince1970: 4))
+        let lost = mapping.map(job: nil, now: 50, read: records(["run-main": ContainerRecord(started: 3)]))
+        #expect(lost.containers[0].state.terminated?.reason == "JobLost")
+    }
+
+    @Test func failedInitMarksTheRestNotStarted() {
+        let outcome = mapping.map(job: SlurmJobInfo(jobID: "5", state: .failed, exitCode: 3), now: 10,
+                                  read: records(["init-setup": ContainerRecord(started: 1, exitCode: 3, finished: 2)]))
+        #expect(outcome.initContainers[0].state.terminated?.exitCode == 3)
+        #expect(outcome.containers.allSatisfy { $0.state.terminated?.reason == "NotStarted" })
+    }
+
+    @Test func slurmStateNamesParse() {
+        #expect(SlurmJobInfo.State(slurm: "CANCELLED by 0") == .cancelled)
+        #expect(SlurmJobInfo.State(slurm: "OUT_OF_MEMORY") == .outOfMemory)
+        #expect(SlurmJobInfo.State(slurm: "CG") == .completing)
+        #expect(SlurmJobInfo.State(slurm: "TO") == .timeout)
+    }
+}

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# dte-agent benchmark on the development cluster (not a test). Prints and writes
+# bench/out/agent/results.md:
+#   1. baseline: a shell loop of `sbatch --hold --wrap true`, N jobs;
+#   2. dte-agent (release build, libslurm, --hold-jobs): N pods through POST /create,
+#      CONCURRENCY clients, until every pod has its job id;
+#   3. GET /status latency for those N pods (p50/p95 over ROUNDS calls);
+#   4. agent memory (VmRSS) with BIG pods tracked.
+# Every job it submits is held and cancelled at the end, so the cluster stays free.
+# usage: bench/agent/run.sh [N=1000] [CONCURRENCY=8] [BIG=10000]
+set -euo pipefail
+N=${1:-1000}
+CONCURRENCY=${2:-8}
+BIG=${3:-10000}
+ROUNDS=${ROUNDS:-50}
+PORT=${PORT:-4650}
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$root"
+eval "$(scripts/dev-cluster.sh env)"
+out=bench/out/agent
+mkdir -p "$out"
+data=$(mktemp -d)
+agent_pid=
+cleanup() {
+  [[ -n $agent_pid ]] && kill "$agent_pid" 2>/dev/null && wait "$agent_pid" 2>/dev/null
+  rm -rf "$data"
+}
+trap cleanup EXIT
+
+cancel_ids() { # job ids on stdin, cancelled in chunks
+  xargs -r -n 500 scancel 2>/dev/null || true
+}
+
+echo "building dte-agent (release)…"
+swift build -c release --scratch-path .build-agent --product dte-agent >/dev/null
+agent=.build-agent/release/dte-agent
+
+echo "baseline: $N × sbatch --hold --wrap true"
+ids=$out/sbatch-ids.txt
+: > "$ids"
+start=$(date +%s.%N)
+for ((i = 0; i < N; i++)); do
+  sbatch --parsable --hold --mem=16M --output=/dev/null --wrap true >> "$ids"
+done
+end=$(date +%s.%N)
+sbatch_seconds=$(echo "$end - $start" | bc -l)
+cut -d';' -f1 "$ids" | cancel_ids
+sbatch_rate=$(echo "$N / $sbatch_seconds" | bc -l)
+printf 'sbatch loop: %d jobs in %.2f s = %.0f jobs/s\n' "$N" "$sbatch_seconds" "$sbatch_rate"
+
+start_agent() {
+  "$agent" serve --listen "127.0.0.1:$PORT" --data-dir "$1" --runtime none --hold-jobs \
+    --poll-interval 2 --max-pods 100000 --log-level warning 2> "$out/agent.log" &
+  agent_pid=$!
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && return 0; sleep 0.1; done
+  echo "the agent did not start; see $out/agent.log" >&2
+  exit 1
+}
+stop_agent() { kill "$agent_pid"; wait "$agent_pid" 2>/dev/null || true; agent_pid=; }
+
+echo "dte-agent: $N pods through POST /create ($CONCURRENCY clients)"
+start_agent "$data/a"
+python3 bench/agent/bench.py create "http://127.0.0.1:$PORT" "$N" "$CONCURRENCY" "$out/create.json"
+sleep 3   # let the poller see every job once
+python3 bench/agent/bench.py status "http://127.0.0.1:$PORT" "$out/create.json" "$ROUNDS" "$out/status.json"
+stop_agent
+python3 -c "import json; print('\n'.join(json.load(open('$out/create.json'))['jobs']))" | cancel_ids
+
+echo "dte-agent memory with $BIG tracked pods"
+start_agent "$data/b"
+python3 bench/agent/bench.py create "http://127.0.0.1:$PORT" "$BIG" "$CONCURRENCY" "$out/create-big.json"
+sleep 5
+rss_kib=$(awk '/VmRSS/ {print $2}' "/proc/$agent_pid/status")
+hwm_kib=$(awk '/VmHWM/ {print $2}' "/proc/$agent_pid/status")
+stop_agent
+python3 -c "import json; print('\n'.join(json.load(open('$out/create-big.json'))['jobs']))" | cancel_ids
+
+python3 - "$out" "$sbatch_seconds" "$N" "$rss_kib" "$hwm_kib" "$BIG" <<'PY'
+import json, sys
+out, sbatch_seconds, n, rss, hwm, big = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
+create = json.load(open(f"{out}/create.json"))
+status = json.load(open(f"{out}/status.json"))
+big_create = json.load(open(f"{out}/create-big.json"))
+sbatch_rate = n / sbatch_seconds
+ratio = create["pods_per_second"] / sbatch_rate
+lines = [
+    "| measure | result | target |",
+    "|---|---|---|",
+    f"| shell loop of `sbatch --hold --wrap true`, {n} jobs | {sbatch_rate:.0f} jobs/s ({sbatch_seconds:.2f} s) | baseline |",
+    f"| dte-agent `/create` → job id, {n} pods, {create['concurrency']} clients | {create['pods_per_second']:.0f} pods/s ({create['seconds']:.2f} s, {create['errors']} errors) = **{ratio:.1f}×** the loop | ≥ 3× |",
+    f"| `/status` for {status['answered']} pods | p50 **{status['p50_ms']:.1f} ms**, p95 {status['p95_ms']:.1f} ms ({status['rounds']} calls) | p50 ≤ 50 ms |",
+    f"| agent memory with {big} tracked pods ({big_create['pods_per_second']:.0f} pods/s) | VmRSS **{rss / 1024:.1f} MiB** (peak {hwm / 1024:.1f} MiB) | ≤ 64 MiB |",
+]
+open(f"{out}/results.md", "w").write("\n".join(lines) + "\n")
+print("\n".join(lines))
+PY
