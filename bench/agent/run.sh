@@ -32,8 +32,9 @@ cancel_ids() { # job ids on stdin, cancelled in chunks
 }
 
 echo "building dte-agent (release)…"
-swift build -c release --scratch-path .build-agent --product dte-agent >/dev/null
-agent=.build-agent/release/dte-agent
+scratch=${SCRATCH:-.build-agent}
+swift build -c release --scratch-path "$scratch" --product dte-agent >/dev/null
+agent=$scratch/release/dte-agent
 
 echo "baseline: $N × sbatch --hold --wrap true"
 ids=$out/sbatch-ids.txt
