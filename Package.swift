@@ -31,6 +31,7 @@ let package = Package(
         .target(name: "DTEModel", dependencies: ["CYAML"], swiftSettings: strict),
         .target(name: "DTECompiler", dependencies: ["DTEModel"], swiftSettings: strict),
         .target(name: "DTEViews", dependencies: ["DTEModel", "DTECompiler"], swiftSettings: strict),
+        .target(name: "DTEState", dependencies: [.product(name: "GRDB", package: "GRDB.swift")], swiftSettings: strict),
         .executableTarget(
             name: "dte",
             dependencies: [
@@ -69,6 +70,7 @@ let package = Package(
 
         // MARK: tests
         .testTarget(name: "DTEModelTests", dependencies: ["DTEModel"], swiftSettings: strict),
+        .testTarget(name: "DTEStateTests", dependencies: ["DTEState"], swiftSettings: strict),
         .testTarget(
             name: "DTECompilerTests",
             dependencies: ["DTEModel", "DTECompiler", "DTEViews"],

@@ -1,0 +1,271 @@
+import Foundation
+import GRDB
+
+/// The state in one SQLite file (default `.dte/state.db`), through GRDB. Every write is one
+/// transaction; the serial moves only when a resource's content changes.
+public final class SQLiteStateStore: StateStore {
+    public static let formatVersion = 1
+    let db: DatabaseQueue
+    public let path: String
+
+    /// Opens (creating when missing, with a fresh lineage) the state at `path`.
+    public init(path: String) throws {
+        self.path = path
+        let dir = (path as NSString).deletingLastPathComponent
+        if !dir.isEmpty {
+            do {
+                try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            } catch {
+                throw StateError(.io, "cannot create the state folder \(dir): \(error.localizedDescription)")
+            }
+        }
+        var config = Configuration()
+        config.busyMode = .timeout(10)
+        do {
+            db = try DatabaseQueue(path: path, configuration: config)
+            try Self.migrator.migrate(db)
+            try db.write { db in
+                if try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'lineage'") == nil {
+                    try db.execute(sql: "INSERT INTO meta(key, value) VALUES ('lineage', ?), ('serial', '0'), ('format_version', ?)",
+                                   arguments: [UUID().uuidString.lowercased(), String(Self.formatVersion)])
+                }
+            }
+        } catch let e as StateError {
+            throw e
+        } catch {
+            throw StateError(.corrupt, "cannot open the state at \(path): \(error)")
+        }
+    }
+
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);
+                CREATE TABLE resources (
+                    address TEXT PRIMARY KEY NOT NULL CHECK (address LIKE 'twin.%' OR address LIKE 'site.%'),
+                    site TEXT NOT NULL,
+                    spec_hash TEXT NOT NULL,
+                    spec TEXT NOT NULL,
+                    generation INTEGER NOT NULL DEFAULT 1 CHECK (generation >= 1),
+                    pod_uid TEXT UNIQUE,
+                    job_id TEXT,
+                    outputs TEXT NOT NULL DEFAULT '{}',
+                    status TEXT,
+                    protected INTEGER NOT NULL DEFAULT 0,
+                    updated_at REAL NOT NULL
+                );
+                CREATE TABLE intents (
+                    address TEXT PRIMARY KEY NOT NULL,
+                    site TEXT NOT NULL,
+                    pod_uid TEXT NOT NULL,
+                    action TEXT NOT NULL,
+                    created_at REAL NOT NULL
+                );
+                CREATE TABLE locks (
+                    scope TEXT PRIMARY KEY NOT NULL DEFAULT 'state' CHECK (scope = 'state'),
+                    id TEXT NOT NULL UNIQUE,
+                    holder TEXT NOT NULL,
+                    operation TEXT NOT NULL,
+                    created_at REAL NOT NULL,
+                    expires_at REAL NOT NULL,
+                    heartbeat_at REAL NOT NULL
+                );
+                CREATE TABLE history (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    operation TEXT NOT NULL,
+                    who TEXT NOT NULL,
+                    git_commit TEXT,
+                    started_at REAL NOT NULL,
+                    finished_at REAL NOT NULL,
+                    result TEXT NOT NULL,
+                    summary TEXT NOT NULL,
+                    serial_before INTEGER NOT NULL,
+                    serial_after INTEGER NOT NULL
+                );
+                """)
+        }
+        return m
+    }
+
+    func wrap<T>(_ what: String, _ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let e as StateError {
+            throw e
+        } catch {
+            throw StateError(.io, "state \(what) failed at \(path): \(error)")
+        }
+    }
+
+    static func serial(_ db: Database) throws -> Int {
+        Int(try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'serial'") ?? "0") ?? 0
+    }
+
+    static func bump(_ db: Database) throws -> Int {
+        let s = try serial(db) + 1
+        try db.execute(sql: "UPDATE meta SET value = ? WHERE key = 'serial'", arguments: [String(s)])
+        return s
+    }
+
+    static func record(_ row: Row) -> ResourceRecord {
+        ResourceRecord(address: row["address"], site: row["site"], specHash: row["spec_hash"], spec: row["spec"],
+                       generation: row["generation"], podUID: row["pod_uid"], jobID: row["job_id"], outputs: row["outputs"],
+                       status: row["status"], protected: row["protected"])
+    }
+
+    public func snapshot() async throws -> StateSnapshot {
+        try wrap("read") {
+            try db.read { db in
+                let lineage = try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'lineage'") ?? ""
+                let version = Int(try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'format_version'") ?? "1") ?? 1
+                let rows = try Row.fetchAll(db, sql: "SELECT * FROM resources ORDER BY address")
+                return StateSnapshot(formatVersion: version, lineage: lineage, serial: try Self.serial(db), resources: rows.map(Self.record))
+            }
+        }
+    }
+
+    @discardableResult
+    public func commit(_ r: ResourceRecord) async throws -> Int {
+        try wrap("write") {
+            try db.write { db in
+                if let old = try Row.fetchOne(db, sql: "SELECT * FROM resources WHERE address = ?", arguments: [r.address]).map(Self.record),
+                   old == r {
+                    return try Self.serial(db)
+                }
+                try db.execute(sql: """
+                    INSERT INTO resources (address, site, spec_hash, spec, generation, pod_uid, job_id, outputs, status, protected, updated_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT(address) DO UPDATE SET site = excluded.site, spec_hash = excluded.spec_hash, spec = excluded.spec,
+                        generation = excluded.generation, pod_uid = excluded.pod_uid, job_id = excluded.job_id, outputs = excluded.outputs,
+                        status = excluded.status, protected = excluded.protected, updated_at = excluded.updated_at
+                    """, arguments: [r.address, r.site, r.specHash, r.spec, r.generation, r.podUID, r.jobID, r.outputs, r.status, r.protected,
+                                     Date().timeIntervalSince1970])
+                return try Self.bump(db)
+            }
+        }
+    }
+
+    @discardableResult
+    public func remove(address: String) async throws -> Int {
+        try wrap("write") {
+            try db.write { db in
+                try db.execute(sql: "DELETE FROM resources WHERE address = ?", arguments: [address])
+                return db.changesCount > 0 ? try Self.bump(db) : try Self.serial(db)
+            }
+        }
+    }
+
+    public func addIntent(_ i: ApplyIntent) async throws {
+        try wrap("write") {
+            try db.write { db in
+                try db.execute(sql: "INSERT OR REPLACE INTO intents (address, site, pod_uid, action, created_at) VALUES (?, ?, ?, ?, ?)",
+                               arguments: [i.address, i.site, i.podUID, i.action, i.createdAt.timeIntervalSince1970])
+            }
+        }
+    }
+
+    public func clearIntent(address: String) async throws {
+        try wrap("write") { try db.write { try $0.execute(sql: "DELETE FROM intents WHERE address = ?", arguments: [address]) } }
+    }
+
+    public func intents() async throws -> [ApplyIntent] {
+        try wrap("read") {
+            try db.read { db in
+                try Row.fetchAll(db, sql: "SELECT * FROM intents ORDER BY address").map {
+                    ApplyIntent(address: $0["address"], site: $0["site"], podUID: $0["pod_uid"], action: $0["action"],
+                                createdAt: Date(timeIntervalSince1970: $0["created_at"]))
+                }
+            }
+        }
+    }
+
+    static func lease(_ row: Row) -> LockLease {
+        LockLease(id: row["id"], holder: row["holder"], operation: row["operation"],
+                  createdAt: Date(timeIntervalSince1970: row["created_at"]), expiresAt: Date(timeIntervalSince1970: row["expires_at"]),
+                  heartbeatAt: Date(timeIntervalSince1970: row["heartbeat_at"]))
+    }
+
+    public func acquireLock(holder: String, operation: String, ttl: TimeInterval) async throws -> LockLease {
+        try wrap("lock") {
+            try db.write { db in
+                let now = Date()
+                if let row = try Row.fetchOne(db, sql: "SELECT * FROM locks"), case let held = Self.lease(row), held.expiresAt > now {
+                    let f = ISO8601DateFormatter()
+                    throw StateError(.locked, """
+                        the state is locked by \(held.holder) for \(held.operation) since \(f.string(from: held.createdAt)) \
+                        (lock \(held.id), expires \(f.string(from: held.expiresAt)) unless renewed); wait for it to finish, \
+                        or run `dte state lock break \(held.id)` if that run is dead
+                        """, holder: held)
+                }
+                try db.execute(sql: "DELETE FROM locks")  // an expired lease is taken over
+                let lease = LockLease(id: UUID().uuidString.lowercased(), holder: holder, operation: operation, createdAt: now,
+                                      expiresAt: now.addingTimeInterval(ttl), heartbeatAt: now)
+                try db.execute(sql: "INSERT INTO locks (id, holder, operation, created_at, expires_at, heartbeat_at) VALUES (?, ?, ?, ?, ?, ?)",
+                               arguments: [lease.id, lease.holder, lease.operation, now.timeIntervalSince1970,
+                                           lease.expiresAt.timeIntervalSince1970, now.timeIntervalSince1970])
+                return lease
+            }
+        }
+    }
+
+    public func heartbeat(_ lease: LockLease, ttl: TimeInterval) async throws -> LockLease {
+        try wrap("lock") {
+            try db.write { db in
+                let now = Date()
+                try db.execute(sql: "UPDATE locks SET heartbeat_at = ?, expires_at = ? WHERE id = ?",
+                               arguments: [now.timeIntervalSince1970, now.addingTimeInterval(ttl).timeIntervalSince1970, lease.id])
+                guard db.changesCount == 1 else {
+                    throw StateError(.notLocked, "the lock \(lease.id) is no longer held (it expired or was broken); stop and rerun")
+                }
+                var l = lease
+                l.heartbeatAt = now
+                l.expiresAt = now.addingTimeInterval(ttl)
+                return l
+            }
+        }
+    }
+
+    public func releaseLock(_ lease: LockLease) async throws {
+        try wrap("lock") { try db.write { try $0.execute(sql: "DELETE FROM locks WHERE id = ?", arguments: [lease.id]) } }
+    }
+
+    public func locks() async throws -> [LockLease] {
+        try wrap("read") { try db.read { try Row.fetchAll($0, sql: "SELECT * FROM locks").map(Self.lease) } }
+    }
+
+    public func breakLock(id: String) async throws {
+        try wrap("lock") {
+            try db.write { db in
+                try db.execute(sql: "DELETE FROM locks WHERE id = ?", arguments: [id])
+                guard db.changesCount == 1 else {
+                    throw StateError(.lockNotFound, "no lock with id \(id); `dte state lock list` shows the current one")
+                }
+            }
+        }
+    }
+
+    public func appendHistory(_ e: HistoryEntry) async throws {
+        try wrap("write") {
+            try db.write { db in
+                try db.execute(sql: """
+                    INSERT INTO history (operation, who, git_commit, started_at, finished_at, result, summary, serial_before, serial_after)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: [e.operation, e.who, e.gitCommit, e.startedAt.timeIntervalSince1970, e.finishedAt.timeIntervalSince1970,
+                                     e.result, e.summary, e.serialBefore, e.serialAfter])
+            }
+        }
+    }
+
+    public func history(limit: Int) async throws -> [HistoryEntry] {
+        try wrap("read") {
+            try db.read { db in
+                try Row.fetchAll(db, sql: "SELECT * FROM history ORDER BY id DESC LIMIT ?", arguments: [limit]).map {
+                    HistoryEntry(id: $0["id"], operation: $0["operation"], who: $0["who"], gitCommit: $0["git_commit"],
+                                 startedAt: Date(timeIntervalSince1970: $0["started_at"]), finishedAt: Date(timeIntervalSince1970: $0["finished_at"]),
+                                 result: $0["result"], summary: $0["summary"], serialBefore: $0["serial_before"], serialAfter: $0["serial_after"])
+                }
+            }
+        }
+    }
+}
