@@ -32,6 +32,7 @@ let package = Package(
         .target(name: "DTECompiler", dependencies: ["DTEModel"], swiftSettings: strict),
         .target(name: "DTEViews", dependencies: ["DTEModel", "DTECompiler"], swiftSettings: strict),
         .target(name: "DTEState", dependencies: [.product(name: "GRDB", package: "GRDB.swift")], swiftSettings: strict),
+        .target(name: "DTEPlanner", dependencies: ["DTEModel", "DTECompiler", "DTEState"], swiftSettings: strict),
         .executableTarget(
             name: "dte",
             dependencies: [
@@ -71,6 +72,7 @@ let package = Package(
         // MARK: tests
         .testTarget(name: "DTEModelTests", dependencies: ["DTEModel"], swiftSettings: strict),
         .testTarget(name: "DTEStateTests", dependencies: ["DTEState"], swiftSettings: strict),
+        .testTarget(name: "DTEPlannerTests", dependencies: ["DTEPlanner", "DTECompiler", "DTEState", "DTEModel"], swiftSettings: strict),
         .testTarget(
             name: "DTECompilerTests",
             dependencies: ["DTEModel", "DTECompiler", "DTEViews"],

@@ -1,0 +1,206 @@
+import DTECompiler
+import DTEModel
+import Foundation
+
+/// What a component asks for, as the planner compares and the agent receives it.
+public struct ComponentSpec: Sendable, Codable, Hashable {
+    public var twin: String
+    public var component: String
+    public var project: String
+    public var kind: String
+    public var image: String?
+    public var command: [String]
+    public var args: [String]
+    public var env: [String: String]
+    public var cpus: Int
+    public var memory: Double
+    public var gpus: Int
+    public var gpuModel: String?
+    public var walltime: Double
+    public var runtime: String?
+    /// Components of the same twin that must finish first.
+    public var after: [String]
+    public var schedule: String?
+
+    public var address: String { "twin.\(twin).\(component)" }
+
+    /// Predicted use of one run: core-hours and GPU-hours.
+    public var coreHours: Double { Double(cpus) * walltime / 3600 }
+    public var gpuHours: Double { Double(gpus) * walltime / 3600 }
+
+    /// A stable hash of what the site runs (sorted-key JSON, SHA-256 by Foundation-free FNV when unavailable).
+    public var hash: String {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys]
+        let data = (try? e.encode(self)) ?? Data()
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in data { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }
+        return String(h, radix: 16)
+    }
+}
+
+/// Where a component goes, and why.
+public struct PlacementDecision: Sendable, Codable, Hashable {
+    public var site: String
+    public var partition: String
+    public var qos: String?
+    /// Why this site (shown in the plan).
+    public var reason: String
+    /// Each site not chosen, with the requirement it did not meet.
+    public var rejected: [Rejection]
+
+    public struct Rejection: Sendable, Codable, Hashable {
+        public var site: String
+        public var reason: String
+    }
+}
+
+/// A component ready to plan: its spec, placement and whether it is protected from deletion.
+public struct DesiredResource: Sendable, Codable, Hashable {
+    public var spec: ComponentSpec
+    public var placement: PlacementDecision
+    public var protected: Bool
+    public var address: String { spec.address }
+}
+
+/// The desired state of a repository: every component placed on a site.
+public struct DesiredState: Sendable, Codable {
+    public var resources: [DesiredResource]
+    public var sites: [SiteInfo]
+
+    /// Builds components from the model and places each one; problems become diagnostics
+    /// (a component no site can run names the unmet requirement of each site).
+    public static func build(from model: CompiledModel, used: [String: (core: Double, gpu: Double)] = [:]) -> (DesiredState, [Diagnostic]) {
+        var diags: [Diagnostic] = []
+        let sites = SiteInfo.all(in: model)
+        let twins = Dictionary(model.nodes.filter { $0.isA("dte.nodes.DigitalTwin") }.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        var placementFor: [String: ResolvedMember] = [:]
+        var protected: Set<String> = []
+        var schedules: [String: String] = [:]
+        for p in model.policies {
+            for m in p.members {
+                if p.isA("dte.policies.Placement") { placementFor[m] = p }
+                if p.isA("dte.policies.Protection"), p.property("prevent_destroy") != .boolean(false) { protected.insert(m) }
+                if p.isA("dte.policies.Schedule"), let c = (p.property("cron") ?? p.property("schedule"))?.stringValue { schedules[m] = c }
+            }
+        }
+        var remaining: [String: (core: Double, gpu: Double)] = [:]  // key "site/project"
+        for s in sites {
+            for a in s.allocations {
+                let u = used["\(s.name)/\(a.project)"] ?? (0, 0)
+                remaining["\(s.name)/\(a.project)"] = (a.coreHours - u.core, a.gpuHours - u.gpu)
+            }
+        }
+        var resources: [DesiredResource] = []
+        for n in model.nodes where n.isA("dte.nodes.Component") {
+            guard let twinName = n.requirements.first(where: { $0.name == "twin" })?.target, let twin = twins[twinName] else { continue }
+            let project = twin.property("project")?.stringValue ?? twinName
+            func strings(_ v: Value?) -> [String] { (v?.listValue ?? []).compactMap(\.stringValue) }
+            var env: [String: String] = [:]
+            if case .map(let entries)? = n.property("env") { for e in entries { env[e.key] = e.value.stringValue ?? e.value.display } }
+            let spec = ComponentSpec(
+                twin: twinName, component: n.name, project: project,
+                kind: n.isA("dte.nodes.Service") ? "service" : "batch",
+                image: n.property("image")?.stringValue, command: strings(n.property("command")), args: strings(n.property("args")),
+                env: env, cpus: n.property("cpus")?.intValue ?? 1, memory: n.property("memory")?.baseAmount ?? 1_073_741_824,
+                gpus: n.property("gpus")?.intValue ?? 0, gpuModel: n.property("gpu_model")?.stringValue,
+                walltime: n.property("walltime")?.baseAmount ?? 3600, runtime: n.property("runtime")?.stringValue,
+                after: n.requirements.filter { $0.name == "after" }.compactMap(\.target).sorted(),
+                schedule: n.property("schedule")?.stringValue ?? schedules[n.name] ?? schedules[twinName])
+            let policy = placementFor[n.name] ?? placementFor[twinName]
+            switch place(spec, sites: sites, policy: policy, remaining: remaining) {
+            case .success(let decision):
+                remaining["\(decision.site)/\(project)"]?.core -= spec.coreHours
+                remaining["\(decision.site)/\(project)"]?.gpu -= spec.gpuHours
+                resources.append(DesiredResource(spec: spec, placement: decision,
+                                                 protected: protected.contains(n.name) || protected.contains(twinName)))
+            case .failure(let rejections):
+                let why = rejections.map { "\($0.site): \($0.reason)" }.joined(separator: "; ")
+                diags.append(Diagnostic(.error, code: "no-feasible-site", "no site can run \"\(n.name)\" of twin \"\(twinName)\": \(why.isEmpty ? "no sites are defined" : why)",
+                                        hint: "change the component's resources or placement, or add an allocation for project \(project)",
+                                        file: n.file, mark: n.mark, path: "topology_template.node_templates.\(n.name)"))
+            }
+        }
+        return (DesiredState(resources: resources.sorted { $0.address < $1.address }, sites: sites), diags)
+    }
+
+    enum PlaceResult { case success(PlacementDecision), failure([PlacementDecision.Rejection]) }
+
+    /// Deterministic: allowed sites in the policy's preference order, then by name; the first that fits wins.
+    static func place(_ c: ComponentSpec, sites: [SiteInfo], policy: ResolvedMember?, remaining: [String: (core: Double, gpu: Double)]) -> PlaceResult {
+        let allowed = (policy?.property("sites")?.listValue ?? []).compactMap(\.stringValue)
+        let prefer = (policy?.property("prefer")?.listValue ?? []).compactMap(\.stringValue)
+        let wantedPartition = policy?.property("partition")?.stringValue
+        let qos = policy?.property("qos")?.stringValue
+        var rejected: [PlacementDecision.Rejection] = []
+        let ordered = sites.sorted { a, b in
+            let ia = prefer.firstIndex(of: a.name) ?? Int.max, ib = prefer.firstIndex(of: b.name) ?? Int.max
+            return ia != ib ? ia < ib : a.name < b.name
+        }
+        for s in ordered {
+            if !allowed.isEmpty, !allowed.contains(s.name) {
+                rejected.append(.init(site: s.name, reason: "not in the placement policy's sites"))
+                continue
+            }
+            if let r = c.runtime, !s.runtimes.contains(r) {
+                rejected.append(.init(site: s.name, reason: "runtime \(r) not offered (has \(s.runtimes.joined(separator: ", ")))"))
+                continue
+            }
+            guard let left = remaining["\(s.name)/\(c.project)"] else {
+                rejected.append(.init(site: s.name, reason: "project \(c.project) has no allocation there"))
+                continue
+            }
+            if left.core < c.coreHours {
+                rejected.append(.init(site: s.name, reason: String(format: "allocation of %@ has %.0f core-hours left, the job needs %.1f", c.project, left.core, c.coreHours)))
+                continue
+            }
+            if c.gpus > 0, left.gpu < c.gpuHours {
+                rejected.append(.init(site: s.name, reason: String(format: "allocation of %@ has %.0f GPU-hours left, the job needs %.1f", c.project, left.gpu, c.gpuHours)))
+                continue
+            }
+            let candidates = s.partitions.filter { wantedPartition == nil || $0.name == wantedPartition }
+                .sorted { ($0.isDefault ? 0 : 1, s.partitions.firstIndex(of: $0) ?? 0) < ($1.isDefault ? 0 : 1, s.partitions.firstIndex(of: $1) ?? 0) }
+            if candidates.isEmpty {
+                rejected.append(.init(site: s.name, reason: "no partition named \(wantedPartition ?? "?")"))
+                continue
+            }
+            var misses: [String] = []
+            var chosen: PartitionInfo?
+            for p in candidates {
+                if let miss = fitProblem(c, p) { misses.append("\(p.name): \(miss)") } else {
+                    chosen = p
+                    break
+                }
+            }
+            guard let p = chosen else {
+                rejected.append(.init(site: s.name, reason: misses.joined(separator: "; ")))
+                continue
+            }
+            var reason = "\(p.name) partition fits"
+            if !allowed.isEmpty { reason += "; allowed by placement policy \(policy?.name ?? "")" }
+            return .success(PlacementDecision(site: s.name, partition: p.name, qos: qos ?? p.qos.first, reason: reason, rejected: rejected))
+        }
+        return .failure(rejected)
+    }
+
+    static func fitProblem(_ c: ComponentSpec, _ p: PartitionInfo) -> String? {
+        if c.cpus > p.cpusPerNode { return "\(c.cpus) cpus > \(p.cpusPerNode) per node" }
+        if c.memory > p.memoryPerNode { return "memory \(bytes(c.memory)) > \(bytes(p.memoryPerNode)) per node" }
+        if c.gpus > p.gpusPerNode { return "\(c.gpus) GPUs > \(p.gpusPerNode) per node" }
+        if let m = c.gpuModel, c.gpus > 0, p.gpuModel != m { return "GPU model \(m) wanted, partition has \(p.gpuModel ?? "none")" }
+        if c.walltime > p.maxWalltime { return "walltime \(duration(c.walltime)) > limit \(duration(p.maxWalltime))" }
+        return nil
+    }
+
+    public static func bytes(_ b: Double) -> String {
+        if b >= 1e9 { return String(format: "%g GB", (b / 1e8).rounded() / 10) }
+        if b >= 1e6 { return String(format: "%g MB", (b / 1e5).rounded() / 10) }
+        return String(format: "%g kB", (b / 1e2).rounded() / 10)
+    }
+
+    public static func duration(_ s: Double) -> String {
+        if s >= 3600 { return String(format: "%g h", (s / 360).rounded() / 10) }
+        if s >= 60 { return String(format: "%g m", (s / 6).rounded() / 10) }
+        return String(format: "%g s", s)
+    }
+}

@@ -1,0 +1,134 @@
+import DTEModel
+import DTEState
+import Foundation
+
+/// What a plan will do to one resource.
+public enum PlanAction: String, Sendable, Codable, CaseIterable {
+    case create, update, replace, delete, noop = "no-op", read
+}
+
+/// Why: a stable code (for machines) and the attribute paths that caused it.
+public struct ResourceChange: Sendable, Codable, Hashable {
+    public var address: String
+    public var action: PlanAction
+    /// e.g. `new`, `spec-changed`, `replace-requested`, `removed-from-repository`, `unchanged`, `finished`.
+    public var reason: String
+    public var changedPaths: [String]
+    public var site: String
+    public var partition: String?
+    public var before: ComponentSpec?
+    public var after: ComponentSpec?
+    public var placement: PlacementDecision?
+    public var protected: Bool
+}
+
+/// A self-contained plan: what it was made against, what it wants, and the changes.
+public struct Plan: Sendable, Codable {
+    public static let formatVersion = "1.0"
+    public var formatVersion = Plan.formatVersion
+    public var createdAt: Date
+    /// The state this plan was made against; applying is refused when either moved.
+    public var lineage: String
+    public var serial: Int
+    /// SHA-256-like content hash of the repository files (provenance only).
+    public var sourceHash: String
+    public var gitCommit: String?
+    public var sitesInScope: [String]
+    public var desired: DesiredState
+    public var changes: [ResourceChange]
+    public var diagnostics: [Diagnostic]
+
+    public func count(_ a: PlanAction) -> Int { changes.filter { $0.action == a }.count }
+    public var hasChanges: Bool { changes.contains { $0.action != .noop && $0.action != .read } }
+
+    /// Predicted use of what the plan creates or replaces.
+    public var predictedCoreHours: Double { changes.filter { $0.action == .create || $0.action == .replace }.compactMap(\.after).map(\.coreHours).reduce(0, +) }
+    public var predictedGPUHours: Double { changes.filter { $0.action == .create || $0.action == .replace }.compactMap(\.after).map(\.gpuHours).reduce(0, +) }
+}
+
+/// Options of a plan run.
+public struct PlanOptions: Sendable {
+    public var sites: Set<String> = []
+    public var targets: Set<String> = []
+    public var replace: Set<String> = []
+    public var destroy = false
+    public init() {}
+}
+
+/// Diffs the desired state against the recorded state. Pure: no I/O.
+public enum Planner {
+    public static func plan(desired: DesiredState, state: StateSnapshot, options: PlanOptions, sourceHash: String, gitCommit: String?) -> Plan {
+        var changes: [ResourceChange] = []
+        var diags: [Diagnostic] = []
+        let inScope = { (site: String) in options.sites.isEmpty || options.sites.contains(site) }
+        let targeted = { (address: String) in options.targets.isEmpty || options.targets.contains(address) }
+        let recorded = Dictionary(state.resources.map { ($0.address, $0) }, uniquingKeysWith: { a, _ in a })
+        let wanted = options.destroy ? [] : desired.resources
+        var seen: Set<String> = []
+        for d in wanted where inScope(d.placement.site) && targeted(d.address) {
+            seen.insert(d.address)
+            let base = ResourceChange(address: d.address, action: .create, reason: "new", changedPaths: [], site: d.placement.site,
+                                      partition: d.placement.partition, before: nil, after: d.spec, placement: d.placement, protected: d.protected)
+            guard let r = recorded[d.address] else {
+                changes.append(base)
+                continue
+            }
+            let before = try? JSONDecoder().decode(ComponentSpec.self, from: Data(r.spec.utf8))
+            var c = base
+            c.before = before
+            if options.replace.contains(d.address) {
+                c.action = .replace
+                c.reason = "replace-requested"
+            } else if r.site != d.placement.site {
+                c.action = .replace
+                c.reason = "site-changed"
+                c.changedPaths = ["site"]
+            } else if r.specHash != d.spec.hash {
+                c.action = .replace
+                c.reason = "spec-changed"
+                c.changedPaths = before.map { diffPaths($0, d.spec) } ?? ["spec"]
+            } else if r.protected != d.protected {
+                c.action = .update
+                c.reason = "protection-changed"
+                c.changedPaths = ["protected"]
+            } else {
+                c.action = .noop
+                c.reason = r.status == "succeeded" ? "finished" : "unchanged"
+            }
+            changes.append(c)
+        }
+        for r in state.resources where !seen.contains(r.address) && inScope(r.site) && targeted(r.address) {
+            if r.protected {
+                diags.append(Diagnostic(.error, code: "protected-resource",
+                                        "\(r.address) is protected (dte.policies.Protection) and would be deleted",
+                                        hint: "remove the protection policy first, or put the component back"))
+            }
+            changes.append(ResourceChange(address: r.address, action: .delete, reason: options.destroy ? "destroy" : "removed-from-repository",
+                                          changedPaths: [], site: r.site, partition: nil,
+                                          before: try? JSONDecoder().decode(ComponentSpec.self, from: Data(r.spec.utf8)), after: nil,
+                                          placement: nil, protected: r.protected))
+        }
+        let sites = options.sites.isEmpty ? desired.sites.map(\.name) : desired.sites.map(\.name).filter { options.sites.contains($0) }
+        return Plan(createdAt: Date(), lineage: state.lineage, serial: state.serial, sourceHash: sourceHash, gitCommit: gitCommit,
+                    sitesInScope: sites, desired: desired, changes: changes.sorted { $0.address < $1.address }, diagnostics: diags)
+    }
+
+    /// The attribute paths that differ between two specs.
+    static func diffPaths(_ a: ComponentSpec, _ b: ComponentSpec) -> [String] {
+        var out: [String] = []
+        if a.image != b.image { out.append("image") }
+        if a.command != b.command { out.append("command") }
+        if a.args != b.args { out.append("args") }
+        for k in Set(a.env.keys).union(b.env.keys).sorted() where a.env[k] != b.env[k] { out.append("env.\(k)") }
+        if a.cpus != b.cpus { out.append("cpus") }
+        if a.memory != b.memory { out.append("memory") }
+        if a.gpus != b.gpus { out.append("gpus") }
+        if a.gpuModel != b.gpuModel { out.append("gpu_model") }
+        if a.walltime != b.walltime { out.append("walltime") }
+        if a.runtime != b.runtime { out.append("runtime") }
+        if a.after != b.after { out.append("after") }
+        if a.schedule != b.schedule { out.append("schedule") }
+        if a.project != b.project { out.append("project") }
+        return out
+    }
+}
