@@ -24,8 +24,9 @@ extension Checker {
     /// value is itself `get_input`, …); calls only apply can answer stay symbolic.
     func resolveFunction(_ name: String, _ args: YAMLNode, mark: Mark, ctx: EvalContext, path: String, depth: Int) -> Resolution {
         if depth > 24 {
+            // reported where the value being checked is written
             return ferror("function-cycle", "\(name) never reaches a value: the functions refer to each other in a cycle",
-                          hint: "check the get_property / get_input chain for a loop", ctx: ctx, mark: mark, path: path)
+                          hint: "check the get_property / get_input chain for a loop", ctx: ctx, mark: currentSite ?? mark, path: path)
         }
         switch name {
         case "get_input": return getInput(args, mark: mark, ctx: ctx, path: path, depth: depth)
@@ -260,7 +261,7 @@ extension Checker {
     // MARK: concat / join / token
 
     /// The text of an argument, evaluating nested functions; nil with `symbolic` set when only apply can tell.
-    func textArgument(_ node: YAMLNode, ctx: EvalContext, path: String, depth: Int, symbolic: inout Bool, failed: inout Bool) -> String? {
+    func textArgument(_ node: YAMLNode, fname: String, ctx: EvalContext, path: String, depth: Int, symbolic: inout Bool, failed: inout Bool) -> String? {
         var n = node
         if let call = functionCall(in: node) {
             switch resolveFunction(call.name, call.args, mark: call.mark, ctx: ctx, path: path, depth: depth + 1) {
@@ -270,7 +271,8 @@ extension Checker {
             }
         }
         guard case .scalar(let s) = n, !s.isNull else {
-            error("bad-function", "this argument must be a string, a number or a function giving one, not \(n.kindDescription)",
+            error("bad-function", "an argument of \(fname) must be a string, a number or a function giving one, not \(n.kindDescription) (\(Self.show(n)))",
+                  hint: "write the argument as text, e.g. \"--out=\", or as a function such as { get_input: name }",
                   file: ctx.file, mark: node.mark, path: path)
             failed = true
             return nil
@@ -292,7 +294,7 @@ extension Checker {
             guard let items = args.items, !items.isEmpty else {
                 return ferror("bad-function", "concat takes a list of strings and functions", ctx: ctx, mark: mark, path: path)
             }
-            let parts = items.map { textArgument($0, ctx: ctx, path: path, depth: depth, symbolic: &symbolic, failed: &failed) }
+            let parts = items.map { textArgument($0, fname: name, ctx: ctx, path: path, depth: depth, symbolic: &symbolic, failed: &failed) }
             if failed { return .failed }
             if symbolic { return .symbolic(.concat(items.map { symbolicValue($0, ctx: ctx, path: path) })) }
             return result(parts.compactMap { $0 }.joined())
@@ -307,7 +309,7 @@ extension Checker {
                 }
                 delimiter = d
             }
-            let parts = list.map { textArgument($0, ctx: ctx, path: path, depth: depth, symbolic: &symbolic, failed: &failed) }
+            let parts = list.map { textArgument($0, fname: name, ctx: ctx, path: path, depth: depth, symbolic: &symbolic, failed: &failed) }
             if failed { return .failed }
             if symbolic { return .symbolic(.join(list.map { symbolicValue($0, ctx: ctx, path: path) }, delimiter: delimiter)) }
             return result(parts.compactMap { $0 }.joined(separator: delimiter))
@@ -316,7 +318,7 @@ extension Checker {
                   let idxText = items[2].string, let index = Int(idxText), index >= 0 else {
                 return ferror("bad-function", "token takes [string, separator characters, index ≥ 0]", ctx: ctx, mark: mark, path: path)
             }
-            guard let text = textArgument(items[0], ctx: ctx, path: path, depth: depth, symbolic: &symbolic, failed: &failed) else {
+            guard let text = textArgument(items[0], fname: name, ctx: ctx, path: path, depth: depth, symbolic: &symbolic, failed: &failed) else {
                 if symbolic { return .symbolic(.token(symbolicValue(items[0], ctx: ctx, path: path), separators: seps, index: index)) }
                 return .failed
             }

@@ -24,6 +24,8 @@ extension Checker {
     func checkValue(_ node: YAMLNode, schema: SchemaDefinition, ctx: EvalContext, subject: @autoclosure () -> String, path: @autoclosure () -> String,
                     quiet: Bool = false) -> Value? {
         let before = diagnostics.count
+        currentSite = node.mark
+        defer { currentSite = nil }
         let cs = constraints(for: schema, table: ctx.table, file: ctx.file)
         let v = checkTyped(node, type: schema.type, entry: schema.entrySchema, key: schema.keySchema, constraints: cs, ctx: ctx,
                            subject: subject(), path: path(), origin: nil, site: node.mark, depth: 0)

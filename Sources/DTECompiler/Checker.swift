@@ -28,6 +28,8 @@ public final class Checker {
     var checkedTypes: Set<ObjectIdentifier> = []
     var inputValueCache: [String: YAMLNode?] = [:]
     var defaultCache: [ObjectIdentifier: Value?] = [:]
+    /// The value being checked at the top level (function cycles are reported there).
+    var currentSite: Mark?
 
     struct NodeRef {
         var file: String
@@ -241,7 +243,22 @@ public final class Checker {
     func indexTemplates() {
         for f in sources.allFiles {
             guard let topo = f.template.topology, let table = tables[f.path] else { continue }
-            for nt in topo.nodeTemplates {
+            for var nt in topo.nodeTemplates {
+                if let c = nt.copy {
+                    // `copy`: start from another node template of this topology; what is written here wins
+                    guard let src = topo.nodeTemplates.first(where: { $0.name == c && $0.copy == nil }) else {
+                        error("unknown-node", "\"\(nt.name)\" copies node template \"\(c)\", which does not exist in this topology (or is itself a copy)",
+                              hint: Self.didYouMean(c, topo.nodeTemplates.map(\.name)), file: f.display, mark: nt.copyMark, path: nt.source.path + ".copy")
+                        continue
+                    }
+                    if nt.type.isEmpty { nt.type = src.type; nt.typeMark = src.typeMark }
+                    let own = Set(nt.properties.map(\.key))
+                    nt.properties += src.properties.filter { !own.contains($0.key) }
+                    if nt.requirements.isEmpty { nt.requirements = src.requirements }
+                    if nt.capabilities.isEmpty { nt.capabilities = src.capabilities }
+                    if nt.interfaces.isEmpty { nt.interfaces = src.interfaces }
+                    if nt.artifacts.isEmpty { nt.artifacts = src.artifacts }
+                }
                 if let existing = nodeIndex[nt.name] {
                     // reported in the file the user named when the other one is only imported
                     let existingIsRoot = sources.files[existing.file]?.isRoot ?? false
@@ -320,7 +337,14 @@ public final class Checker {
         for g in topo.groups {
             if let m = checkMember(g, kind: .group, ctx: ctx) { model.groups.append(m) }
         }
+        var policyNames: [String: MemberDefinition] = [:]
         for p in topo.policies {
+            if let first = policyNames[p.name] {
+                error("duplicate-policy", "policy \"\(p.name)\" is already defined at line \(first.source.mark.line)",
+                      hint: "give each policy its own name", file: file, mark: p.source.mark, path: p.source.path)
+                continue
+            }
+            policyNames[p.name] = p
             if let m = checkMember(p, kind: .policy, ctx: ctx) { model.policies.append(m) }
         }
         for o in topo.outputs {
@@ -447,8 +471,10 @@ public final class Checker {
             }
         }
         if let nf = nt.nodeFilter { checkNodeFilter(nf, targetType: nil, ctx: ctx, path: base + ".node_filter") }
+        var marks: [String: Mark] = [:]
+        for p in nt.properties { marks[p.key] = p.value.mark }
         return ResolvedNode(name: nt.name, type: type.name, typeChain: table.ancestors(type).map(\.name), file: file, mark: nt.source.mark,
-                            properties: props, requirements: requirements, capabilities: caps)
+                            properties: props, requirements: requirements, capabilities: caps, propertyMarks: marks)
     }
 
     func checkInterfaces(_ entries: [YAMLEntry], defs: [InterfaceDefinition], owner: String, typeName: String, ctx: EvalContext, path: String) {
@@ -490,7 +516,7 @@ public final class Checker {
             let n = (counts[ra.name] ?? 0) + 1
             counts[ra.name] = n
             if def.occurrencesExplicit, let up = def.occurrences.upper, n == up + 1 {
-                error("requirement-too-many", "\"\(nt.name)\" fulfils requirement \"\(ra.name)\" more than \(up) time\(up == 1 ? "" : "s"), which \(type.name) allows",
+                error("requirement-too-many", "\"\(nt.name)\" fulfils requirement \"\(ra.name)\" \(n) times; \(type.name) allows at most \(up)",
                       hint: "remove this entry", file: ctx.file, mark: ra.source.mark, path: ra.source.path)
             }
             var relationship = def.relationship
@@ -531,7 +557,7 @@ public final class Checker {
             if let nf = ra.nodeFilter {
                 checkNodeFilter(nf, targetType: def.node.flatMap { table.lookup(.node, $0) }, ctx: ctx, path: ra.source.path + ".node_filter")
             }
-            out.append(ResolvedRequirement(name: ra.name, target: target, relationship: relationship))
+            out.append(ResolvedRequirement(name: ra.name, target: target, relationship: relationship, mark: ra.source.mark))
         }
         for def in defs where def.occurrencesExplicit {
             let n = counts[def.name] ?? 0
@@ -672,7 +698,8 @@ public final class Checker {
         }
         return ResolvedMember(name: m.name, type: type.name, typeChain: ctx.table.ancestors(type).map(\.name), file: ctx.file,
                               mark: m.source.mark, properties: props, members: members,
-                              propertyMarks: Dictionary(m.properties.map { ($0.key, $0.value.mark) }, uniquingKeysWith: { a, _ in a }))
+                              propertyMarks: Dictionary(m.properties.map { ($0.key, $0.value.mark) }, uniquingKeysWith: { a, _ in a }),
+                              path: m.source.path)
     }
 
     func checkSubstitution(_ sm: YAMLNode, mark: Mark, ctx: EvalContext) {

@@ -11,6 +11,8 @@ public struct ResolvedNode: Sendable {
     public var properties: [Value.MapEntry]
     public var requirements: [ResolvedRequirement]
     public var capabilities: [String: [Value.MapEntry]]
+    /// Where each property's value was written (for diagnostics on values).
+    public var propertyMarks: [String: Mark] = [:]
 
     public func property(_ name: String) -> Value? {
         properties.first { $0.key == name }?.value
@@ -25,6 +27,8 @@ public struct ResolvedRequirement: Sendable {
     /// The target node template's name, or nil when the requirement names only a type (abstract).
     public var target: String?
     public var relationship: String?
+    /// Where the assignment is written.
+    public var mark: Mark = .unknown
 }
 
 /// A policy or group after checking.
@@ -38,6 +42,8 @@ public struct ResolvedMember: Sendable {
     public var members: [String]
     /// Where each property's value was written (for diagnostics on values).
     public var propertyMarks: [String: Mark] = [:]
+    /// The YAML path of the policy or group.
+    public var path: String = ""
 
     public func property(_ name: String) -> Value? {
         properties.first { $0.key == name }?.value

@@ -60,7 +60,19 @@ public enum Compiler {
         let checker = Checker(sources: sources, options: options)
         let model = checker.run()
         diagnostics += checker.diagnostics
-        diagnostics += DTEChecks.run(model)
-        return Compilation(model: model, diagnostics: diagnostics.sortedByLocation(), files: model.files, config: config)
+        let dte = DTEChecks.run(model)
+        if !dte.isEmpty {
+            // a DTE rule says more than the generic pattern constraint on the same value
+            let places = Set(dte.map { "\($0.file ?? ""):\($0.line ?? 0):\($0.column ?? 0)" })
+            diagnostics.removeAll { $0.code == "constraint-pattern" && places.contains("\($0.file ?? ""):\($0.line ?? 0):\($0.column ?? 0)") }
+        }
+        diagnostics += dte
+        return Compilation(model: model, diagnostics: unique(diagnostics).sortedByLocation(), files: model.files, config: config)
+    }
+
+    /// The same problem reached twice (a type's default used by several nodes) is reported once.
+    static func unique(_ ds: [Diagnostic]) -> [Diagnostic] {
+        var seen: Set<String> = []
+        return ds.filter { d in seen.insert("\(d.code)|\(d.file ?? "")|\(d.line ?? 0)|\(d.column ?? 0)|\(d.severity)").inserted }
     }
 }

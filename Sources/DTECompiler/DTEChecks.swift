@@ -20,17 +20,60 @@ public enum DTEChecks {
                     file: n.file, mark: n.mark, path: "topology_template.node_templates.\(n.name)"))
             }
         }
+        let cronHint = "use five fields: minute hour day-of-month month day-of-week, e.g. \"0 */6 * * *\", or @hourly, @daily, @weekly, @monthly"
         for p in model.policies where p.isA(schedulePolicy) {
             for prop in p.properties {
                 guard case .string(let expr) = prop.value, prop.key == "cron" || prop.key == "schedule" || prop.key == "expression" else { continue }
                 if let problem = CronExpression.problem(expr) {
                     out.append(Diagnostic(
-                        .error, code: "invalid-cron", "policy \"\(p.name)\": \"\(expr)\" is not a cron expression: \(problem)",
-                        hint: "use five fields: minute hour day-of-month month day-of-week, e.g. \"0 */6 * * *\"",
-                        file: p.file, mark: p.propertyMarks[prop.key] ?? p.mark, path: "topology_template.policies.\(p.name).properties.\(prop.key)"))
+                        .error, code: "invalid-cron", "policy \"\(p.name)\": \"\(expr)\" is not a cron expression: \(problem)", hint: cronHint,
+                        file: p.file, mark: p.propertyMarks[prop.key] ?? p.mark, path: p.path + ".properties.\(prop.key)"))
                 }
             }
         }
+        for n in model.nodes where n.isA(componentType) {
+            guard case .string(let expr)? = n.property("schedule"), let problem = CronExpression.problem(expr) else { continue }
+            out.append(Diagnostic(
+                .error, code: "invalid-cron", "property \"schedule\" of \"\(n.name)\": \"\(expr)\" is not a cron expression: \(problem)", hint: cronHint,
+                file: n.file, mark: n.propertyMarks["schedule"] ?? n.mark, path: "topology_template.node_templates.\(n.name).properties.schedule"))
+        }
+        out += dependencyCycles(model)
+        return out
+    }
+
+    /// `after` requirements must form no cycle (a component that waits for itself never starts).
+    static func dependencyCycles(_ model: CompiledModel) -> [Diagnostic] {
+        var out: [Diagnostic] = []
+        let components = model.nodes.filter { $0.isA(componentType) }
+        let byName = Dictionary(components.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        var state: [String: Int] = [:]  // 1 visiting, 2 done
+        var stack: [String] = []
+        var reported: Set<String> = []
+        func visit(_ name: String) {
+            state[name] = 1
+            stack.append(name)
+            for r in byName[name]?.requirements ?? [] where r.name == "after" {
+                guard let t = r.target, byName[t] != nil else { continue }
+                if state[t] == 1 {
+                    let cycle = Array(stack[(stack.firstIndex(of: t) ?? 0)...]) + [t]
+                    let text = cycle.joined(separator: " → ")
+                    // one error at each `after` of the cycle
+                    for (a, b) in zip(cycle, cycle.dropFirst()) where reported.insert(a + "→" + b).inserted {
+                        guard let n = byName[a], let req = n.requirements.first(where: { $0.name == "after" && $0.target == b }) else { continue }
+                        out.append(Diagnostic(
+                            .error, code: "dependency-cycle",
+                            a == b ? "\"\(a)\" runs after itself, so it can never start" : "\"\(a)\" runs after \"\(b)\", but the order is a cycle: \(text)",
+                            hint: "remove one of the after requirements", file: n.file, mark: req.mark,
+                            path: "topology_template.node_templates.\(a).requirements"))
+                    }
+                } else if state[t] == nil {
+                    visit(t)
+                }
+            }
+            stack.removeLast()
+            state[name] = 2
+        }
+        for c in components where state[c.name] == nil { visit(c.name) }
         return out
     }
 

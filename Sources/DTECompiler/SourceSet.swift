@@ -149,7 +149,9 @@ public final class SourceSet: @unchecked Sendable {
             guard let base = t.repositories[repo] else {
                 diagnostics.append(Diagnostic(
                     .error, code: "unknown-repository", "import names repository \"\(repo)\", which \"repositories\" does not define",
-                    file: shown, mark: imp.source.mark, path: imp.source.path))
+                    hint: t.repositories.isEmpty ? "define it under repositories: with its url"
+                        : (closestMatch(to: repo, in: t.repositories.keys).map { "did you mean \"\($0)\"?" } ?? "defined: " + t.repositories.keys.sorted().joined(separator: ", ")),
+                    file: shown, mark: imp.repositoryMark == .unknown ? imp.source.mark : imp.repositoryMark, path: imp.source.path + ".repository"))
                 return nil
             }
             url = base.hasSuffix("/") ? base + imp.file : base + "/" + imp.file

@@ -10,8 +10,7 @@ import DTEModel
 ///     # expect: <code> @ <line>[:<column>]
 ///
 /// (`# expect:` may repeat.) Files in `Fixtures/invalid/support/` are imported by fixtures and are
-/// not fixtures themselves. `Fixtures/invalid-pending/` holds cases the validator still gets wrong;
-/// they are not run here.
+/// not fixtures themselves.
 final class NegativeCorpusTests: XCTestCase {
     /// At least this many fixtures must be present.
     static let minimumFixtures = 70

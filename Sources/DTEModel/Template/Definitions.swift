@@ -179,6 +179,7 @@ public final class TypeDefinition: Sendable {
 public struct ImportDefinition: Sendable {
     public var file: String
     public var repository: String?
+    public var repositoryMark: Mark = .unknown
     public var namespacePrefix: String?
     public var source: SourceRef
 }
@@ -222,6 +223,7 @@ public struct NodeTemplate: Sendable {
     public var artifacts: [YAMLEntry]
     public var nodeFilter: YAMLNode?
     public var copy: String?
+    public var copyMark: Mark = .unknown
     public var source: SourceRef
 }
 

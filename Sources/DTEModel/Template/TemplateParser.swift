@@ -204,7 +204,7 @@ public struct TemplateParser {
                     for e in entries {
                         switch e.key {
                         case "file": def.file = p.string(e.value, what: "file") ?? ""; def.source.mark = e.value.mark
-                        case "repository": def.repository = p.string(e.value, what: "repository")
+                        case "repository": def.repository = p.string(e.value, what: "repository"); def.repositoryMark = e.value.mark
                         case "namespace_prefix": def.namespacePrefix = p.string(e.value, what: "namespace_prefix")
                         case "namespace_uri": break
                         default: p.unknownKey(e, allowed: ["file", "repository", "namespace_prefix", "namespace_uri"], in: "an import")
@@ -602,7 +602,7 @@ public struct TemplateParser {
             case "interfaces": nt.interfaces = at(k.key) { $0.mapping(k.value, what: "interfaces") } ?? []
             case "artifacts": nt.artifacts = at(k.key) { $0.mapping(k.value, what: "artifacts") } ?? []
             case "node_filter": nt.nodeFilter = k.value
-            case "copy": nt.copy = k.value.string
+            case "copy": nt.copy = k.value.string; nt.copyMark = k.value.mark
             default: unknownKey(k, allowed: Self.nodeTemplateKeys, in: "node template \"\(e.key)\"")
             }
         }
