@@ -30,13 +30,13 @@ let package = Package(
         ),
         .target(name: "DTEModel", dependencies: ["CYAML"], swiftSettings: strict),
         .target(name: "DTECompiler", dependencies: ["DTEModel"], swiftSettings: strict),
-        .target(name: "DTEViews", dependencies: ["DTEModel", "DTECompiler"], swiftSettings: strict),
+        .target(name: "DTEViews", dependencies: ["DTEModel", "DTECompiler", "DTEPlanner"], swiftSettings: strict),
         .target(name: "DTEState", dependencies: [.product(name: "GRDB", package: "GRDB.swift")], swiftSettings: strict),
         .target(name: "DTEPlanner", dependencies: ["DTEModel", "DTECompiler", "DTEState"], swiftSettings: strict),
         .executableTarget(
             name: "dte",
             dependencies: [
-                "DTEModel", "DTECompiler", "DTEViews",
+                "DTEModel", "DTECompiler", "DTEViews", "DTEPlanner", "DTEState",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict

@@ -28,6 +28,7 @@ public final class Checker {
     var checkedTypes: Set<ObjectIdentifier> = []
     var inputValueCache: [String: YAMLNode?] = [:]
     var defaultCache: [ObjectIdentifier: Value?] = [:]
+    var typeChainCache: [ObjectIdentifier: [String]] = [:]
     /// The value being checked at the top level (function cycles are reported there).
     var currentSite: Mark?
 
@@ -355,13 +356,13 @@ public final class Checker {
         if let sm = topo.substitutionMappings { checkSubstitution(sm, mark: topo.substitutionMark, ctx: ctx) }
     }
 
-    func resolveType(_ kind: TypeKind, _ name: String, mark: Mark, file: String, path: String, table: TypeTable) -> TypeDefinition? {
+    func resolveType(_ kind: TypeKind, _ name: String, mark: Mark, file: String, path: @autoclosure () -> String, table: TypeTable) -> TypeDefinition? {
         if let t = table.lookup(kind, name) { return t }
         if let other = TypeKind.allCases.first(where: { $0 != kind && table.lookup($0, name) != nil }) {
-            error("wrong-type-kind", "\"\(name)\" is a \(other.label), not a \(kind.label)", file: file, mark: mark, path: path)
+            error("wrong-type-kind", "\"\(name)\" is a \(other.label), not a \(kind.label)", file: file, mark: mark, path: path())
         } else {
             error("unknown-type", "unknown \(kind.label) \"\(name)\"",
-                  hint: Self.didYouMean(name, table.names(kind)) ?? "import the file that defines it", file: file, mark: mark, path: path)
+                  hint: Self.didYouMean(name, table.names(kind)) ?? "import the file that defines it", file: file, mark: mark, path: path())
         }
         return nil
     }
@@ -376,7 +377,7 @@ public final class Checker {
 
     /// Checks property assignments against definitions: unknown names, required ones missing, each value.
     func checkAssignments(_ entries: [YAMLEntry], defs: [PropertyDefinition], owner: String, typeName: String, ctx: EvalContext,
-                          path: String, mark: Mark, byName: [String: PropertyDefinition]? = nil) -> [Value.MapEntry] {
+                          path: @autoclosure () -> String, mark: Mark, byName: [String: PropertyDefinition]? = nil) -> [Value.MapEntry] {
         let index = byName ?? Dictionary(defs.map { ($0.name, $0) }, uniquingKeysWith: { _, b in b })
         var out: [Value.MapEntry] = []
         out.reserveCapacity(defs.count)
@@ -387,7 +388,7 @@ public final class Checker {
                 let names = defs.map(\.name)
                 error("unknown-property", "\(owner): type \(typeName) has no property \"\(e.key)\"",
                       hint: Self.didYouMean(e.key, names, list: true) ?? (names.isEmpty ? "this type declares no properties" : nil),
-                      file: ctx.file, mark: e.keyMark, path: path + "." + e.key)
+                      file: ctx.file, mark: e.keyMark, path: path() + "." + e.key)
                 continue
             }
             given.append(e)
@@ -395,17 +396,17 @@ public final class Checker {
         for def in defs {
             if let e = given.first(where: { $0.key == def.name }) {
                 if let v = checkValue(e.value, schema: def.schema, ctx: ctx, subject: "property \"\(def.name)\" of \(owner)",
-                                      path: path + "." + def.name) {
+                                      path: path() + "." + def.name) {
                     out.append(Value.MapEntry(key: def.name, value: v))
                 }
             } else if let d = def.defaultValue {
-                if let v = defaultValue(def, d, ctx: ctx, owner: owner, path: path) {
+                if let v = defaultValue(def, d, ctx: ctx, owner: owner, path: path()) {
                     out.append(Value.MapEntry(key: def.name, value: v))
                 }
             } else if def.required && def.status != "deprecated" {
                 error("missing-property", "\(owner) is missing required property \"\(def.name)\" (\(def.type))",
                       hint: "add \"\(def.name):\" under properties, or give the property a default in \(typeName)",
-                      file: ctx.file, mark: mark, path: path)
+                      file: ctx.file, mark: mark, path: path())
             }
         }
         return out
@@ -413,16 +414,24 @@ public final class Checker {
 
     /// A property's default as the node receives it. Defaults without functions are the same for
     /// every node (and were checked with the type), so they are evaluated once.
-    func defaultValue(_ def: PropertyDefinition, _ d: YAMLNode, ctx: EvalContext, owner: String, path: String) -> Value? {
+    func defaultValue(_ def: PropertyDefinition, _ d: YAMLNode, ctx: EvalContext, owner: String, path: @autoclosure () -> String) -> Value? {
         let id = ObjectIdentifier(def)
         if let cached = defaultCache[id] { return cached }
         if containsFunction(d) {
             return checkValue(d, schema: def.schema, ctx: ctx, subject: "property \"\(def.name)\" (default) of \(owner)",
-                              path: path + "." + def.name)
+                              path: path() + "." + def.name)
         }
         let v = checkValue(d, schema: def.schema, ctx: ctx, subject: "", path: "", quiet: true)
         defaultCache[id] = .some(v)
         return v
+    }
+
+    /// Names of a type and its ancestors, shared by every node of the type.
+    func typeChain(_ t: TypeDefinition, table: TypeTable) -> [String] {
+        if let c = typeChainCache[ObjectIdentifier(t)] { return c }
+        let c = table.ancestors(t).map(\.name)
+        typeChainCache[ObjectIdentifier(t)] = c
+        return c
     }
 
     func checkNodeTemplate(_ ref: NodeRef) -> ResolvedNode? {
@@ -471,10 +480,8 @@ public final class Checker {
             }
         }
         if let nf = nt.nodeFilter { checkNodeFilter(nf, targetType: nil, ctx: ctx, path: base + ".node_filter") }
-        var marks: [String: Mark] = [:]
-        for p in nt.properties { marks[p.key] = p.value.mark }
-        return ResolvedNode(name: nt.name, type: type.name, typeChain: table.ancestors(type).map(\.name), file: file, mark: nt.source.mark,
-                            properties: props, requirements: requirements, capabilities: caps, propertyMarks: marks)
+        return ResolvedNode(name: nt.name, type: type.name, typeChain: typeChain(type, table: table), file: file, mark: nt.source.mark,
+                            properties: props, requirements: requirements, capabilities: caps, rawProperties: nt.properties)
     }
 
     func checkInterfaces(_ entries: [YAMLEntry], defs: [InterfaceDefinition], owner: String, typeName: String, ctx: EvalContext, path: String) {

@@ -12,7 +12,13 @@ public struct ResolvedNode: Sendable {
     public var requirements: [ResolvedRequirement]
     public var capabilities: [String: [Value.MapEntry]]
     /// Where each property's value was written (for diagnostics on values).
-    public var propertyMarks: [String: Mark] = [:]
+    /// The property assignments as written (for diagnostics that point at a value).
+    public var rawProperties: [YAMLEntry] = []
+
+    /// Where a property's value is written, when the template sets it.
+    public func propertyMark(_ name: String) -> Mark? {
+        rawProperties.first { $0.key == name }?.value.mark
+    }
 
     public func property(_ name: String) -> Value? {
         properties.first { $0.key == name }?.value

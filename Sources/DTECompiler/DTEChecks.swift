@@ -35,7 +35,7 @@ public enum DTEChecks {
             guard case .string(let expr)? = n.property("schedule"), let problem = CronExpression.problem(expr) else { continue }
             out.append(Diagnostic(
                 .error, code: "invalid-cron", "property \"schedule\" of \"\(n.name)\": \"\(expr)\" is not a cron expression: \(problem)", hint: cronHint,
-                file: n.file, mark: n.propertyMarks["schedule"] ?? n.mark, path: "topology_template.node_templates.\(n.name).properties.schedule"))
+                file: n.file, mark: n.propertyMark("schedule") ?? n.mark, path: "topology_template.node_templates.\(n.name).properties.schedule"))
         }
         out += dependencyCycles(model)
         return out

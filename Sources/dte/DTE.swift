@@ -5,12 +5,12 @@ import DTEViews
 import Foundation
 
 @main
-struct DTE: ParsableCommand {
+struct DTE: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dte",
         abstract: "The deployment engine of the Digital Twin Engine: TOSCA twins and sites → plans → HPC jobs.",
         version: "0.1.0",
-        subcommands: [Validate.self, Show.self]
+        subcommands: [Validate.self, Show.self, PlanCommand.self, StateCommand.self]
     )
 }
 

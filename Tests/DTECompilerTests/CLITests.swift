@@ -3,27 +3,8 @@ import XCTest
 
 /// The `dte` executable as CI runs it: exit codes, formats, messages.
 final class CLITests: XCTestCase {
-    /// The folder holding the built products (`dte` next to the test bundle).
-    var dte: URL {
-        Bundle.main.bundleURL.appendingPathComponent("dte")
-    }
-
     func run(_ args: [String], in dir: String = repositoryRoot) throws -> (status: Int32, out: String, err: String) {
-        let p = Process()
-        p.executableURL = dte
-        p.arguments = args
-        p.currentDirectoryURL = URL(fileURLWithPath: dir)
-        var env = ProcessInfo.processInfo.environment
-        env["NO_COLOR"] = "1"
-        p.environment = env
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+        try runDTE(args, in: dir)
     }
 
     func testValidRepositoryExitsZero() throws {
@@ -109,4 +90,60 @@ final class CLITests: XCTestCase {
         let text = try run(["show", "templates/demo.yaml"])
         XCTAssertTrue(text.out.contains("demo: dte.nodes.DigitalTwin"), text.out)
     }
+}
+
+/// `dte plan` and `dte state` against a state file of their own.
+final class PlanCLITests: XCTestCase {
+    func testPlanOnAnEmptyStateCreatesTheDemoTwinAndSaysWhy() throws {
+        let state = NSTemporaryDirectory() + "dte-cli-state-" + UUID().uuidString + "/state.db"
+        defer { try? FileManager.default.removeItem(atPath: (state as NSString).deletingLastPathComponent) }
+        let r = try runDTE(["plan", "--site", "local", "--state", state, "--detailed-exitcode"])
+        XCTAssertEqual(r.status, 2, r.out + r.err)
+        XCTAssertTrue(r.out.contains("+   twin.demo.hello"), r.out)
+        XCTAssertTrue(r.out.contains("placed on local: batch partition fits"), r.out)
+        XCTAssertTrue(r.out.contains("Plan: 3 to create, 0 to update, 0 to replace, 0 to delete."), r.out)
+
+        let j = try runDTE(["plan", "--site", "local", "--state", state, "--json"])
+        XCTAssertEqual(j.status, 0, j.err)
+        let plan = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(j.out.utf8)) as? [String: Any])
+        XCTAssertEqual(plan["formatVersion"] as? String, "1.0")
+        XCTAssertEqual(plan["serial"] as? Int, 0)
+        XCTAssertEqual((plan["changes"] as? [[String: Any]])?.map { $0["action"] as? String }, ["create", "create", "create"])
+
+        let list = try runDTE(["state", "list", "--state", state])
+        XCTAssertEqual(list.status, 0)
+        XCTAssertTrue(list.out.contains("serial 0, 0 resources"), list.out)
+        XCTAssertEqual(try runDTE(["state", "lock", "list", "--state", state]).out, "no lock\n")
+        let broken = try runDTE(["state", "lock", "break", "nope", "--state", state])
+        XCTAssertEqual(broken.status, 1)
+        XCTAssertTrue(broken.err.contains("no lock with id nope"), broken.err)
+    }
+
+    func testPlanRefusesAnUnknownSiteAndABadAddress() throws {
+        let state = NSTemporaryDirectory() + "dte-cli-state-" + UUID().uuidString + "/state.db"
+        defer { try? FileManager.default.removeItem(atPath: (state as NSString).deletingLastPathComponent) }
+        let r = try runDTE(["plan", "--site", "mars", "--state", state])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.err.contains("--site mars: no such site (sites: desy-condor, local, vega)"), r.err)
+        XCTAssertEqual(try runDTE(["plan", "--target", "hello", "--state", state]).status, 64)
+    }
+}
+
+/// Runs the built `dte` (next to the test bundle) and collects its exit status and output.
+func runDTE(_ args: [String], in dir: String = repositoryRoot) throws -> (status: Int32, out: String, err: String) {
+    let p = Process()
+    p.executableURL = Bundle.main.bundleURL.appendingPathComponent("dte")
+    p.arguments = args
+    p.currentDirectoryURL = URL(fileURLWithPath: dir)
+    var env = ProcessInfo.processInfo.environment
+    env["NO_COLOR"] = "1"
+    p.environment = env
+    let out = Pipe(), err = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    try p.run()
+    let o = out.fileHandleForReading.readDataToEndOfFile()
+    let e = err.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
 }

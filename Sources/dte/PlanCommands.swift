@@ -1,0 +1,267 @@
+import ArgumentParser
+import DTECompiler
+import DTEModel
+import DTEPlanner
+import DTEState
+import DTEViews
+import Foundation
+
+/// Where the state lives: `--state`, else dte.yaml's `state.path`, else `.dte/state.db` in the repository.
+struct StateOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("The state database (default: dte.yaml's state.path, else .dte/state.db in the repository).", valueName: "path"))
+    var state: String?
+
+    func path(config: RepositoryConfig?, workingDirectory: String) -> String {
+        if let state { return SourceSet.absolute(state, relativeTo: workingDirectory) }
+        let root = config?.root ?? workingDirectory
+        return SourceSet.absolute(config?.statePath ?? ".dte/state.db", relativeTo: root)
+    }
+
+    func open(config: RepositoryConfig?, workingDirectory: String) throws -> SQLiteStateStore {
+        do {
+            return try SQLiteStateStore(path: path(config: config, workingDirectory: workingDirectory))
+        } catch let e as StateError {
+            throw CommandFailure(e.message)
+        }
+    }
+}
+
+/// An operational failure: printed as `error: …` on standard error, exit 1.
+struct CommandFailure: Error, CustomStringConvertible {
+    var message: String
+    init(_ message: String) { self.message = message }
+    var description: String { message }
+}
+
+func printError(_ s: String) {
+    FileHandle.standardError.write(Data(("error: " + s + "\n").utf8))
+}
+
+/// A content hash of the repository files (provenance of a saved plan).
+func sourceHash(_ files: [String], root: String) -> String {
+    var h: UInt64 = 0xcbf2_9ce4_8422_2325
+    for f in files.sorted() {
+        let path = f.hasPrefix("/") ? f : (root as NSString).appendingPathComponent(f)
+        for b in Array(f.utf8) + Array((FileManager.default.contents(atPath: path) ?? Data())) { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }
+    }
+    return "fnv1a64:" + String(h, radix: 16)
+}
+
+func gitCommit(in dir: String) -> String? {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = ["git", "-C", dir, "rev-parse", "--short", "HEAD"]
+    let out = Pipe()
+    p.standardOutput = out
+    p.standardError = FileHandle.nullDevice
+    guard (try? p.run()) != nil else { return nil }
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    guard p.terminationStatus == 0 else { return nil }
+    let s = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    return s.isEmpty ? nil : s
+}
+
+extension DTE {
+    struct PlanCommand: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "plan",
+            abstract: "Show what would change on which site and why (like terraform plan).",
+            discussion: """
+                Compares the repository with the recorded state. Exit status: 0 (with --detailed-exitcode: 0 no changes, \
+                2 changes), 1 error, 64 usage error.
+                """
+        )
+
+        @OptionGroup var source: SourceOptions
+        @OptionGroup var stateOptions: StateOptions
+
+        @Option(name: .customLong("site"), help: "Plan only resources on this site (repeatable).")
+        var sites: [String] = []
+        @Option(name: .customLong("target"), help: "Plan only this address (repeatable), e.g. twin.demo.hello.")
+        var targets: [String] = []
+        @Option(name: .customLong("replace"), help: "Replace this address even when unchanged (repeatable).")
+        var replace: [String] = []
+        @Flag(help: "Plan to delete everything in scope.")
+        var destroy = false
+        @Flag(help: "Machine-readable plan (JSON, format_version 1.0).")
+        var json = false
+        @Flag(help: "Markdown for a pull-request comment.")
+        var markdown = false
+        @Option(help: ArgumentHelp("Save the plan (self-contained) for dte apply.", valueName: "file"))
+        var out: String?
+        @Flag(name: .customLong("detailed-exitcode"), help: "Exit 2 when there are changes, 0 when none.")
+        var detailedExitcode = false
+
+        func validate() throws {
+            if json && markdown { throw ValidationError("--json and --markdown cannot be combined") }
+            for a in targets + replace where !(a.hasPrefix("twin.") || a.hasPrefix("site.")) {
+                throw ValidationError("\"\(a)\" is not an address; addresses look like twin.<twin>.<component>")
+            }
+        }
+
+        func run() async throws {
+            let wd = source.workingDirectory
+            let c = source.compile()
+            let lines = SourceLines(base: wd)
+            if !c.isValid {
+                let view = DiagnosticView(diagnostics: c.diagnostics, filesChecked: c.files.count, color: useColor(), sourceLine: { lines.line($0, $1) })
+                FileHandle.standardError.write(Data(view.text().utf8))
+                throw ExitCode(1)
+            }
+            let store = try stateOptions.open(config: c.config, workingDirectory: wd)
+            let snapshot = try await store.snapshot()
+            var used: [String: (core: Double, gpu: Double)] = [:]
+            for r in snapshot.resources {
+                guard let spec = try? JSONDecoder().decode(ComponentSpec.self, from: Data(r.spec.utf8)) else { continue }
+                used["\(r.site)/\(spec.project)", default: (0, 0)].core += spec.coreHours
+                used["\(r.site)/\(spec.project)", default: (0, 0)].gpu += spec.gpuHours
+            }
+            let (desired, placementDiags) = DesiredState.build(from: c.model, used: used)
+            let known = Set(desired.sites.map(\.name))
+            for s in sites where !known.contains(s) {
+                throw CommandFailure("--site \(s): no such site (sites: \(known.sorted().joined(separator: ", ")))")
+            }
+            let relevant = placementDiags
+            if relevant.hasErrors {
+                let view = DiagnosticView(diagnostics: relevant, filesChecked: c.files.count, color: useColor(), sourceLine: { lines.line($0, $1) })
+                FileHandle.standardError.write(Data(view.text().utf8))
+                throw ExitCode(1)
+            }
+            var options = PlanOptions()
+            options.sites = Set(sites)
+            options.targets = Set(targets)
+            options.replace = Set(replace)
+            options.destroy = destroy
+            let root = c.config?.root ?? wd
+            let plan = Planner.plan(desired: desired, state: snapshot, options: options,
+                                    sourceHash: sourceHash(c.files, root: wd), gitCommit: gitCommit(in: root))
+            let view = PlanView(plan: plan, color: !json && !markdown && useColor())
+            print(json ? view.json() : (markdown ? view.markdown() : view.text()), terminator: "")
+            if let out {
+                let e = JSONEncoder()
+                e.outputFormatting = [.sortedKeys]
+                e.dateEncodingStrategy = .iso8601
+                let path = SourceSet.absolute(out, relativeTo: wd)
+                do {
+                    try e.encode(plan).write(to: URL(fileURLWithPath: path), options: .atomic)
+                } catch {
+                    throw CommandFailure("cannot write the plan to \(out): \(error.localizedDescription)")
+                }
+                if !json && !markdown { print("\nSaved the plan to \(out); apply exactly this plan with: dte apply \(out)") }
+            }
+            if plan.diagnostics.hasErrors { throw ExitCode(1) }
+            if detailedExitcode && plan.hasChanges { throw ExitCode(2) }
+        }
+    }
+
+    struct StateCommand: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "state",
+            abstract: "Inspect the recorded state: resources, history and locks.",
+            subcommands: [List.self, Show.self, History.self, Lock.self]
+        )
+
+        struct List: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "List the managed resources.")
+            @OptionGroup var location: LocationOptions
+            @OptionGroup var stateOptions: StateOptions
+
+            func run() async throws {
+                let store = try openState(location, stateOptions)
+                let s = try await store.snapshot()
+                print("# state \(s.lineage), serial \(s.serial), \(s.resources.count) resource\(s.resources.count == 1 ? "" : "s")")
+                for r in s.resources {
+                    print("\(r.address)\t\(r.site)\t\(r.status ?? "-")\tjob \(r.jobID ?? "-")\(r.protected ? "\tprotected" : "")")
+                }
+            }
+        }
+
+        struct Show: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Show one resource as recorded.")
+            @OptionGroup var location: LocationOptions
+            @OptionGroup var stateOptions: StateOptions
+            @Option(help: "The address, e.g. twin.demo.hello.") var address: String
+
+            func run() async throws {
+                let store = try openState(location, stateOptions)
+                guard let r = try await store.snapshot().resource(address) else {
+                    throw CommandFailure("no resource \(address) in the state; `dte state list` shows what there is")
+                }
+                let e = JSONEncoder()
+                e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+                print(String(decoding: try e.encode(r), as: UTF8.self))
+            }
+        }
+
+        struct History: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Show past applies, newest first.")
+            @OptionGroup var location: LocationOptions
+            @OptionGroup var stateOptions: StateOptions
+            @Option(help: "How many entries.") var limit = 20
+
+            func run() async throws {
+                let store = try openState(location, stateOptions)
+                let f = ISO8601DateFormatter()
+                for h in try await store.history(limit: limit) {
+                    print("\(f.string(from: h.finishedAt))\t\(h.operation)\t\(h.result)\t\(h.who)\t\(h.gitCommit ?? "-")\tserial \(h.serialBefore)→\(h.serialAfter)\t\(h.summary)")
+                }
+            }
+        }
+
+        struct Lock: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Show or break the state lock.", subcommands: [LockList.self, LockBreak.self])
+        }
+
+        struct LockList: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(commandName: "list", abstract: "Show the current lock lease.")
+            @OptionGroup var location: LocationOptions
+            @OptionGroup var stateOptions: StateOptions
+
+            func run() async throws {
+                let store = try openState(location, stateOptions)
+                let f = ISO8601DateFormatter()
+                let locks = try await store.locks()
+                if locks.isEmpty { print("no lock") }
+                for l in locks {
+                    print("\(l.id)\t\(l.holder)\t\(l.operation)\tsince \(f.string(from: l.createdAt))\theartbeat \(f.string(from: l.heartbeatAt))\texpires \(f.string(from: l.expiresAt))")
+                }
+            }
+        }
+
+        struct LockBreak: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(commandName: "break", abstract: "Remove a lock lease by id (when its holder is dead).")
+            @OptionGroup var location: LocationOptions
+            @OptionGroup var stateOptions: StateOptions
+            @Argument(help: "The lock id from `dte state lock list`.") var id: String
+
+            func run() async throws {
+                let store = try openState(location, stateOptions)
+                do {
+                    try await store.breakLock(id: id)
+                } catch let e as StateError {
+                    throw CommandFailure(e.message)
+                }
+                print("broke lock \(id)")
+            }
+        }
+    }
+}
+
+/// `-C DIR` alone, for commands that take no files.
+struct LocationOptions: ParsableArguments {
+    @Option(name: [.customShort("C"), .long], help: "Run as if started in this folder.")
+    var chdir: String?
+
+    var workingDirectory: String {
+        let cwd = FileManager.default.currentDirectoryPath
+        return chdir.map { SourceSet.absolute($0, relativeTo: cwd) } ?? cwd
+    }
+}
+
+func openState(_ location: LocationOptions, _ options: StateOptions) throws -> SQLiteStateStore {
+    let wd = location.workingDirectory
+    var config: RepositoryConfig?
+    if let root = RepositoryConfig.findRoot(from: wd) { config = RepositoryConfig.load(root: root, display: "dte.yaml").0 }
+    return try options.open(config: config, workingDirectory: wd)
+}
