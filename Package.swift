@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.20.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
     ],
     targets: [
@@ -33,11 +34,21 @@ let package = Package(
         .target(name: "DTEViews", dependencies: ["DTEModel", "DTECompiler", "DTEPlanner"], swiftSettings: strict),
         .target(name: "DTEState", dependencies: [.product(name: "GRDB", package: "GRDB.swift")], swiftSettings: strict),
         .target(name: "DTEPlanner", dependencies: ["DTEModel", "DTECompiler", "DTEState"], swiftSettings: strict),
+        .target(name: "DTEApply", dependencies: ["DTEModel", "DTEPlanner", "DTEState"], swiftSettings: strict),
+        .target(
+            name: "DTEProviders",
+            dependencies: [
+                "DTEApply", "DTEPlanner", "PodWire",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "dte",
             dependencies: [
-                "DTEModel", "DTECompiler", "DTEViews", "DTEPlanner", "DTEState",
+                "DTEModel", "DTECompiler", "DTEViews", "DTEPlanner", "DTEState", "DTEApply", "DTEProviders",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             swiftSettings: strict
         ),

@@ -100,42 +100,11 @@ extension DTE {
             }
         }
 
+        var scope: PlanScope { PlanScope(sites: sites, targets: targets, replace: replace, destroy: destroy) }
+
         func run() async throws {
             let wd = source.workingDirectory
-            let c = source.compile()
-            let lines = SourceLines(base: wd)
-            if !c.isValid {
-                let view = DiagnosticView(diagnostics: c.diagnostics, filesChecked: c.files.count, color: useColor(), sourceLine: { lines.line($0, $1) })
-                FileHandle.standardError.write(Data(view.text().utf8))
-                throw ExitCode(1)
-            }
-            let store = try stateOptions.open(config: c.config, workingDirectory: wd)
-            let snapshot = try await store.snapshot()
-            var used: [String: (core: Double, gpu: Double)] = [:]
-            for r in snapshot.resources {
-                guard let spec = try? JSONDecoder().decode(ComponentSpec.self, from: Data(r.spec.utf8)) else { continue }
-                used["\(r.site)/\(spec.project)", default: (0, 0)].core += spec.coreHours
-                used["\(r.site)/\(spec.project)", default: (0, 0)].gpu += spec.gpuHours
-            }
-            let (desired, placementDiags) = DesiredState.build(from: c.model, used: used)
-            let known = Set(desired.sites.map(\.name))
-            for s in sites where !known.contains(s) {
-                throw CommandFailure("--site \(s): no such site (sites: \(known.sorted().joined(separator: ", ")))")
-            }
-            let relevant = placementDiags
-            if relevant.hasErrors {
-                let view = DiagnosticView(diagnostics: relevant, filesChecked: c.files.count, color: useColor(), sourceLine: { lines.line($0, $1) })
-                FileHandle.standardError.write(Data(view.text().utf8))
-                throw ExitCode(1)
-            }
-            var options = PlanOptions()
-            options.sites = Set(sites)
-            options.targets = Set(targets)
-            options.replace = Set(replace)
-            options.destroy = destroy
-            let root = c.config?.root ?? wd
-            let plan = Planner.plan(desired: desired, state: snapshot, options: options,
-                                    sourceHash: sourceHash(c.files, root: wd), gitCommit: gitCommit(in: root))
+            let (plan, _, _) = try await makePlan(source: source, stateOptions: stateOptions, scope: scope)
             let view = PlanView(plan: plan, color: !json && !markdown && useColor())
             print(json ? view.json() : (markdown ? view.markdown() : view.text()), terminator: "")
             if let out {
@@ -257,6 +226,54 @@ struct LocationOptions: ParsableArguments {
         let cwd = FileManager.default.currentDirectoryPath
         return chdir.map { SourceSet.absolute($0, relativeTo: cwd) } ?? cwd
     }
+}
+
+/// What a plan covers.
+struct PlanScope {
+    var sites: [String] = []
+    var targets: [String] = []
+    var replace: [String] = []
+    var destroy = false
+}
+
+/// Compiles the repository, reads the state, places components and diffs: the plan.
+/// Invalid files or unplaceable components print their diagnostics and exit 1.
+func makePlan(source: SourceOptions, stateOptions: StateOptions, scope: PlanScope) async throws -> (Plan, SQLiteStateStore, Compilation) {
+    let wd = source.workingDirectory
+    let c = source.compile()
+    let lines = SourceLines(base: wd)
+    if !c.isValid {
+        let view = DiagnosticView(diagnostics: c.diagnostics, filesChecked: c.files.count, color: useColor(), sourceLine: { lines.line($0, $1) })
+        FileHandle.standardError.write(Data(view.text().utf8))
+        throw ExitCode(1)
+    }
+    let store = try stateOptions.open(config: c.config, workingDirectory: wd)
+    let snapshot = try await store.snapshot()
+    var used: [String: (core: Double, gpu: Double)] = [:]
+    for r in snapshot.resources {
+        guard let spec = try? JSONDecoder().decode(ComponentSpec.self, from: Data(r.spec.utf8)) else { continue }
+        used["\(r.site)/\(spec.project)", default: (0, 0)].core += spec.coreHours
+        used["\(r.site)/\(spec.project)", default: (0, 0)].gpu += spec.gpuHours
+    }
+    let (desired, placementDiags) = DesiredState.build(from: c.model, used: used)
+    let known = Set(desired.sites.map(\.name))
+    for s in scope.sites where !known.contains(s) {
+        throw CommandFailure("--site \(s): no such site (sites: \(known.sorted().joined(separator: ", ")))")
+    }
+    if placementDiags.hasErrors {
+        let view = DiagnosticView(diagnostics: placementDiags, filesChecked: c.files.count, color: useColor(), sourceLine: { lines.line($0, $1) })
+        FileHandle.standardError.write(Data(view.text().utf8))
+        throw ExitCode(1)
+    }
+    var options = PlanOptions()
+    options.sites = Set(scope.sites)
+    options.targets = Set(scope.targets)
+    options.replace = Set(scope.replace)
+    options.destroy = scope.destroy
+    let root = c.config?.root ?? wd
+    let plan = Planner.plan(desired: desired, state: snapshot, options: options,
+                            sourceHash: sourceHash(c.files, root: wd), gitCommit: gitCommit(in: root))
+    return (plan, store, c)
 }
 
 func openState(_ location: LocationOptions, _ options: StateOptions) throws -> SQLiteStateStore {

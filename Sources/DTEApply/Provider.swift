@@ -1,0 +1,90 @@
+import DTEPlanner
+import Foundation
+
+/// One pod to run at a site: a component, where it goes, its UID and the UIDs it waits for.
+public struct PodRequest: Sendable, Hashable {
+    public var address: String
+    public var spec: ComponentSpec
+    public var placement: PlacementDecision
+    public var uid: String
+    /// UIDs of pods on the same site that must succeed first (Slurm `afterok`).
+    public var afterUIDs: [String]
+    public var account: String?
+
+    public init(address: String, spec: ComponentSpec, placement: PlacementDecision, uid: String, afterUIDs: [String], account: String?) {
+        self.address = address
+        self.spec = spec
+        self.placement = placement
+        self.uid = uid
+        self.afterUIDs = afterUIDs
+        self.account = account
+    }
+}
+
+/// A pod as the provider knows it.
+public struct PodRef: Sendable, Hashable {
+    public var name: String
+    public var namespace: String
+    public var uid: String
+
+    public init(name: String, namespace: String, uid: String) {
+        self.name = name
+        self.namespace = namespace
+        self.uid = uid
+    }
+}
+
+/// What a site reports about a pod.
+public struct PodObservation: Sendable, Hashable {
+    public enum Phase: String, Sendable { case pending, running, succeeded, failed, unknown }
+    public var uid: String
+    public var jobID: String
+    public var phase: Phase
+    public var exitCode: Int?
+
+    public init(uid: String, jobID: String, phase: Phase, exitCode: Int?) {
+        self.uid = uid
+        self.jobID = jobID
+        self.phase = phase
+        self.exitCode = exitCode
+    }
+}
+
+/// Why a provider call failed, classified by what the caller should do.
+public struct ProviderError: Error, Sendable, CustomStringConvertible {
+    public enum Kind: String, Sendable { case unreachable, rejected, failed }
+    public var kind: Kind
+    public var site: String
+    public var message: String
+    public init(_ kind: Kind, site: String, _ message: String) {
+        self.kind = kind
+        self.site = site
+        self.message = message
+    }
+    public var description: String { "site \(site): \(message)" }
+}
+
+/// How apply reaches a site. Contract: `create` is idempotent on the pod UID (a second call
+/// returns the job of the first); `delete` may be called more than once and succeeds for a pod
+/// the site does not know.
+public protocol Provider: Sendable {
+    func create(_ pod: PodRequest) async throws -> String
+    func status(_ pods: [PodRef]) async throws -> [PodObservation]
+    func delete(_ pod: PodRef) async throws
+}
+
+/// Deterministic pod UIDs: the same lineage, address and generation always give the same UID,
+/// so a rerun after a crash adopts the job instead of submitting another.
+public enum PodUID {
+    public static func make(lineage: String, address: String, generation: Int) -> String {
+        func fnv(_ seed: UInt64) -> UInt64 {
+            var h = seed
+            for b in "\(lineage)|\(address)|\(generation)".utf8 { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }
+            return h
+        }
+        let a = fnv(0xcbf2_9ce4_8422_2325), b = fnv(0x84222325cbf29ce4)
+        let hex = String(format: "%016llx%016llx", a, b)
+        let c = Array(hex)
+        return "\(String(c[0..<8]))-\(String(c[8..<12]))-5\(String(c[13..<16]))-a\(String(c[17..<20]))-\(String(c[20..<32]))"
+    }
+}

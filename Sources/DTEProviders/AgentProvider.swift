@@ -1,0 +1,104 @@
+import AsyncHTTPClient
+import DTEApply
+import DTEPlanner
+import Foundation
+import NIOCore
+import PodWire
+
+/// Reaches a site's `dte-agent` over HTTP (the interLink plugin API): one pod per component,
+/// placement in validated `dte.io/*` annotations.
+public struct AgentProvider: Provider {
+    public let site: String
+    public let endpoint: String
+    let client: HTTPClient
+    let timeout: TimeAmount
+
+    public init(site: String, endpoint: String, client: HTTPClient = .shared, timeout: TimeAmount = .seconds(30)) {
+        self.site = site
+        self.endpoint = endpoint.hasSuffix("/") ? String(endpoint.dropLast()) : endpoint
+        self.client = client
+        self.timeout = timeout
+    }
+
+    /// The pod a component becomes: namespace = twin, name = component, the given UID.
+    public static func pod(for r: PodRequest) -> RetrievedPodData {
+        var annotations: [String: String] = [
+            "dte.io/partition": r.placement.partition,
+            "dte.io/walltime": String(max(1, Int((r.spec.walltime / 60).rounded(.up)))),
+            "dte.io/address": r.address,
+        ]
+        if let q = r.placement.qos { annotations["dte.io/qos"] = q }
+        if let a = r.account { annotations["dte.io/account"] = a }
+        if let m = r.spec.gpuModel, r.spec.gpus > 0 { annotations["dte.io/gpu-model"] = m }
+        if !r.afterUIDs.isEmpty { annotations["dte.io/after"] = r.afterUIDs.joined(separator: ",") }
+        var limits = ["cpu": String(r.spec.cpus), "memory": String(Int64(r.spec.memory))]
+        if r.spec.gpus > 0 { limits["nvidia.com/gpu"] = String(r.spec.gpus) }
+        let container = Container(
+            name: r.spec.component, image: r.spec.image ?? "", command: r.spec.command, args: r.spec.args,
+            env: r.spec.env.keys.sorted().map { EnvVar(name: $0, value: r.spec.env[$0]) },
+            resources: ResourceRequirements(limits: limits, requests: limits))
+        var spec = PodSpec(containers: [container])
+        spec.restartPolicy = "Never"
+        let meta = ObjectMeta(name: r.spec.component, namespace: r.spec.twin, uid: r.uid,
+                              labels: ["dte.io/twin": r.spec.twin, "dte.io/project": r.spec.project], annotations: annotations)
+        return RetrievedPodData(pod: Pod(metadata: meta, spec: spec), container: [RetrievedContainer(name: r.spec.component)])
+    }
+
+    func post<T: Encodable>(_ path: String, _ body: T) async throws -> (status: UInt, body: Data) {
+        var request = HTTPClientRequest(url: endpoint + path)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.body = .bytes(ByteBuffer(bytes: try JSONEncoder().encode(body)))
+        do {
+            let response = try await client.execute(request, timeout: timeout)
+            let bytes = try await response.body.collect(upTo: 64 << 20)
+            return (response.status.code, Data(bytes.readableBytesView))
+        } catch {
+            throw ProviderError(.unreachable, site: site, "cannot reach the agent at \(endpoint): \(error)")
+        }
+    }
+
+    public func create(_ r: PodRequest) async throws -> String {
+        let (status, body) = try await post("/create", Self.pod(for: r))
+        guard status == 200 else {
+            throw ProviderError(.rejected, site: site, "the agent refused \(r.address) (HTTP \(status)): \(String(decoding: body.prefix(500), as: UTF8.self))")
+        }
+        guard let answer = try? JSONDecoder().decode(CreateResponse.self, from: body) else {
+            throw ProviderError(.failed, site: site, "the agent's answer to /create is not {PodUID, PodJID}: \(String(decoding: body.prefix(200), as: UTF8.self))")
+        }
+        return answer.podJID
+    }
+
+    public func status(_ pods: [PodRef]) async throws -> [PodObservation] {
+        let list = pods.map { Pod(metadata: ObjectMeta(name: $0.name, namespace: $0.namespace, uid: $0.uid), spec: PodSpec(containers: [])) }
+        let (status, body) = try await post("/status", list)
+        guard status == 200 else {
+            throw ProviderError(.rejected, site: site, "the agent's /status answered HTTP \(status): \(String(decoding: body.prefix(300), as: UTF8.self))")
+        }
+        let statuses = (try? JSONDecoder().decode([PodStatus].self, from: body)) ?? []
+        return statuses.map { s in
+            let cs = s.containers
+            var phase = PodObservation.Phase.unknown
+            var exit: Int?
+            if cs.isEmpty {
+                phase = .unknown
+            } else if cs.allSatisfy({ $0.state.terminated != nil }) {
+                exit = cs.compactMap { $0.state.terminated?.exitCode }.max()
+                phase = exit == 0 ? .succeeded : .failed
+            } else if cs.contains(where: { $0.state.running != nil }) {
+                phase = .running
+            } else {
+                phase = .pending
+            }
+            return PodObservation(uid: s.uid, jobID: s.jobID, phase: phase, exitCode: exit)
+        }
+    }
+
+    public func delete(_ p: PodRef) async throws {
+        let pod = Pod(metadata: ObjectMeta(name: p.name, namespace: p.namespace, uid: p.uid), spec: PodSpec(containers: []))
+        let (status, body) = try await post("/delete", pod)
+        guard status == 200 || status == 404 else {
+            throw ProviderError(.rejected, site: site, "the agent refused to delete \(p.namespace)/\(p.name) (HTTP \(status)): \(String(decoding: body.prefix(300), as: UTF8.self))")
+        }
+    }
+}

@@ -1,0 +1,118 @@
+import ArgumentParser
+import AsyncHTTPClient
+import DTEApply
+import DTECompiler
+import DTEModel
+import DTEPlanner
+import DTEProviders
+import DTEState
+import DTEViews
+import Foundation
+
+extension DTE {
+    struct ApplyCommand: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "apply",
+            abstract: "Apply a saved plan (or plan and apply with --auto-approve) through the sites' agents.",
+            discussion: """
+                A saved plan applies only to the state it was made against: another lineage or a moved serial is refused. \
+                Without a saved plan, apply plans first and asks for confirmation on a terminal; in CI pass --auto-approve. \
+                Exit status: 0 all applied, 1 failures or refusal, 64 usage error.
+                """
+        )
+
+        @Argument(help: "A plan saved with `dte plan --out FILE`.") var planFile: String?
+        @OptionGroup var location: LocationOptions
+        @OptionGroup var stateOptions: StateOptions
+        @Flag(name: .customLong("auto-approve"), help: "Plan and apply without asking.") var autoApprove = false
+        @Option(help: "Resources applied at once.") var parallelism = 10
+        @Option(name: .customLong("site"), help: "With --auto-approve: only resources on this site (repeatable).") var sites: [String] = []
+        @Option(name: .customLong("target"), help: "With --auto-approve: only this address (repeatable).") var targets: [String] = []
+        @Option(name: .customLong("replace"), help: "With --auto-approve: replace this address (repeatable).") var replace: [String] = []
+        @Option(help: "Who applies (recorded in the history; default $USER@host).") var holder: String?
+        @Option(name: .customLong("agent"), help: ArgumentHelp("Reach SITE's agent at URL instead of its descriptor's endpoint (repeatable).", valueName: "site=url"))
+        var agents: [String] = []
+
+        func validate() throws {
+            if parallelism < 1 { throw ValidationError("--parallelism must be at least 1") }
+            for a in agents where !a.contains("=") { throw ValidationError("--agent takes SITE=URL, got \"\(a)\"") }
+            if planFile != nil && !(sites.isEmpty && targets.isEmpty && replace.isEmpty) {
+                throw ValidationError("--site/--target/--replace shape a new plan; a saved plan already has its scope")
+            }
+        }
+
+        func run() async throws {
+            let wd = location.workingDirectory
+            let plan: Plan
+            let store: SQLiteStateStore
+            if let planFile {
+                let path = SourceSet.absolute(planFile, relativeTo: wd)
+                guard let data = FileManager.default.contents(atPath: path) else { throw CommandFailure("cannot read the plan \(planFile)") }
+                let d = JSONDecoder()
+                d.dateDecodingStrategy = .iso8601
+                do {
+                    plan = try d.decode(Plan.self, from: data)
+                } catch {
+                    throw CommandFailure("\(planFile) is not a DTE plan (save one with dte plan --out FILE): \(error)")
+                }
+                guard plan.formatVersion == Plan.formatVersion else {
+                    throw CommandFailure("\(planFile) has plan format \(plan.formatVersion); this dte reads \(Plan.formatVersion)")
+                }
+                var config: RepositoryConfig?
+                if let root = RepositoryConfig.findRoot(from: wd) { config = RepositoryConfig.load(root: root, display: "dte.yaml").0 }
+                store = try stateOptions.open(config: config, workingDirectory: wd)
+            } else {
+                var source = try SourceOptions.parse([])
+                source.chdir = location.chdir
+                let made = try await makePlan(source: source, stateOptions: stateOptions,
+                                              scope: PlanScope(sites: sites, targets: targets, replace: replace))
+                plan = made.0
+                store = made.1
+                print(PlanView(plan: plan, color: useColor()).text())
+                if plan.diagnostics.hasErrors { throw ExitCode(1) }
+                if !plan.hasChanges { return }
+                if !autoApprove {
+                    guard isatty(STDIN_FILENO) == 1 else {
+                        throw CommandFailure("no saved plan and no terminal to confirm on: save a plan with dte plan --out FILE and apply it, or pass --auto-approve")
+                    }
+                    print("Apply these changes? Only 'yes' is accepted: ", terminator: "")
+                    fflush(nil)
+                    guard readLine() == "yes" else { throw CommandFailure("apply cancelled") }
+                }
+            }
+            do {
+                try Executor.checkFresh(plan, against: try await store.snapshot())
+            } catch let e as ApplyError {
+                throw CommandFailure(e.message)
+            }
+            var endpoints = Dictionary(plan.desired.sites.compactMap { s in s.endpoint.map { (s.name, $0) } }, uniquingKeysWith: { a, _ in a })
+            for a in agents {
+                let parts = a.split(separator: "=", maxSplits: 1).map(String.init)
+                endpoints[parts[0]] = parts[1]
+            }
+            let agentEndpoints = endpoints
+            let who = holder ?? "\(ProcessInfo.processInfo.environment["USER"] ?? "dte")@\(ProcessInfo.processInfo.hostName)"
+            let executor = Executor(store: store, providers: { site in agentEndpoints[site].map { AgentProvider(site: site, endpoint: $0) } },
+                                    parallelism: parallelism, holder: who)
+            let color = useColor()
+            let results: [ApplyResult]
+            do {
+                results = try await executor.apply(plan, gitCommit: plan.gitCommit) { event in
+                    switch event {
+                    case .started(let address, let action): print("\(address): \(action.rawValue)…")
+                    case .finished(let r):
+                        let mark = r.outcome == .failed ? (color ? "\u{1B}[31mfailed\u{1B}[0m" : "failed") : r.outcome.rawValue
+                        print("\(r.address): \(mark)\(r.jobID.map { " (job \($0))" } ?? "")\(r.message.map { ": \($0)" } ?? "")")
+                    }
+                    fflush(nil)
+                }
+            } catch let e as ApplyError {
+                throw CommandFailure(e.message)
+            }
+            let failed = results.filter { $0.outcome == .failed || $0.outcome == .skipped }
+            let done = results.count - failed.count
+            print("\nApply complete: \(done) succeeded, \(results.filter { $0.outcome == .failed }.count) failed, \(results.filter { $0.outcome == .skipped }.count) skipped.")
+            if !failed.isEmpty { throw ExitCode(1) }
+        }
+    }
+}
