@@ -83,6 +83,7 @@ let package = Package(
         // MARK: tests
         .testTarget(name: "DTEModelTests", dependencies: ["DTEModel"], swiftSettings: strict),
         .testTarget(name: "DTEStateTests", dependencies: ["DTEState"], swiftSettings: strict),
+        .testTarget(name: "DTEApplyTests", dependencies: ["DTEState"], swiftSettings: strict),
         .testTarget(name: "DTEPlannerTests", dependencies: ["DTEPlanner", "DTECompiler", "DTEState", "DTEModel"], swiftSettings: strict),
         .testTarget(
             name: "DTECompilerTests",

@@ -85,7 +85,20 @@ public final class SQLiteStateStore: StateStore {
                 );
                 """)
         }
+        m.registerMigration("v2: lock owner process") { db in
+            try db.execute(sql: "ALTER TABLE locks ADD COLUMN host TEXT NOT NULL DEFAULT ''")
+            try db.execute(sql: "ALTER TABLE locks ADD COLUMN pid INTEGER NOT NULL DEFAULT 0")
+        }
         return m
+    }
+
+    /// Whether the process that took a lease on this host is gone (killed, crashed): its lease is void.
+    static func holderIsDead(_ row: Row) -> Bool {
+        let host: String = row["host"] ?? ""
+        let pid: Int32 = row["pid"] ?? 0
+        guard pid > 0, host == ProcessInfo.processInfo.hostName else { return false }
+        if pid == getpid() { return false }
+        return kill(pid, 0) != 0 && errno == ESRCH
     }
 
     func wrap<T>(_ what: String, _ body: () throws -> T) throws -> T {
@@ -190,7 +203,9 @@ public final class SQLiteStateStore: StateStore {
         try wrap("lock") {
             try db.write { db in
                 let now = Date()
-                if let row = try Row.fetchOne(db, sql: "SELECT * FROM locks"), case let held = Self.lease(row), held.expiresAt > now {
+                // an expired lease, or one whose process on this host is gone, is taken over
+                if let row = try Row.fetchOne(db, sql: "SELECT * FROM locks"), case let held = Self.lease(row), held.expiresAt > now,
+                   !Self.holderIsDead(row) {
                     let f = ISO8601DateFormatter()
                     throw StateError(.locked, """
                         the state is locked by \(held.holder) for \(held.operation) since \(f.string(from: held.createdAt)) \
@@ -198,12 +213,13 @@ public final class SQLiteStateStore: StateStore {
                         or run `dte state lock break \(held.id)` if that run is dead
                         """, holder: held)
                 }
-                try db.execute(sql: "DELETE FROM locks")  // an expired lease is taken over
+                try db.execute(sql: "DELETE FROM locks")
                 let lease = LockLease(id: UUID().uuidString.lowercased(), holder: holder, operation: operation, createdAt: now,
                                       expiresAt: now.addingTimeInterval(ttl), heartbeatAt: now)
-                try db.execute(sql: "INSERT INTO locks (id, holder, operation, created_at, expires_at, heartbeat_at) VALUES (?, ?, ?, ?, ?, ?)",
+                try db.execute(sql: "INSERT INTO locks (id, holder, operation, created_at, expires_at, heartbeat_at, host, pid) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                                arguments: [lease.id, lease.holder, lease.operation, now.timeIntervalSince1970,
-                                           lease.expiresAt.timeIntervalSince1970, now.timeIntervalSince1970])
+                                           lease.expiresAt.timeIntervalSince1970, now.timeIntervalSince1970,
+                                           ProcessInfo.processInfo.hostName, Int(getpid())])
                 return lease
             }
         }

@@ -29,6 +29,7 @@ extension DTE {
         @Option(name: .customLong("site"), help: "With --auto-approve: only resources on this site (repeatable).") var sites: [String] = []
         @Option(name: .customLong("target"), help: "With --auto-approve: only this address (repeatable).") var targets: [String] = []
         @Option(name: .customLong("replace"), help: "With --auto-approve: replace this address (repeatable).") var replace: [String] = []
+        @Flag(help: "With --auto-approve: delete everything in scope.") var destroy = false
         @Option(help: "Who applies (recorded in the history; default $USER@host).") var holder: String?
         @Option(name: .customLong("agent"), help: ArgumentHelp("Reach SITE's agent at URL instead of its descriptor's endpoint (repeatable).", valueName: "site=url"))
         var agents: [String] = []
@@ -65,7 +66,7 @@ extension DTE {
                 var source = try SourceOptions.parse([])
                 source.chdir = location.chdir
                 let made = try await makePlan(source: source, stateOptions: stateOptions,
-                                              scope: PlanScope(sites: sites, targets: targets, replace: replace))
+                                              scope: PlanScope(sites: sites, targets: targets, replace: replace, destroy: destroy))
                 plan = made.0
                 store = made.1
                 print(PlanView(plan: plan, color: useColor()).text())

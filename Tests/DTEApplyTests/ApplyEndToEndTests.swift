@@ -1,0 +1,219 @@
+import DTEState
+import Foundation
+import XCTest
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// `dte plan` / `dte apply` end to end: the real `dte` against a real `dte-agent` (on a free
+/// loopback port of its own) submitting to the real Slurm cluster the project's scripts start.
+final class ApplyEndToEndTests: XCTestCase {
+    static let repositoryRoot: String = {
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { url.deleteLastPathComponent() }
+        return url.path
+    }()
+
+    var tmp = ""
+    var agent: Process?
+    var agentURL = ""
+    var twin = ""
+
+    override func setUp() async throws {
+        tmp = NSTemporaryDirectory() + "dte-e2e-" + UUID().uuidString.prefix(8).lowercased()
+        twin = "e2e-" + UUID().uuidString.prefix(6).lowercased()
+        try FileManager.default.createDirectory(atPath: tmp + "/repo/templates/dte", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: tmp + "/repo/sites", withIntermediateDirectories: true)
+        try "version: 1\n".write(toFile: tmp + "/repo/dte.yaml", atomically: true, encoding: .utf8)
+        try FileManager.default.copyItem(atPath: Self.repositoryRoot + "/templates/dte/types.yaml", toPath: tmp + "/repo/templates/dte/types.yaml")
+        try FileManager.default.copyItem(atPath: Self.repositoryRoot + "/sites/local.yaml", toPath: tmp + "/repo/sites/local.yaml")
+        try startAgent()
+    }
+
+    override func tearDown() async throws {
+        // leave no jobs behind
+        _ = try? dte(["apply", "--auto-approve", "--destroy", "--site", "local"])
+        agent?.terminate()
+        agent?.waitUntilExit()
+        try? FileManager.default.removeItem(atPath: tmp)
+    }
+
+    static func freePort() -> Int { Int.random(in: 20_000...40_000) }
+
+    func startAgent() throws {
+        let bin = Bundle.main.bundleURL.appendingPathComponent("dte-agent")
+        for _ in 0..<5 {
+            let port = Self.freePort()
+            let p = Process()
+            p.executableURL = bin
+            p.arguments = ["serve", "--listen", "127.0.0.1:\(port)", "--data-dir", tmp + "/agent", "--runtime", "bwrap",
+                           "--partition", "batch", "--poll-interval", "1"]
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle(forWritingAtPath: "/dev/null")
+            try p.run()
+            agentURL = "http://127.0.0.1:\(port)"
+            for _ in 0..<50 {
+                if healthy() {
+                    agent = p
+                    return
+                }
+                if !p.isRunning { break }
+                Thread.sleep(forTimeInterval: 0.1)
+            }
+            p.terminate()
+        }
+        XCTFail("dte-agent did not start")
+    }
+
+    func healthy() -> Bool {
+        let sem = DispatchSemaphore(value: 0)
+        final class Box: @unchecked Sendable { var ok = false }
+        let box = Box()
+        guard let url = URL(string: agentURL + "/healthz") else { return false }
+        URLSession.shared.dataTask(with: url) { _, response, _ in
+            box.ok = (response as? HTTPURLResponse)?.statusCode == 200
+            sem.signal()
+        }.resume()
+        _ = sem.wait(timeout: .now() + 2)
+        return box.ok
+    }
+
+    /// Writes the twin: `jobs` tiny batch jobs, each after the previous one.
+    func writeTwin(_ jobs: [String], env: String = "one", sleep: Int = 1) throws {
+        var text = """
+        tosca_definitions_version: tosca_simple_yaml_1_3
+        imports: [dte/types.yaml]
+        topology_template:
+          node_templates:
+            \(twin): { type: dte.nodes.DigitalTwin, properties: { project: demo, source: https://example.org/e2e } }
+
+        """
+        for (i, j) in jobs.enumerated() {
+            text += """
+                \(j):
+                  type: dte.nodes.BatchJob
+                  properties: { image: docker://debian:12, command: [sleep, "\(sleep)"], cpus: 1, memory: 32 MB, walltime: 5 m, runtime: bwrap, env: { STEP: \(env) } }
+                  requirements: [ { twin: \(twin) }\(i > 0 ? ", { after: \(jobs[i - 1]) }" : "") ]
+
+            """
+        }
+        text += """
+          policies:
+            - here: { type: dte.policies.Placement, properties: { sites: [local], partition: batch }, targets: [\(twin)] }
+
+        """
+        try text.write(toFile: tmp + "/repo/templates/\(twin).yaml", atomically: true, encoding: .utf8)
+    }
+
+    @discardableResult
+    func dte(_ args: [String], wait: Bool = true) throws -> (status: Int32, out: String, err: String) {
+        var a = args
+        if args.first == "plan" || args.first == "apply" || args.first == "state" { a += ["--state", tmp + "/state.db"] }
+        if args.first == "apply" { a += ["--agent", "local=" + agentURL] }
+        let p = Process()
+        p.executableURL = Bundle.main.bundleURL.appendingPathComponent("dte")
+        p.arguments = a
+        p.currentDirectoryURL = URL(fileURLWithPath: tmp + "/repo")
+        var env = ProcessInfo.processInfo.environment
+        env["NO_COLOR"] = "1"
+        p.environment = env
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    }
+
+    /// Slurm jobs of this test's twin (any state still in slurmctld's memory).
+    func slurmJobs() throws -> [String] {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["squeue", "-h", "-t", "all", "-o", "%i %j"]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init).filter { $0.contains(" \(twin).") }
+    }
+
+    func testPlanApplyPlanConvergesAndChangesBecomeReplaceAndDelete() throws {
+        try writeTwin(["prep", "model"])
+        XCTAssertEqual(try dte(["plan", "--site", "local", "--detailed-exitcode"]).status, 2)
+        let saved = try dte(["plan", "--site", "local", "--out", tmp + "/plan.json"])
+        XCTAssertEqual(saved.status, 0, saved.err)
+        let applied = try dte(["apply", tmp + "/plan.json"])
+        XCTAssertEqual(applied.status, 0, applied.out + applied.err)
+        XCTAssertTrue(applied.out.contains("twin.\(twin).prep: created (job "), applied.out)
+        XCTAssertTrue(applied.out.contains("Apply complete: 2 succeeded, 0 failed, 0 skipped."), applied.out)
+        XCTAssertEqual(try slurmJobs().count, 2, "one Slurm job per component")
+        let again = try dte(["plan", "--site", "local", "--detailed-exitcode"])
+        XCTAssertEqual(again.status, 0, again.out)
+        XCTAssertTrue(again.out.contains("No changes."), again.out)
+
+        // a changed property replaces the job; a plan saved before that is then stale
+        try writeTwin(["prep", "model"], env: "two")
+        XCTAssertEqual(try dte(["plan", "--site", "local", "--out", tmp + "/stale.json"]).status, 0)
+        let replaced = try dte(["apply", "--auto-approve", "--site", "local"])
+        XCTAssertEqual(replaced.status, 0, replaced.out + replaced.err)
+        XCTAssertTrue(replaced.out.contains("spec-changed: env.STEP: \"one\" → \"two\""), replaced.out)
+        XCTAssertTrue(replaced.out.contains("twin.\(twin).prep: replaced (job "), replaced.out)
+        let stale = try dte(["apply", tmp + "/stale.json"])
+        XCTAssertEqual(stale.status, 1)
+        XCTAssertTrue(stale.err.contains("the plan is stale: it was made against state serial 2, and the state is now at serial 4"), stale.err)
+
+        // a component removed from the repository is deleted
+        try writeTwin(["prep"], env: "two")
+        let pruned = try dte(["apply", "--auto-approve", "--site", "local"])
+        XCTAssertEqual(pruned.status, 0, pruned.out + pruned.err)
+        XCTAssertTrue(pruned.out.contains("twin.\(twin).model: deleted"), pruned.out)
+        let list = try dte(["state", "list"])
+        XCTAssertFalse(list.out.contains("twin.\(twin).model"), list.out)
+        XCTAssertTrue(list.out.contains("twin.\(twin).prep"), list.out)
+        let history = try dte(["state", "history"])
+        XCTAssertEqual(history.out.split(separator: "\n").count, 3, history.out)
+    }
+
+    func testASecondApplyIsToldWhoHoldsTheLock() async throws {
+        try writeTwin(["prep"])
+        let store = try SQLiteStateStore(path: tmp + "/state.db")
+        let lease = try await store.acquireLock(holder: "ci-job-41", operation: "apply", ttl: 600)
+        let blocked = try dte(["apply", "--auto-approve", "--site", "local"])
+        XCTAssertEqual(blocked.status, 1)
+        XCTAssertTrue(blocked.err.contains("the state is locked by ci-job-41 for apply"), blocked.err)
+        XCTAssertTrue(blocked.err.contains("dte state lock break \(lease.id)"), blocked.err)
+        XCTAssertTrue(try slurmJobs().isEmpty, "nothing was submitted while locked")
+        try await store.releaseLock(lease)
+        XCTAssertEqual(try dte(["apply", "--auto-approve", "--site", "local"]).status, 0)
+    }
+
+    func testKilledApplyIsAdoptedOnRerunWithoutDuplicateJobs() throws {
+        let jobs = (1...5).map { "step\($0)" }
+        try writeTwin(jobs, sleep: 20)
+        let p = Process()
+        p.executableURL = Bundle.main.bundleURL.appendingPathComponent("dte")
+        p.arguments = ["apply", "--auto-approve", "--site", "local", "--parallelism", "1", "--state", tmp + "/state.db", "--agent", "local=" + agentURL]
+        p.currentDirectoryURL = URL(fileURLWithPath: tmp + "/repo")
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        // kill -9 as soon as the first job is recorded
+        var seen = ""
+        let handle = out.fileHandleForReading
+        while !seen.contains("created (job ") {
+            let chunk = handle.availableData
+            if chunk.isEmpty { break }
+            seen += String(decoding: chunk, as: UTF8.self)
+        }
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        let rerun = try dte(["apply", "--auto-approve", "--site", "local"])
+        XCTAssertEqual(rerun.status, 0, rerun.out + rerun.err)
+        let submitted = try slurmJobs()
+        XCTAssertEqual(submitted.count, jobs.count, "exactly one Slurm job per component after the rerun: \(submitted)")
+        XCTAssertEqual(try dte(["plan", "--site", "local", "--detailed-exitcode"]).status, 0)
+    }
+}
