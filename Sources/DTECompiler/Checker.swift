@@ -587,7 +587,7 @@ public final class Checker {
             return
         }
         let tcaps = tref.table.capabilities(ttype)
-        let offered = tcaps.map { "\($0.name) (\($0.type))" }.joined(separator: ", ")
+        var offered: String { tcaps.map { "\($0.name) (\($0.type))" }.joined(separator: ", ") }
         if let capName = ra.capability {
             // a capability named in the assignment: by name on the target, or by type
             let mark = ra.capabilityMark == .unknown ? ra.nodeMark : ra.capabilityMark

@@ -44,36 +44,56 @@ public enum DTEChecks {
     /// `after` requirements must form no cycle (a component that waits for itself never starts).
     static func dependencyCycles(_ model: CompiledModel) -> [Diagnostic] {
         var out: [Diagnostic] = []
-        let components = model.nodes.filter { $0.isA(componentType) }
-        let byName = Dictionary(components.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-        var state: [String: Int] = [:]  // 1 visiting, 2 done
-        var stack: [String] = []
-        var reported: Set<String> = []
-        func visit(_ name: String) {
-            state[name] = 1
-            stack.append(name)
-            for r in byName[name]?.requirements ?? [] where r.name == "after" {
-                guard let t = r.target, byName[t] != nil else { continue }
-                if state[t] == 1 {
-                    let cycle = Array(stack[(stack.firstIndex(of: t) ?? 0)...]) + [t]
-                    let text = cycle.joined(separator: " → ")
-                    // one error at each `after` of the cycle
-                    for (a, b) in zip(cycle, cycle.dropFirst()) where reported.insert(a + "→" + b).inserted {
-                        guard let n = byName[a], let req = n.requirements.first(where: { $0.name == "after" && $0.target == b }) else { continue }
-                        out.append(Diagnostic(
-                            .error, code: "dependency-cycle",
-                            a == b ? "\"\(a)\" runs after itself, so it can never start" : "\"\(a)\" runs after \"\(b)\", but the order is a cycle: \(text)",
-                            hint: "remove one of the after requirements", file: n.file, mark: req.mark,
-                            path: "topology_template.node_templates.\(a).requirements"))
+        // components as integers, `after` edges as adjacency lists (iterative DFS: chains can be long)
+        var index: [String: Int] = [:]
+        var nodes: [Int] = []
+        for (i, n) in model.nodes.enumerated() where n.isA(componentType) {
+            index[n.name] = nodes.count
+            nodes.append(i)
+        }
+        var edges = [[(target: Int, mark: Mark)]](repeating: [], count: nodes.count)
+        for (c, i) in nodes.enumerated() {
+            for r in model.nodes[i].requirements where r.name == "after" {
+                if let t = r.target, let ti = index[t] { edges[c].append((ti, r.mark)) }
+            }
+        }
+        var state = [UInt8](repeating: 0, count: nodes.count)  // 1 on the path, 2 done
+        var path: [Int] = []
+        var reported: Set<Int> = []
+        for start in 0..<nodes.count where state[start] == 0 {
+            var stack: [(node: Int, next: Int)] = [(start, 0)]
+            state[start] = 1
+            path.append(start)
+            while let top = stack.last {
+                if top.next < edges[top.node].count {
+                    stack[stack.count - 1].next += 1
+                    let t = edges[top.node][top.next].target
+                    if state[t] == 1 {
+                        let cycle = Array(path[(path.lastIndex(of: t) ?? 0)...]) + [t]
+                        let names = cycle.map { model.nodes[nodes[$0]].name }
+                        let text = names.joined(separator: " → ")
+                        for (k, (a, b)) in zip(cycle, cycle.dropFirst()).enumerated() where reported.insert(a * nodes.count + b).inserted {
+                            let n = model.nodes[nodes[a]]
+                            let mark = edges[a].first { $0.target == b }?.mark ?? n.mark
+                            out.append(Diagnostic(
+                                .error, code: "dependency-cycle",
+                                a == b ? "\"\(n.name)\" runs after itself, so it can never start"
+                                       : "\"\(n.name)\" runs after \"\(names[k + 1])\", but the order is a cycle: \(text)",
+                                hint: "remove one of the after requirements", file: n.file, mark: mark,
+                                path: "topology_template.node_templates.\(n.name).requirements"))
+                        }
+                    } else if state[t] == 0 {
+                        state[t] = 1
+                        path.append(t)
+                        stack.append((t, 0))
                     }
-                } else if state[t] == nil {
-                    visit(t)
+                } else {
+                    state[top.node] = 2
+                    path.removeLast()
+                    stack.removeLast()
                 }
             }
-            stack.removeLast()
-            state[name] = 2
         }
-        for c in components where state[c.name] == nil { visit(c.name) }
         return out
     }
 
