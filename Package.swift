@@ -10,6 +10,8 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "dte", targets: ["dte"]),
+        .executable(name: "dte-plan", targets: ["dte-plan"]),
+        .executable(name: "dte-apply", targets: ["dte-apply"]),
         .executable(name: "dte-agent", targets: ["dte-agent"]),
         .library(name: "DTEModel", targets: ["DTEModel"]),
         .library(name: "DTECompiler", targets: ["DTECompiler"]),
@@ -43,8 +45,8 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .executableTarget(
-            name: "dte",
+        .target(
+            name: "DTECommands",
             dependencies: [
                 "DTEModel", "DTECompiler", "DTEViews", "DTEPlanner", "DTEState", "DTEApply", "DTEProviders",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -52,6 +54,9 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .executableTarget(name: "dte", dependencies: ["DTECommands"], swiftSettings: strict),
+        .executableTarget(name: "dte-plan", dependencies: ["DTECommands"], swiftSettings: strict),
+        .executableTarget(name: "dte-apply", dependencies: ["DTECommands"], swiftSettings: strict),
 
         // MARK: HPC-edge agent
         .systemLibrary(

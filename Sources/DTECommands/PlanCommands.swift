@@ -63,8 +63,10 @@ func gitCommit(in dir: String) -> String? {
 }
 
 extension DTE {
-    struct PlanCommand: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
+    public struct PlanCommand: AsyncParsableCommand {
+        public init() {}
+
+        public static let configuration = CommandConfiguration(
             commandName: "plan",
             abstract: "Show what would change on which site and why (like terraform plan).",
             discussion: """
@@ -93,7 +95,7 @@ extension DTE {
         @Flag(name: .customLong("detailed-exitcode"), help: "Exit 2 when there are changes, 0 when none.")
         var detailedExitcode = false
 
-        func validate() throws {
+        public func validate() throws {
             if json && markdown { throw ValidationError("--json and --markdown cannot be combined") }
             for a in targets + replace where !(a.hasPrefix("twin.") || a.hasPrefix("site.")) {
                 throw ValidationError("\"\(a)\" is not an address; addresses look like twin.<twin>.<component>")
@@ -102,7 +104,7 @@ extension DTE {
 
         var scope: PlanScope { PlanScope(sites: sites, targets: targets, replace: replace, destroy: destroy) }
 
-        func run() async throws {
+        public func run() async throws {
             let wd = source.workingDirectory
             let (plan, _, _) = try await makePlan(source: source, stateOptions: stateOptions, scope: scope)
             let view = PlanView(plan: plan, color: !json && !markdown && useColor())
@@ -150,7 +152,7 @@ extension DTE {
             static let configuration = CommandConfiguration(abstract: "Show one resource as recorded.")
             @OptionGroup var location: LocationOptions
             @OptionGroup var stateOptions: StateOptions
-            @Option(help: "The address, e.g. twin.demo.hello.") var address: String
+            @Argument(help: "The address, e.g. twin.demo.hello.") var address: String
 
             func run() async throws {
                 let store = try openState(location, stateOptions)

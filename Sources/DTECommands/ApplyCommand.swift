@@ -10,8 +10,10 @@ import DTEViews
 import Foundation
 
 extension DTE {
-    struct ApplyCommand: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
+    public struct ApplyCommand: AsyncParsableCommand {
+        public init() {}
+
+        public static let configuration = CommandConfiguration(
             commandName: "apply",
             abstract: "Apply a saved plan (or plan and apply with --auto-approve) through the sites' agents.",
             discussion: """
@@ -34,7 +36,7 @@ extension DTE {
         @Option(name: .customLong("agent"), help: ArgumentHelp("Reach SITE's agent at URL instead of its descriptor's endpoint (repeatable).", valueName: "site=url"))
         var agents: [String] = []
 
-        func validate() throws {
+        public func validate() throws {
             if parallelism < 1 { throw ValidationError("--parallelism must be at least 1") }
             for a in agents where !a.contains("=") { throw ValidationError("--agent takes SITE=URL, got \"\(a)\"") }
             if planFile != nil && !(sites.isEmpty && targets.isEmpty && replace.isEmpty) {
@@ -42,7 +44,7 @@ extension DTE {
             }
         }
 
-        func run() async throws {
+        public func run() async throws {
             let wd = location.workingDirectory
             let plan: Plan
             let store: SQLiteStateStore

@@ -4,14 +4,16 @@ import DTEModel
 import DTEViews
 import Foundation
 
-@main
-struct DTE: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
+/// The `dte` command line; `dte-plan` and `dte-apply` run its plan and apply subcommands.
+public struct DTE: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
         commandName: "dte",
         abstract: "The deployment engine of the Digital Twin Engine: TOSCA twins and sites → plans → HPC jobs.",
         version: "0.1.0",
         subcommands: [Validate.self, Show.self, PlanCommand.self, ApplyCommand.self, StateCommand.self]
     )
+
+    public init() {}
 }
 
 /// Options shared by commands that read the repository.

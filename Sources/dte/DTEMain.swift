@@ -1,0 +1,8 @@
+import DTECommands
+
+@main
+struct DTEMain {
+    static func main() async {
+        await DTE.main()
+    }
+}
