@@ -87,8 +87,17 @@ public struct Executor: Sendable {
     }
 
     func run(_ plan: Plan, lineage: String, progress: @escaping @Sendable (ApplyEvent) -> Void) async throws -> [ApplyResult] {
-        let changes = plan.changes.filter { $0.action != .noop && $0.action != .read }
         var results: [String: ApplyResult] = [:]
+        // refresh: record what the sites reported
+        for c in plan.changes where c.action == .read {
+            guard var rec = try await store.snapshot().resource(c.address), let o = plan.observed[c.address] else { continue }
+            rec.status = o.phase
+            try await store.commit(rec)
+            let r = ApplyResult(address: c.address, outcome: .updated, jobID: rec.jobID, message: "status \(o.phase)")
+            results[c.address] = r
+            progress(.finished(r))
+        }
+        let changes = plan.changes.filter { $0.action != .noop && $0.action != .read }
         // deletes first (nothing waits for a deleted resource)
         for c in changes where c.action == .delete {
             progress(.started(address: c.address, action: c.action))
@@ -134,7 +143,7 @@ public struct Executor: Sendable {
                 }
             }
         }
-        return changes.compactMap { results[$0.address] }
+        return plan.changes.compactMap { results[$0.address] }
     }
 
     func delete(_ c: ResourceChange) async -> ApplyResult {

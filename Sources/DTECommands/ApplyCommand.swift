@@ -33,12 +33,11 @@ extension DTE {
         @Option(name: .customLong("replace"), help: "With --auto-approve: replace this address (repeatable).") var replace: [String] = []
         @Flag(help: "With --auto-approve: delete everything in scope.") var destroy = false
         @Option(help: "Who applies (recorded in the history; default $USER@host).") var holder: String?
-        @Option(name: .customLong("agent"), help: ArgumentHelp("Reach SITE's agent at URL instead of its descriptor's endpoint (repeatable).", valueName: "site=url"))
-        var agents: [String] = []
+        @OptionGroup var agentOptions: AgentOptions
+        @Option(help: "With --auto-approve: refresh from the agents first (--refresh=false skips it).") var refresh = true
 
         public func validate() throws {
             if parallelism < 1 { throw ValidationError("--parallelism must be at least 1") }
-            for a in agents where !a.contains("=") { throw ValidationError("--agent takes SITE=URL, got \"\(a)\"") }
             if planFile != nil && !(sites.isEmpty && targets.isEmpty && replace.isEmpty) {
                 throw ValidationError("--site/--target/--replace shape a new plan; a saved plan already has its scope")
             }
@@ -68,7 +67,8 @@ extension DTE {
                 var source = try SourceOptions.parse([])
                 source.chdir = location.chdir
                 let made = try await makePlan(source: source, stateOptions: stateOptions,
-                                              scope: PlanScope(sites: sites, targets: targets, replace: replace, destroy: destroy))
+                                              scope: PlanScope(sites: sites, targets: targets, replace: replace, destroy: destroy, refresh: refresh,
+                                                               agents: agentOptions.overrides))
                 plan = made.0
                 store = made.1
                 print(PlanView(plan: plan, color: useColor()).text())
@@ -89,10 +89,7 @@ extension DTE {
                 throw CommandFailure(e.message)
             }
             var endpoints = Dictionary(plan.desired.sites.compactMap { s in s.endpoint.map { (s.name, $0) } }, uniquingKeysWith: { a, _ in a })
-            for a in agents {
-                let parts = a.split(separator: "=", maxSplits: 1).map(String.init)
-                endpoints[parts[0]] = parts[1]
-            }
+            for (k, v) in agentOptions.overrides { endpoints[k] = v }
             let agentEndpoints = endpoints
             let who = holder ?? "\(ProcessInfo.processInfo.environment["USER"] ?? "dte")@\(ProcessInfo.processInfo.hostName)"
             let executor = Executor(store: store, providers: { site in agentEndpoints[site].map { AgentProvider(site: site, endpoint: $0) } },

@@ -1,7 +1,9 @@
 import ArgumentParser
+import DTEApply
 import DTECompiler
 import DTEModel
 import DTEPlanner
+import DTEProviders
 import DTEState
 import DTEViews
 import Foundation
@@ -102,7 +104,16 @@ extension DTE {
             }
         }
 
-        var scope: PlanScope { PlanScope(sites: sites, targets: targets, replace: replace, destroy: destroy) }
+        @Option(help: "Ask the sites' agents what became of recorded pods first (--refresh=false skips it).")
+        var refresh = true
+        @Flag(name: .customLong("refresh-only"), help: "Only record what the sites report; plan no other change.")
+        var refreshOnly = false
+        @OptionGroup var agentOptions: AgentOptions
+
+        var scope: PlanScope {
+            PlanScope(sites: sites, targets: targets, replace: replace, destroy: destroy, refresh: refresh, refreshOnly: refreshOnly,
+                      agents: agentOptions.overrides)
+        }
 
         public func run() async throws {
             let wd = source.workingDirectory
@@ -236,6 +247,60 @@ struct PlanScope {
     var targets: [String] = []
     var replace: [String] = []
     var destroy = false
+    var refresh = true
+    var refreshOnly = false
+    var agents: [String: String] = [:]
+}
+
+/// How to reach the sites' agents.
+struct AgentOptions: ParsableArguments {
+    @Option(name: .customLong("agent"), help: ArgumentHelp("Reach SITE's agent at URL instead of its descriptor's endpoint (repeatable).", valueName: "site=url"))
+    var agents: [String] = []
+
+    func validate() throws {
+        for a in agents where !a.contains("=") { throw ValidationError("--agent takes SITE=URL, got \"\(a)\"") }
+    }
+
+    var overrides: [String: String] {
+        var out: [String: String] = [:]
+        for a in agents {
+            let parts = a.split(separator: "=", maxSplits: 1).map(String.init)
+            if parts.count == 2 { out[parts[0]] = parts[1] }
+        }
+        return out
+    }
+}
+
+/// Asks each site that holds recorded resources (in scope) what became of its pods.
+/// A site that cannot be reached is an error naming it.
+func refresh(_ snapshot: StateSnapshot, sites: [SiteInfo], scope: PlanScope) async throws -> [String: ObservedPod] {
+    var endpoints = Dictionary(sites.compactMap { s in s.endpoint.map { (s.name, $0) } }, uniquingKeysWith: { a, _ in a })
+    for (k, v) in scope.agents { endpoints[k] = v }
+    var observed: [String: ObservedPod] = [:]
+    let bySite = Dictionary(grouping: snapshot.resources.filter { scope.sites.isEmpty || scope.sites.contains($0.site) }, by: \.site)
+    for (site, records) in bySite.sorted(by: { $0.key < $1.key }) {
+        guard let endpoint = endpoints[site] else {
+            throw CommandFailure("cannot refresh site \(site): no agent endpoint (site descriptor removed?); pass --refresh=false to plan without asking it")
+        }
+        let provider = AgentProvider(site: site, endpoint: endpoint)
+        let refs = records.compactMap { r -> PodRef? in
+            guard let uid = r.podUID else { return nil }
+            let parts = r.address.split(separator: ".").map(String.init)
+            return PodRef(name: parts.count > 2 ? parts[2] : r.address, namespace: parts.count > 1 ? parts[1] : "default", uid: uid)
+        }
+        let statuses: [PodObservation]
+        do {
+            statuses = try await provider.status(refs)
+        } catch {
+            throw CommandFailure("cannot refresh site \(site) (agent \(endpoint)): \(error); pass --refresh=false to plan without asking it")
+        }
+        let byUID = Dictionary(statuses.map { ($0.uid, $0) }, uniquingKeysWith: { a, _ in a })
+        for r in records {
+            guard let uid = r.podUID, let o = byUID[uid] else { continue }
+            observed[r.address] = ObservedPod(phase: o.phase.rawValue, jobID: o.jobID, exitCode: o.exitCode)
+        }
+    }
+    return observed
 }
 
 /// Compiles the repository, reads the state, places components and diffs: the plan.
@@ -272,9 +337,11 @@ func makePlan(source: SourceOptions, stateOptions: StateOptions, scope: PlanScop
     options.targets = Set(scope.targets)
     options.replace = Set(scope.replace)
     options.destroy = scope.destroy
+    options.refreshOnly = scope.refreshOnly
+    let observed = scope.refresh || scope.refreshOnly ? try await refresh(snapshot, sites: desired.sites, scope: scope) : nil
     let root = c.config?.root ?? wd
     let plan = Planner.plan(desired: desired, state: snapshot, options: options,
-                            sourceHash: sourceHash(c.files, root: wd), gitCommit: gitCommit(in: root))
+                            sourceHash: sourceHash(c.files, root: wd), gitCommit: gitCommit(in: root), observed: observed)
     return (plan, store, c)
 }
 

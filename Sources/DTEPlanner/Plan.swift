@@ -36,14 +36,43 @@ public struct Plan: Sendable, Codable {
     public var sitesInScope: [String]
     public var desired: DesiredState
     public var changes: [ResourceChange]
+    /// Changes made outside DTE, found by refresh (shown apart from intended changes).
+    public var drift: [Drift] = []
+    /// Statuses observed during refresh, by address (applied records them).
+    public var observed: [String: ObservedPod] = [:]
+    public var refreshed: Bool = false
     public var diagnostics: [Diagnostic]
 
     public func count(_ a: PlanAction) -> Int { changes.filter { $0.action == a }.count }
-    public var hasChanges: Bool { changes.contains { $0.action != .noop && $0.action != .read } }
+    public var hasChanges: Bool { changes.contains { $0.action != .noop } }
 
     /// Predicted use of what the plan creates or replaces.
     public var predictedCoreHours: Double { changes.filter { $0.action == .create || $0.action == .replace }.compactMap(\.after).map(\.coreHours).reduce(0, +) }
     public var predictedGPUHours: Double { changes.filter { $0.action == .create || $0.action == .replace }.compactMap(\.after).map(\.gpuHours).reduce(0, +) }
+}
+
+/// What a site reported about a recorded pod during refresh.
+public struct ObservedPod: Sendable, Codable, Hashable {
+    /// pending, running, succeeded, failed, unknown
+    public var phase: String
+    public var jobID: String
+    public var exitCode: Int?
+
+    public init(phase: String, jobID: String, exitCode: Int?) {
+        self.phase = phase
+        self.jobID = jobID
+        self.exitCode = exitCode
+    }
+}
+
+/// A difference between what the state recorded and what the site reports.
+public struct Drift: Sendable, Codable, Hashable {
+    public var address: String
+    public var site: String
+    /// `missing-at-site`, `failed`, `status-changed`
+    public var kind: String
+    public var recorded: String
+    public var observed: String
 }
 
 /// Options of a plan run.
@@ -52,13 +81,35 @@ public struct PlanOptions: Sendable {
     public var targets: Set<String> = []
     public var replace: Set<String> = []
     public var destroy = false
+    /// Only record what the sites report; change nothing.
+    public var refreshOnly = false
     public init() {}
 }
 
 /// Diffs the desired state against the recorded state. Pure: no I/O.
 public enum Planner {
-    public static func plan(desired: DesiredState, state: StateSnapshot, options: PlanOptions, sourceHash: String, gitCommit: String?) -> Plan {
+    public static func plan(desired: DesiredState, state: StateSnapshot, options: PlanOptions, sourceHash: String, gitCommit: String?,
+                            observed: [String: ObservedPod]? = nil) -> Plan {
         var changes: [ResourceChange] = []
+        var drift: [Drift] = []
+        var missing: Set<String> = []
+        if let observed {
+            for r in state.resources where options.sites.isEmpty || options.sites.contains(r.site) {
+                let recorded = r.status ?? "submitted"
+                guard let o = observed[r.address] else {
+                    // a finished batch job the site has forgotten is not drift
+                    if recorded != "succeeded" {
+                        drift.append(Drift(address: r.address, site: r.site, kind: "missing-at-site", recorded: recorded, observed: "absent"))
+                        missing.insert(r.address)
+                    }
+                    continue
+                }
+                if o.phase != recorded && !(recorded == "submitted" && (o.phase == "pending" || o.phase == "running" || o.phase == "succeeded")) {
+                    drift.append(Drift(address: r.address, site: r.site, kind: o.phase == "failed" ? "failed" : "status-changed",
+                                       recorded: recorded, observed: o.phase + (o.exitCode.map { " (exit \($0))" } ?? "")))
+                }
+            }
+        }
         var diags: [Diagnostic] = []
         let inScope = { (site: String) in options.sites.isEmpty || options.sites.contains(site) }
         let targeted = { (address: String) in options.targets.isEmpty || options.targets.contains(address) }
@@ -87,6 +138,9 @@ public enum Planner {
                 c.action = .replace
                 c.reason = "spec-changed"
                 c.changedPaths = before.map { diffPaths($0, d.spec) } ?? ["spec"]
+            } else if missing.contains(d.address) {
+                c.action = .create
+                c.reason = "missing-at-site"
             } else if r.protected != d.protected {
                 c.action = .update
                 c.reason = "protection-changed"
@@ -109,8 +163,20 @@ public enum Planner {
                                           placement: nil, protected: r.protected))
         }
         let sites = options.sites.isEmpty ? desired.sites.map(\.name) : desired.sites.map(\.name).filter { options.sites.contains($0) }
-        return Plan(createdAt: Date(), lineage: state.lineage, serial: state.serial, sourceHash: sourceHash, gitCommit: gitCommit,
-                    sitesInScope: sites, desired: desired, changes: changes.sorted { $0.address < $1.address }, diagnostics: diags)
+        if options.refreshOnly {
+            // record what the sites report, nothing else
+            changes = state.resources.filter { observed?[$0.address] != nil && observed?[$0.address]?.phase != $0.status }.map { r in
+                ResourceChange(address: r.address, action: .read, reason: "refresh", changedPaths: ["status"], site: r.site, partition: nil,
+                               before: nil, after: nil, placement: nil, protected: r.protected)
+            }
+            diags = []
+        }
+        var plan = Plan(createdAt: Date(), lineage: state.lineage, serial: state.serial, sourceHash: sourceHash, gitCommit: gitCommit,
+                        sitesInScope: sites, desired: desired, changes: changes.sorted { $0.address < $1.address }, diagnostics: diags)
+        plan.drift = drift.sorted { $0.address < $1.address }
+        plan.observed = observed ?? [:]
+        plan.refreshed = observed != nil
+        return plan
     }
 
     /// The attribute paths that differ between two specs.

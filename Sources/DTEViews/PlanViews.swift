@@ -46,16 +46,29 @@ public struct PlanView: Sendable {
     }
 
     public var summaryLine: String {
-        "Plan: \(plan.count(.create)) to create, \(plan.count(.update)) to update, \(plan.count(.replace)) to replace, \(plan.count(.delete)) to delete."
+        if plan.count(.read) > 0 && plan.changes.allSatisfy({ $0.action == .read || $0.action == .noop }) {
+            return "Refresh only: \(plan.count(.read)) status\(plan.count(.read) == 1 ? "" : "es") to record, nothing else changes."
+        }
+        return "Plan: \(plan.count(.create)) to create, \(plan.count(.update)) to update, \(plan.count(.replace)) to replace, \(plan.count(.delete)) to delete."
     }
 
     public var useLine: String {
         String(format: "Predicted use: %.1f core-hours, %.1f GPU-hours.", plan.predictedCoreHours, plan.predictedGPUHours)
     }
 
+    /// Changes made outside DTE, apart from intended changes.
+    func driftText() -> String {
+        guard !plan.drift.isEmpty else { return "" }
+        var out = paint("Drift", "1;33") + " (changed outside DTE since the last apply):\n"
+        for d in plan.drift {
+            out += "  \(paint("!", "33")) \(d.address) on \(d.site): recorded \(d.recorded), the site reports \(d.observed) (\(d.kind))\n"
+        }
+        return out + "\n"
+    }
+
     /// The human plan.
     public func text() -> String {
-        var out = ""
+        var out = driftText()
         let changes = plan.changes.filter { $0.action != .noop }
         let scope = plan.sitesInScope.isEmpty ? "" : " on \(plan.sitesInScope.joined(separator: ", "))"
         if changes.isEmpty {
@@ -79,6 +92,10 @@ public struct PlanView: Sendable {
                 out += "        \(c.reason): \(detail)\n"
             case .delete:
                 out += "        \(c.reason)\(c.protected ? " (protected!)" : "")\n"
+            case .read:
+                if let o = plan.observed[c.address] {
+                    out += "        status → \(o.phase)\(o.exitCode.map { " (exit \($0))" } ?? "") (job \(o.jobID))\n"
+                }
             case .create:
                 if let p = c.placement {
                     var why = "placed on \(p.site): \(p.reason)"
@@ -115,6 +132,10 @@ public struct PlanView: Sendable {
     /// Markdown for a pull-request comment: summary first, the details folded, at most `limit` characters.
     public func markdown(limit: Int = 60_000) -> String {
         var out = "### DTE plan\n\n"
+        if !plan.drift.isEmpty {
+            out += "> :warning: **Drift** (changed outside DTE): " + plan.drift.prefix(20).map { "`\($0.address)` \($0.recorded) → \($0.observed)" }
+                .joined(separator: "; ") + (plan.drift.count > 20 ? "; …" : "") + "\n\n"
+        }
         if !plan.hasChanges {
             out += "**No changes.** The state (serial \(plan.serial)) matches the repository.\n"
             return out

@@ -32,7 +32,14 @@ final class ApplyEndToEndTests: XCTestCase {
 
     override func tearDown() async throws {
         // leave no jobs behind
-        _ = try? dte(["apply", "--auto-approve", "--destroy", "--site", "local"])
+        _ = try? dte(["apply", "--auto-approve", "--destroy", "--site", "local", "--refresh=false"])
+        for job in (try? slurmJobs()) ?? [] {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            p.arguments = ["scancel", String(job.split(separator: " ")[0])]
+            try? p.run()
+            p.waitUntilExit()
+        }
         agent?.terminate()
         agent?.waitUntilExit()
         try? FileManager.default.removeItem(atPath: tmp)
@@ -79,7 +86,7 @@ final class ApplyEndToEndTests: XCTestCase {
     }
 
     /// Writes the twin: `jobs` tiny batch jobs, each after the previous one.
-    func writeTwin(_ jobs: [String], env: String = "one", sleep: Int = 1) throws {
+    func writeTwin(_ jobs: [String], env: String = "one", sleep: Int = 1, slow: Set<String> = []) throws {
         var text = """
         tosca_definitions_version: tosca_simple_yaml_1_3
         imports: [dte/types.yaml]
@@ -92,7 +99,7 @@ final class ApplyEndToEndTests: XCTestCase {
             text += """
                 \(j):
                   type: dte.nodes.BatchJob
-                  properties: { image: docker://debian:12, command: [sleep, "\(sleep)"], cpus: 1, memory: 32 MB, walltime: 5 m, runtime: bwrap, env: { STEP: \(env) } }
+                  properties: { image: docker://debian:12, command: [sleep, "\(slow.contains(j) ? 30 : sleep)"], cpus: 1, memory: 32 MB, walltime: 5 m, runtime: bwrap, env: { STEP: \(env) } }
                   requirements: [ { twin: \(twin) }\(i > 0 ? ", { after: \(jobs[i - 1]) }" : "") ]
 
             """
@@ -109,7 +116,7 @@ final class ApplyEndToEndTests: XCTestCase {
     func dte(_ args: [String], wait: Bool = true) throws -> (status: Int32, out: String, err: String) {
         var a = args
         if args.first == "plan" || args.first == "apply" || args.first == "state" { a += ["--state", tmp + "/state.db"] }
-        if args.first == "apply" { a += ["--agent", "local=" + agentURL] }
+        if (args.first == "apply" || args.first == "plan") && !args.contains("--agent") { a += ["--agent", "local=" + agentURL] }
         let p = Process()
         p.executableURL = Bundle.main.bundleURL.appendingPathComponent("dte")
         p.arguments = a
@@ -215,5 +222,43 @@ final class ApplyEndToEndTests: XCTestCase {
         let submitted = try slurmJobs()
         XCTAssertEqual(submitted.count, jobs.count, "exactly one Slurm job per component after the rerun: \(submitted)")
         XCTAssertEqual(try dte(["plan", "--site", "local", "--detailed-exitcode"]).status, 0)
+    }
+
+    func testRefreshRecordsStatusesAndReportsDriftAndUnreachableSites() throws {
+        try writeTwin(["quick"], sleep: 0)
+        XCTAssertEqual(try dte(["apply", "--auto-approve", "--site", "local"]).status, 0)
+        // wait until Slurm ran it, then record what the agent reports
+        var recorded = ""
+        for _ in 0..<60 {
+            let ro = try dte(["plan", "--site", "local", "--refresh-only", "--agent", "local=" + agentURL, "--out", tmp + "/ro.json"])
+            if ro.out.contains("status → succeeded") {
+                XCTAssertEqual(try dte(["apply", tmp + "/ro.json"]).status, 0)
+                recorded = try dte(["state", "list"]).out
+                break
+            }
+            Thread.sleep(forTimeInterval: 1)
+        }
+        XCTAssertTrue(recorded.contains("twin.\(twin).quick\tlocal\tsucceeded"), recorded)
+
+        // a running job whose pod the site no longer knows is drift, and planned again
+        try writeTwin(["quick", "slow"], sleep: 0, slow: ["slow"])
+        XCTAssertEqual(try dte(["apply", "--auto-approve", "--site", "local"]).status, 0)
+        agent?.terminate()
+        agent?.waitUntilExit()
+        try FileManager.default.removeItem(atPath: tmp + "/agent")
+        try startAgent()
+        let drift = try dte(["plan", "--site", "local", "--agent", "local=" + agentURL])
+        XCTAssertEqual(drift.status, 0, drift.err)
+        XCTAssertTrue(drift.out.contains("twin.\(twin).slow on local: recorded submitted, the site reports absent (missing-at-site)"), drift.out)
+        XCTAssertTrue(drift.out.contains("+   twin.\(twin).slow"), drift.out)
+        XCTAssertFalse(drift.out.contains("twin.\(twin).quick on local"), "a finished job the site forgot is not drift: \(drift.out)")
+
+        // a site that cannot be reached is an error naming it
+        agent?.terminate()
+        agent?.waitUntilExit()
+        let down = try dte(["plan", "--site", "local", "--agent", "local=" + agentURL])
+        XCTAssertEqual(down.status, 1)
+        XCTAssertTrue(down.err.contains("cannot refresh site local"), down.err)
+        XCTAssertEqual(try dte(["plan", "--site", "local", "--refresh=false", "--agent", "local=" + agentURL]).status, 0)
     }
 }
