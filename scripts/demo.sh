@@ -83,7 +83,7 @@ for _ in $(seq 1 90); do
   sleep 1
 done
 sacct -X -n --name=demo.hello,demo.estimate-pi,demo.summary -S now-10minutes -o JobID,JobName%20,State,Elapsed,ExitCode | tail -n 3
-"$DTE" state list "${STATE[@]}"
+"$DTE" status --site local "${STATE[@]}"
 
 step "their output, from the agent (/getLogs)"
 while IFS=$'\t' read -r address site status job; do

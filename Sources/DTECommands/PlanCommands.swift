@@ -137,6 +137,32 @@ extension DTE {
         }
     }
 
+    struct Status: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show each managed resource with what its site reports now (asks the agents)."
+        )
+        @OptionGroup var source: SourceOptions
+        @OptionGroup var stateOptions: StateOptions
+        @OptionGroup var agentOptions: AgentOptions
+        @Option(name: .customLong("site"), help: "Only this site (repeatable).") var sites: [String] = []
+
+        func run() async throws {
+            let c = source.compile()
+            let store = try stateOptions.open(config: c.config, workingDirectory: source.workingDirectory)
+            let snapshot = try await store.snapshot()
+            let observed = try await refresh(snapshot, sites: SiteInfo.all(in: c.model),
+                                             scope: PlanScope(sites: sites, agents: agentOptions.overrides))
+            let rows = snapshot.resources.filter { sites.isEmpty || sites.contains($0.site) }
+            if rows.isEmpty { print("no managed resources\(sites.isEmpty ? "" : " on \(sites.joined(separator: ", "))")") }
+            let width = rows.map(\.address.count).max() ?? 0
+            for r in rows {
+                let o = observed[r.address]
+                let phase = o.map { $0.phase + ($0.exitCode.map { " (exit \($0))" } ?? "") } ?? "absent at the site"
+                print("\(r.address.padding(toLength: width, withPad: " ", startingAt: 0))  \(r.site)  job \(o?.jobID ?? r.jobID ?? "-")  \(phase)")
+            }
+        }
+    }
+
     struct StateCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "state",

@@ -133,13 +133,14 @@ public struct DesiredState: Sendable, Codable {
         let wantedPartition = policy?.property("partition")?.stringValue
         let qos = policy?.property("qos")?.stringValue
         var rejected: [PlacementDecision.Rejection] = []
+        var disallowed: [PlacementDecision.Rejection] = []
         let ordered = sites.sorted { a, b in
             let ia = prefer.firstIndex(of: a.name) ?? Int.max, ib = prefer.firstIndex(of: b.name) ?? Int.max
             return ia != ib ? ia < ib : a.name < b.name
         }
         for s in ordered {
             if !allowed.isEmpty, !allowed.contains(s.name) {
-                rejected.append(.init(site: s.name, reason: "not in the placement policy's sites"))
+                disallowed.append(.init(site: s.name, reason: "not in the placement policy's sites"))
                 continue
             }
             if let r = c.runtime, !s.runtimes.contains(r) {
@@ -180,7 +181,7 @@ public struct DesiredState: Sendable, Codable {
             if !allowed.isEmpty { reason += "; allowed by placement policy \(policy?.name ?? "")" }
             return .success(PlacementDecision(site: s.name, partition: p.name, qos: qos ?? p.qos.first, reason: reason, rejected: rejected))
         }
-        return .failure(rejected)
+        return .failure(rejected + disallowed)
     }
 
     static func fitProblem(_ c: ComponentSpec, _ p: PartitionInfo) -> String? {
