@@ -5,7 +5,10 @@
 #   2. dte-agent (release build, libslurm, --hold-jobs): N pods through POST /create,
 #      CONCURRENCY clients, until every pod has its job id;
 #   3. GET /status latency for those N pods (p50/p95 over ROUNDS calls);
-#   4. agent memory (VmRSS) with BIG pods tracked.
+#   4. agent memory (VmRSS) with BIG pods tracked: sampled every 0.5 s for 10 s (several
+#      polls), median and largest sample, and the peak (VmHWM) of the whole run.
+# The client is bench/agent/loadgen.c (C, one thread and keep-alive connection per client),
+# so that on a small machine the client takes little of the CPU the agent and slurmctld need.
 # Every job it submits is held and cancelled at the end, so the cluster stays free.
 # usage: bench/agent/run.sh [N=1000] [CONCURRENCY=8] [BIG=10000]
 set -euo pipefail
@@ -35,6 +38,11 @@ echo "building dte-agent (release)…"
 scratch=${SCRATCH:-.build-agent}
 swift build -c release --scratch-path "$scratch" --product dte-agent >/dev/null
 agent=$scratch/release/dte-agent
+cc -O2 -pthread -o "$out/loadgen" bench/agent/loadgen.c
+loadgen=$out/loadgen
+load() { awk '{print $1", "$2", "$3}' /proc/loadavg; }
+echo "machine: $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), load average $(load)"
+load_start=$(load)
 
 echo "baseline: $N × sbatch --hold --wrap true"
 ids=$out/sbatch-ids.txt
@@ -61,24 +69,31 @@ stop_agent() { kill "$agent_pid"; wait "$agent_pid" 2>/dev/null || true; agent_p
 
 echo "dte-agent: $N pods through POST /create ($CONCURRENCY clients)"
 start_agent "$data/a"
-python3 bench/agent/bench.py create "http://127.0.0.1:$PORT" "$N" "$CONCURRENCY" "$out/create.json"
+"$loadgen" create 127.0.0.1 "$PORT" "$N" "$CONCURRENCY" "$out/create.json"
+load_create=$(load)
 sleep 3   # let the poller see every job once
-python3 bench/agent/bench.py status "http://127.0.0.1:$PORT" "$out/create.json" "$ROUNDS" "$out/status.json"
+"$loadgen" status 127.0.0.1 "$PORT" "$out/create.json" "$ROUNDS" "$out/status.json"
 stop_agent
 python3 -c "import json; print('\n'.join(json.load(open('$out/create.json'))['jobs']))" | cancel_ids
 
 echo "dte-agent memory with $BIG tracked pods"
 start_agent "$data/b"
-python3 bench/agent/bench.py create "http://127.0.0.1:$PORT" "$BIG" "$CONCURRENCY" "$out/create-big.json"
-sleep 5
-rss_kib=$(awk '/VmRSS/ {print $2}' "/proc/$agent_pid/status")
+"$loadgen" create 127.0.0.1 "$PORT" "$BIG" "$CONCURRENCY" "$out/create-big.json"
+sleep 3
+: > "$out/rss.txt"
+for _ in $(seq 20); do awk '/VmRSS/ {print $2}' "/proc/$agent_pid/status" >> "$out/rss.txt"; sleep 0.5; done
+rss_kib=$(sort -n "$out/rss.txt" | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+rss_max_kib=$(sort -n "$out/rss.txt" | tail -1)
 hwm_kib=$(awk '/VmHWM/ {print $2}' "/proc/$agent_pid/status")
+anon_kib=$(awk '/RssAnon/ {print $2}' "/proc/$agent_pid/status")
+slurm_jobs=$(squeue -h -t all -o %i | wc -l)
 stop_agent
 python3 -c "import json; print('\n'.join(json.load(open('$out/create-big.json'))['jobs']))" | cancel_ids
 
-python3 - "$out" "$sbatch_seconds" "$N" "$rss_kib" "$hwm_kib" "$BIG" <<'PY'
+python3 - "$out" "$sbatch_seconds" "$N" "$rss_kib" "$hwm_kib" "$BIG" "$rss_max_kib" "$anon_kib" "$slurm_jobs" "$load_start" "$load_create" <<'PY'
 import json, sys
 out, sbatch_seconds, n, rss, hwm, big = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
+rss_max, anon, slurm_jobs, load_start, load_create = int(sys.argv[7]), int(sys.argv[8]), int(sys.argv[9]), sys.argv[10], sys.argv[11]
 create = json.load(open(f"{out}/create.json"))
 status = json.load(open(f"{out}/status.json"))
 big_create = json.load(open(f"{out}/create-big.json"))
@@ -90,7 +105,9 @@ lines = [
     f"| shell loop of `sbatch --hold --wrap true`, {n} jobs | {sbatch_rate:.0f} jobs/s ({sbatch_seconds:.2f} s) | baseline |",
     f"| dte-agent `/create` → job id, {n} pods, {create['concurrency']} clients | {create['pods_per_second']:.0f} pods/s ({create['seconds']:.2f} s, {create['errors']} errors) = **{ratio:.1f}×** the loop | ≥ 3× |",
     f"| `/status` for {status['answered']} pods | p50 **{status['p50_ms']:.1f} ms**, p95 {status['p95_ms']:.1f} ms ({status['rounds']} calls) | p50 ≤ 50 ms |",
-    f"| agent memory with {big} tracked pods ({big_create['pods_per_second']:.0f} pods/s) | VmRSS **{rss / 1024:.1f} MiB** (peak {hwm / 1024:.1f} MiB) | ≤ 64 MiB |",
+    f"| agent memory with {big} tracked pods ({big_create['pods_per_second']:.0f} pods/s) | VmRSS median **{rss / 1024:.1f} MiB** of 20 samples over 10 s (largest {rss_max / 1024:.1f} MiB; anonymous {anon / 1024:.1f} MiB); peak of the run {hwm / 1024:.1f} MiB | ≤ 64 MiB |",
+    "",
+    f"Load average at the start: {load_start}; after the 1000 creates: {load_create}. Jobs in slurmctld's memory at the end: {slurm_jobs}.",
 ]
 open(f"{out}/results.md", "w").write("\n".join(lines) + "\n")
 print("\n".join(lines))

@@ -1,3 +1,4 @@
+import CSlurm
 import Foundation
 import Logging
 import PodWire
@@ -16,10 +17,16 @@ public actor PodController {
     let store: PodStore
     let logger: Logger
 
-    private var pods: [String: PodRecord] = [:]
-    private var cache: [String: PodStatus] = [:]
+    /// Every pod, compact: statuses are built when asked (active pods) or read from the store
+    /// (finished pods), never kept per pod.
+    private var pods: [String: TrackedPod] = [:]
+    /// Container lists shared by pods with the same containers.
+    private var shapes: Set<PodShape> = []
     private var inFlight: [String: Task<CreateResponse, any Error>] = [:]
     private var missingSince: [String: Double] = [:]
+    /// slurmctld's time of the last job change in the last answer, and when it last sent all.
+    private var lastJobsUpdate: Double?
+    private var lastFullPoll = 0.0
     private var lastCancel: [String: Double] = [:]
     private(set) var capacity: ClusterCapacity?
     private(set) var lastPollError: String?
@@ -41,14 +48,30 @@ public actor PodController {
         self.store = store
         self.logger = logger
         self.builder = PodJobBuilder(configuration: configuration, instanceID: try store.instanceID())
-        var loaded: [String: PodRecord] = [:]
-        var statuses: [String: PodStatus] = [:]
+        var loaded: [String: TrackedPod] = [:]
+        var shapes: Set<PodShape> = []
         for record in try store.all() {
-            loaded[record.uid] = record
-            if let status = record.status { statuses[record.uid] = status }
+            let shape = shapes.insert(PodShape(initContainers: record.initContainers, containers: record.containers)).memberAfterInsert
+            var pod = TrackedPod(record, shape: shape, defaultDir: builder.podDirectory(namespace: record.namespace, uid: record.uid))
+            if record.phase == .finished {
+                pod.failed = (record.status.map { $0.containers + $0.initContainers } ?? []).contains {
+                    ($0.state.terminated?.exitCode ?? 1) != 0
+                }
+            }
+            loaded[record.uid] = pod
         }
         self.pods = loaded
-        self.cache = statuses
+        self.shapes = shapes
+    }
+
+    private func intern(_ shape: PodShape) -> PodShape { shapes.insert(shape).memberAfterInsert }
+
+    func podDir(_ pod: TrackedPod) -> String {
+        pod.customDir ?? builder.podDirectory(namespace: pod.namespace, uid: pod.uid)
+    }
+
+    private func mapping(_ pod: TrackedPod) -> StatusMapping {
+        StatusMapping(initContainers: pod.shape.initContainers, containers: pod.shape.containers, podDir: podDir(pod))
     }
 
     static func now() -> Double { Date().timeIntervalSince1970 }
@@ -104,49 +127,78 @@ public actor PodController {
                 throw AgentError.invalid("annotation dte.io/after names pod \(dependency), which this agent does not know")
             }
             if other.phase == .finished {
-                let failed = (other.status?.containers ?? []).contains { ($0.state.terminated?.exitCode ?? 1) != 0 }
-                if failed { throw AgentError(.conflict, "pod \(dependency) named in dte.io/after has failed") }
+                if other.failed { throw AgentError(.conflict, "pod \(dependency) named in dte.io/after has failed") }
             } else if let job = other.jobID {
                 afterOK.append(job)
             } else {
                 throw AgentError(.conflict, "pod \(dependency) named in dte.io/after has no job yet; retry")
             }
         }
-        let job = try builder.build(data, afterOK: afterOK)
         guard pods.count < configuration.maxPods else {
             throw AgentError(.conflict, "the agent already tracks \(pods.count) pods (max-pods \(configuration.maxPods)); "
                                 + "delete finished pods or raise max-pods")
         }
+        // Building the job, storing the intent and writing the folder happen off the actor,
+        // so concurrent creates overlap; the placeholder keeps the pod counted meanwhile.
         let now = Self.now()
-        var record = PodRecord(
-            uid: meta.uid, namespace: meta.namespace, name: meta.name, jobID: nil, phase: .submitting,
-            podDir: job.podDir,
+        let shape = intern(PodShape(
             initContainers: data.pod.spec.initContainers.map { TrackedContainer(name: $0.name, image: $0.image) },
-            containers: data.pod.spec.containers.map { TrackedContainer(name: $0.name, image: $0.image) },
-            request: job.request, createdAt: now, updatedAt: now)
-        try store.save(record)
-        pods[record.uid] = record
+            containers: data.pod.spec.containers.map { TrackedContainer(name: $0.name, image: $0.image) }))
+        let defaultDir = builder.podDirectory(namespace: meta.namespace, uid: meta.uid)
+        pods[meta.uid] = TrackedPod(uid: meta.uid, namespace: meta.namespace, name: meta.name, jobID: nil, phase: .submitting,
+                                    shape: shape, customDir: nil, createdAt: now, updatedAt: now)
+        var submittedJob: String?
+        var folder: String?
         do {
-            try PodFolder.write(job)
+            let job = try await Self.prepare(builder: builder, data: data, afterOK: afterOK)
+            folder = job.podDir
+            let record = PodRecord(
+                uid: meta.uid, namespace: meta.namespace, name: meta.name, jobID: nil, phase: .submitting,
+                podDir: job.podDir, initContainers: shape.initContainers, containers: shape.containers,
+                request: job.request, createdAt: now, updatedAt: now)
+            async let written: Void = Self.writeFolder(job)
+            async let stored: Void = store.perform([.insert(record)])
+            try await stored
+            try await written
             let id = try await backend.submit(job.request, script: job.batchScript, scriptPath: "\(job.podDir)/job.slurm")
-            record.jobID = id
-            record.phase = .active
-            record.updatedAt = Self.now()
-            if let latest = pods[record.uid] { record.deleteRequested = latest.deleteRequested }
-            pods[record.uid] = record
-            try store.save(record)
-            cache[record.uid] = podStatus(record, record.mapping.submitted())
+            submittedJob = id
+            let updated = Self.now()
+            try await store.perform([.submitted(uid: meta.uid, jobID: id, updatedAt: updated)])
+            var pod = pods[meta.uid] ?? TrackedPod(uid: meta.uid, namespace: meta.namespace, name: meta.name, jobID: nil,
+                                                  phase: .submitting, shape: shape, customDir: nil, createdAt: now, updatedAt: now)
+            pod.jobID = id
+            pod.phase = .active
+            pod.updatedAt = updated
+            pod.customDir = job.podDir == defaultDir ? nil : job.podDir
+            pods[meta.uid] = pod
             logger.info("pod created", metadata: ["pod": "\(meta.namespace)/\(meta.name)", "uid": "\(meta.uid)", "job": "\(id)"])
-            return CreateResponse(podUID: record.uid, podJID: id)
+            return CreateResponse(podUID: meta.uid, podJID: id)
         } catch {
-            if record.jobID == nil {
-                pods[record.uid] = nil
-                try? store.delete(record.uid)
-                PodFolder.remove(job.podDir, workDir: configuration.workDir)
+            if let id = submittedJob {
+                // The job exists but its id could not be stored: keep it tracked in memory; a
+                // restart adopts it through its comment.
+                pods[meta.uid]?.jobID = id
+                pods[meta.uid]?.phase = .active
+                logger.error("pod submitted but its job id could not be stored", metadata: ["uid": "\(meta.uid)", "job": "\(id)"])
+                return CreateResponse(podUID: meta.uid, podJID: id)
             }
+            pods[meta.uid] = nil
+            try? await store.perform([.delete(uid: meta.uid)])
+            if let folder { PodFolder.remove(folder, workDir: configuration.workDir) }
             logger.warning("pod create failed", metadata: ["uid": "\(meta.uid)", "error": "\(error)"])
-            throw error
+            throw Self.agentError(error)
         }
+    }
+
+    /// Builds the job (validation included), off the actor.
+    nonisolated private static func prepare(builder: PodJobBuilder, data: RetrievedPodData,
+                                            afterOK: [String]) async throws(AgentError) -> PodJob {
+        try builder.build(data, afterOK: afterOK)
+    }
+
+    /// Writes the pod folder, off the actor.
+    nonisolated private static func writeFolder(_ job: PodJob) async throws(AgentError) {
+        try PodFolder.write(job)
     }
 
     // MARK: - Delete
@@ -163,9 +215,9 @@ public actor PodController {
         record.deleteRequested = true
         record.updatedAt = Self.now()
         pods[record.uid] = record
-        try? store.save(record)
+        try? await store.perform([.deleteRequested(uid: record.uid, updatedAt: record.updatedAt)])
         if record.phase == .finished {
-            forget(record)
+            await forget([record])
             return "pod \(record.uid) deleted\n"
         }
         if let job = record.jobID {
@@ -180,24 +232,45 @@ public actor PodController {
         return "pod \(record.uid) deletion requested; job \(record.jobID ?? "-") is being cancelled\n"
     }
 
-    private func forget(_ record: PodRecord) {
-        pods[record.uid] = nil
-        cache[record.uid] = nil
-        missingSince[record.uid] = nil
-        lastCancel[record.uid] = nil
-        try? store.delete(record.uid)
-        PodFolder.remove(record.podDir, workDir: configuration.workDir)
+    private func forget(_ records: [TrackedPod]) async {
+        guard !records.isEmpty else { return }
+        for record in records {
+            pods[record.uid] = nil
+            missingSince[record.uid] = nil
+            lastCancel[record.uid] = nil
+        }
+        do { try await store.perform(records.map { .delete(uid: $0.uid) }) } catch {
+            logger.error("cannot remove pods from the store", metadata: ["error": "\(error)"])
+        }
+        let dirs = records.map(podDir)
+        let workDir = configuration.workDir
+        await Self.removeFolders(dirs, workDir: workDir)
+    }
+
+    nonisolated private static func removeFolders(_ dirs: [String], workDir: String) async {
+        for dir in dirs { PodFolder.remove(dir, workDir: workDir) }
     }
 
     // MARK: - Status
 
-    /// Statuses of the given pods that this agent knows, from the poller's cache.
+    /// Statuses of the given pods that this agent knows: active pods from the poller's last
+    /// look, finished pods from the store.
     public func statuses(of requested: [Pod]) -> [PodStatus] {
-        requested.compactMap { pod in
-            let uid = pod.metadata.uid
-            if let status = cache[uid] { return status }
-            guard let record = pods[uid] else { return nil }
-            return podStatus(record, record.mapping.submitted())
+        let now = Self.now()
+        let finished = requested.compactMap { pods[$0.metadata.uid]?.phase == .finished ? $0.metadata.uid : nil }
+        let stored: [String: PodStatus]
+        do { stored = try store.statuses(of: finished) } catch {
+            logger.error("cannot read stored statuses", metadata: ["error": "\(error)"])
+            stored = [:]
+        }
+        return requested.compactMap { request in
+            let uid = request.metadata.uid
+            guard let pod = pods[uid] else { return nil }
+            if pod.phase == .finished, let status = stored[uid] { return status }
+            let mapping = mapping(pod)
+            guard let live = pod.live else { return podStatus(pod, mapping.submitted()) }
+            let files = live.files
+            return podStatus(pod, mapping.map(job: live.job, now: now, read: { files?[$0] }))
         }
     }
 
@@ -228,10 +301,11 @@ public actor PodController {
         (counters, pods.count, pods.values.filter { $0.phase != .finished }.count)
     }
 
-    /// The pod record for a log request (by UID, else by namespace and name).
-    public func record(uid: String, namespace: String, name: String) -> PodRecord? {
-        if let record = pods[uid] { return record }
-        return pods.values.first { $0.namespace == namespace && $0.name == name }
+    /// The pod a log request names (by UID, else by namespace and name).
+    public func logTarget(uid: String, namespace: String, name: String) -> PodLogTarget? {
+        guard let pod = pods[uid] ?? pods.values.first(where: { $0.namespace == namespace && $0.name == name }) else { return nil }
+        return PodLogTarget(uid: pod.uid, podDir: podDir(pod), initContainers: pod.shape.initContainers.map(\.name),
+                            containers: pod.shape.containers.map(\.name))
     }
 
     /// Whether the pod's job has ended (for following logs).
@@ -240,21 +314,27 @@ public actor PodController {
         return record.phase == .finished
     }
 
-    private func podStatus(_ record: PodRecord, _ outcome: StatusMapping.Outcome) -> PodStatus {
-        PodStatus(name: record.name, uid: record.uid, namespace: record.namespace, jobID: record.jobID ?? "",
+    private func podStatus(_ pod: TrackedPod, _ outcome: StatusMapping.Outcome) -> PodStatus {
+        PodStatus(name: pod.name, uid: pod.uid, namespace: pod.namespace, jobID: pod.jobID ?? "",
                   containers: outcome.containers, initContainers: outcome.initContainers)
     }
 
     // MARK: - Poll
 
-    /// One poll: one query for all jobs, statuses updated, finished pods stored, deletions
-    /// retried, capacity refreshed, old pods removed.
+    var jobCommentPrefix: String { "dte-agent:\(builder.instanceID):" }
+
+    /// One poll: one query for this agent's jobs, what they show remembered, finished pods
+    /// stored (one transaction), deletions retried, capacity refreshed, old pods removed.
     public func pollOnce() async {
         let started = Self.now()
         counters.polls += 1
-        let jobs: [String: SlurmJobInfo]
+        // Ask for the jobs only if one changed since the last answer (then slurmctld sends
+        // nothing); a full answer at least every 30 s and whenever a deletion waits.
+        let full = lastJobsUpdate == nil || started - lastFullPoll >= 30
+            || pods.values.contains { $0.deleteRequested || $0.phase == .active && $0.live == nil }
+        let snapshot: JobSnapshot?
         do {
-            jobs = try await backend.jobs()
+            snapshot = try await backend.jobs(commentPrefix: jobCommentPrefix, changedSince: full ? nil : lastJobsUpdate)
         } catch {
             counters.pollErrors += 1
             lastPollError = error.message
@@ -266,12 +346,35 @@ public actor PodController {
         } catch {
             logger.warning("capacity query failed; keeping the last known", metadata: ["error": "\(error)"])
         }
-        var missing: [PodRecord] = []
+        guard let snapshot else {
+            // Nothing changed in Slurm: what the last poll saw still holds; running pods'
+            // status files are read again (containers start and end inside the job).
+            var finished: [StoreChange] = []
+            for pod in pods.values where pod.phase == .active {
+                guard let job = pod.live?.job, [.running, .completing, .suspended].contains(job.state) else { continue }
+                if let done = update(pod, job: job) { finished.append(done) }
+            }
+            if !finished.isEmpty {
+                do { try await store.perform(finished) } catch {
+                    logger.error("cannot store finished pods", metadata: ["error": "\(error)"])
+                }
+            }
+            await expireFinished(now: started)
+            lastPollError = nil
+            lastPollAt = Self.now()
+            counters.lastPollSeconds = Self.now() - started
+            return
+        }
+        let jobs = snapshot.jobs
+        lastJobsUpdate = snapshot.updated
+        if full { lastFullPoll = started }
+        var missing: [TrackedPod] = []
+        var finished: [StoreChange] = []
         for record in pods.values where record.phase == .active {
             guard let id = record.jobID else { continue }
             if let job = jobs[id] {
                 missingSince[record.uid] = nil
-                update(record, job: job)
+                if let done = update(record, job: job) { finished.append(done) }
             } else if record.updatedAt < started - 1 {
                 missing.append(record)
             }
@@ -281,56 +384,82 @@ public actor PodController {
             for record in missing {
                 guard let current = pods[record.uid], current.phase == .active, let id = current.jobID else { continue }
                 if let job = accounted[id], job.state.isTerminal {
-                    update(current, job: job)
+                    if let done = update(current, job: job) { finished.append(done) }
                 } else {
                     let since = missingSince[record.uid] ?? started
                     missingSince[record.uid] = since
                     if started - since >= max(30, configuration.pollIntervalSeconds * 5) {
                         logger.warning("job gone from Slurm and accounting; resolving from its folder",
                                        metadata: ["uid": "\(record.uid)", "job": "\(id)"])
-                        update(current, job: nil)
+                        if let done = update(current, job: nil) { finished.append(done) }
                     }
                 }
             }
         }
+        if !finished.isEmpty {
+            do { try await store.perform(finished) } catch {
+                logger.error("cannot store finished pods", metadata: ["error": "\(error)"])
+            }
+        }
         await retryDeletes(jobs: jobs)
         findOrphans(jobs)
-        expireFinished(now: started)
+        await expireFinished(now: started)
         lastPollError = nil
         lastPollAt = Self.now()
         counters.lastPollSeconds = Self.now() - started
+        Self.releaseFreedMemory()
     }
 
-    private func update(_ record: PodRecord, job: SlurmJobInfo?) {
-        let now = Self.now()
-        let needsFiles = job.map { $0.state != .pending } ?? true
-        let podDir = record.podDir
-        let outcome = record.mapping.map(
-            job: job, now: now,
-            read: { needsFiles ? ContainerRecord.read(podDir: podDir, prefix: $0) : nil },
-            jobOutput: { PodFolder.tail(of: "\(podDir)/job.out", bytes: 65_536) })
-        let status = podStatus(record, outcome)
-        cache[record.uid] = status
-        if outcome.isTerminal {
-            var finished = record
-            finished.phase = .finished
-            finished.status = status
-            finished.finishedAt = now
-            finished.updatedAt = now
-            pods[record.uid] = finished
-            missingSince[record.uid] = nil
-            do { try store.save(finished) } catch {
-                logger.error("cannot store a finished pod", metadata: ["uid": "\(record.uid)", "error": "\(error)"])
-            }
-            logger.info("pod finished", metadata: ["uid": "\(record.uid)", "job": "\(record.jobID ?? "-")",
-                                                   "state": "\(job?.state.rawValue ?? "gone")"])
+    /// libslurm's answer for every job is large and freed right after the poll; glibc keeps
+    /// freed heap pages unless asked to give them back.
+    nonisolated static func releaseFreedMemory() {
+        _ = malloc_trim(0)
+    }
+
+    /// Fewer malloc arenas: with one per thread (glibc's default, up to 8 per core) freed
+    /// memory stays spread over arenas that are rarely reused.
+    public static func limitMallocArenas() {
+        _ = mallopt(M_ARENA_MAX, 2)
+    }
+
+
+    /// Remembers what the job shows; returns the change to store when the pod has finished.
+    private func update(_ pod: TrackedPod, job: SlurmJobInfo?) -> StoreChange? {
+        if let job, [.pending, .requeued, .unknown].contains(job.state) {
+            // Waiting: nothing to read from the folder.
+            pods[pod.uid]?.live = LiveState(job: job.compact, files: nil)
+            return nil
         }
+        let now = Self.now()
+        let dir = podDir(pod)
+        let prefixes = pod.shape.initContainers.map { "init-\($0.name)" } + pod.shape.containers.map { "run-\($0.name)" }
+        var files: [String: ContainerRecord] = [:]
+        for prefix in prefixes { if let record = ContainerRecord.read(podDir: dir, prefix: prefix) { files[prefix] = record } }
+        let outcome = mapping(pod).map(job: job, now: now, read: { files[$0] },
+                                       jobOutput: { PodFolder.tail(of: "\(dir)/job.out", bytes: 65_536) })
+        guard outcome.isTerminal else {
+            pods[pod.uid]?.live = LiveState(job: job?.compact, files: files.isEmpty ? nil : files)
+            return nil
+        }
+        let status = podStatus(pod, outcome)
+        var finished = pod
+        finished.phase = .finished
+        finished.live = nil
+        finished.failed = (status.containers + status.initContainers).contains { ($0.state.terminated?.exitCode ?? 1) != 0 }
+        finished.finishedAt = now
+        finished.updatedAt = now
+        pods[pod.uid] = finished
+        missingSince[pod.uid] = nil
+        logger.info("pod finished", metadata: ["uid": "\(pod.uid)", "job": "\(pod.jobID ?? "-")",
+                                               "state": "\(job?.state.rawValue ?? "gone")"])
+        return .finished(uid: pod.uid, status: status, finishedAt: now)
     }
 
     private func retryDeletes(jobs: [String: SlurmJobInfo]) async {
+        var gone: [TrackedPod] = []
         for record in pods.values where record.deleteRequested {
             if record.phase == .finished {
-                forget(record)
+                gone.append(record)
                 continue
             }
             guard record.phase == .active, let id = record.jobID else { continue }
@@ -344,19 +473,19 @@ public actor PodController {
                     }
                 }
             } else if let current = pods[record.uid] {
-                forget(current)
+                gone.append(current)
             }
         }
+        await forget(gone)
     }
 
     private func findOrphans(_ jobs: [String: SlurmJobInfo]) {
-        let prefix = "dte-agent:\(builder.instanceID):"
-        let known = Set(pods.values.compactMap(\.jobID))
+        let prefix = jobCommentPrefix
         var found: [SlurmJobInfo] = []
         for job in jobs.values {
-            guard let comment = job.comment, comment.hasPrefix(prefix), !known.contains(job.jobID) else { continue }
+            guard let comment = job.comment, comment.hasPrefix(prefix) else { continue }
             let uid = String(comment.dropFirst(prefix.count))
-            if pods[uid]?.phase == .submitting { continue }
+            if let pod = pods[uid], pod.jobID == job.jobID || pod.phase == .submitting { continue }
             found.append(job)
         }
         if Set(found.map(\.jobID)) != Set(orphanJobs.map(\.jobID)), !found.isEmpty {
@@ -366,12 +495,11 @@ public actor PodController {
         orphanJobs = found.sorted { $0.jobID < $1.jobID }
     }
 
-    private func expireFinished(now: Double) {
+    private func expireFinished(now: Double) async {
         let limit = now - Double(configuration.retentionSeconds)
-        for record in pods.values where record.phase == .finished && (record.finishedAt ?? now) < limit {
-            logger.info("removing an expired pod", metadata: ["uid": "\(record.uid)"])
-            forget(record)
-        }
+        let expired = pods.values.filter { $0.phase == .finished && ($0.finishedAt ?? now) < limit }
+        for record in expired { logger.info("removing an expired pod", metadata: ["uid": "\(record.uid)"]) }
+        await forget(Array(expired))
     }
 
     // MARK: - Recovery
@@ -381,31 +509,33 @@ public actor PodController {
     public func recover() async throws(AgentError) {
         let submitting = pods.values.filter { $0.phase == .submitting }
         guard !submitting.isEmpty else { return }
-        let jobs = try await backend.jobs()
+        let jobs = try await backend.jobs(commentPrefix: jobCommentPrefix)
         var byComment: [String: SlurmJobInfo] = [:]
         for job in jobs.values { if let comment = job.comment { byComment[comment] = job } }
-        for var record in submitting {
-            if let job = byComment[record.request.comment] {
-                record.jobID = job.jobID
-                logger.info("adopted the job of an interrupted create", metadata: ["uid": "\(record.uid)", "job": "\(job.jobID)"])
+        for var pod in submitting {
+            guard let stored = try store.find(pod.uid) else { pods[pod.uid] = nil; continue }
+            let dir = podDir(pod)
+            if let job = byComment[stored.request.comment] {
+                pod.jobID = job.jobID
+                logger.info("adopted the job of an interrupted create", metadata: ["uid": "\(pod.uid)", "job": "\(job.jobID)"])
             } else {
-                let script = "\(record.podDir)/job.slurm"
+                let script = "\(dir)/job.slurm"
                 guard let text = FileManager.default.contents(atPath: script),
-                      FileManager.default.fileExists(atPath: "\(record.podDir)/job.sh") else {
-                    logger.warning("dropping an interrupted create whose folder is incomplete", metadata: ["uid": "\(record.uid)"])
-                    pods[record.uid] = nil
-                    try? store.delete(record.uid)
-                    PodFolder.remove(record.podDir, workDir: configuration.workDir)
+                      FileManager.default.fileExists(atPath: "\(dir)/job.sh") else {
+                    logger.warning("dropping an interrupted create whose folder is incomplete", metadata: ["uid": "\(pod.uid)"])
+                    pods[pod.uid] = nil
+                    try await store.perform([.delete(uid: pod.uid)])
+                    PodFolder.remove(dir, workDir: configuration.workDir)
                     continue
                 }
-                record.jobID = try await backend.submit(record.request, script: String(decoding: text, as: UTF8.self),
-                                                        scriptPath: script)
-                logger.info("resubmitted an interrupted create", metadata: ["uid": "\(record.uid)", "job": "\(record.jobID ?? "")"])
+                pod.jobID = try await backend.submit(stored.request, script: String(decoding: text, as: UTF8.self),
+                                                     scriptPath: script)
+                logger.info("resubmitted an interrupted create", metadata: ["uid": "\(pod.uid)", "job": "\(pod.jobID ?? "")"])
             }
-            record.phase = .active
-            record.updatedAt = Self.now()
-            pods[record.uid] = record
-            try store.save(record)
+            pod.phase = .active
+            pod.updatedAt = Self.now()
+            pods[pod.uid] = pod
+            if let id = pod.jobID { try await store.perform([.submitted(uid: pod.uid, jobID: id, updatedAt: pod.updatedAt)]) }
         }
     }
 }
@@ -421,4 +551,75 @@ public struct AgentHealth: Codable, Sendable {
     public var lastPollError: String?
     public var orphanJobs: [String]
     public var capacity: ClusterCapacity?
+}
+
+/// A pod as the controller keeps it in memory (a few hundred bytes): statuses are not kept.
+struct TrackedPod: Sendable {
+    var uid: String
+    var namespace: String
+    var name: String
+    var jobID: String?
+    var phase: PodRecord.Phase
+    /// The containers (shared between pods with the same ones).
+    var shape: PodShape
+    /// The pod folder when it is not where the builder puts it (`<work-dir>/<namespace>-<uid>`).
+    var customDir: String?
+    var deleteRequested = false
+    /// Finished with a container that failed (for `dte.io/after`).
+    var failed = false
+    var createdAt: Double
+    var updatedAt: Double
+    var finishedAt: Double?
+    /// What the last poll saw, for active pods.
+    var live: LiveState?
+
+    init(uid: String, namespace: String, name: String, jobID: String?, phase: PodRecord.Phase, shape: PodShape,
+         customDir: String?, createdAt: Double, updatedAt: Double) {
+        self.uid = uid
+        self.namespace = namespace
+        self.name = name
+        self.jobID = jobID
+        self.phase = phase
+        self.shape = shape
+        self.customDir = customDir
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+    }
+
+    init(_ record: PodRecord, shape: PodShape, defaultDir: String) {
+        self.init(uid: record.uid, namespace: record.namespace, name: record.name, jobID: record.jobID, phase: record.phase,
+                  shape: shape, customDir: record.podDir == defaultDir ? nil : record.podDir,
+                  createdAt: record.createdAt, updatedAt: record.updatedAt)
+        deleteRequested = record.deleteRequested
+        finishedAt = record.finishedAt
+    }
+}
+
+/// A pod's containers.
+struct PodShape: Sendable, Hashable {
+    var initContainers: [TrackedContainer]
+    var containers: [TrackedContainer]
+}
+
+/// What the last poll saw of an active pod's job and its status files.
+struct LiveState: Sendable {
+    var job: SlurmJobInfo?
+    var files: [String: ContainerRecord]?
+}
+
+/// Where a pod's logs are.
+public struct PodLogTarget: Sendable {
+    public var uid: String
+    public var podDir: String
+    public var initContainers: [String]
+    public var containers: [String]
+}
+
+extension SlurmJobInfo {
+    /// Without the comment (only needed to match jobs to pods).
+    var compact: SlurmJobInfo {
+        var copy = self
+        copy.comment = nil
+        return copy
+    }
 }

@@ -8,11 +8,9 @@ enum PodFolder {
         let fm = FileManager.default
         do {
             if fm.fileExists(atPath: job.podDir) { try fm.removeItem(atPath: job.podDir) }
-            try fm.createDirectory(atPath: job.podDir, withIntermediateDirectories: true,
-                                   attributes: [.posixPermissions: 0o700])
+            try makeDirectory(job.podDir, mode: 0o700)
             for (path, mode) in job.directories {
-                try fm.createDirectory(atPath: "\(job.podDir)/\(path)", withIntermediateDirectories: true,
-                                       attributes: [.posixPermissions: mode])
+                try makeDirectory("\(job.podDir)/\(path)", mode: mode)
             }
             for file in job.files {
                 try writeFile("\(job.podDir)/\(file.path)", file.contents, mode: file.mode)
@@ -25,6 +23,19 @@ enum PodFolder {
             throw AgentError(.internalFailure, "cannot write the pod folder \(job.podDir); check work-dir permissions",
                              cause: error)
         }
+    }
+
+    /// `mkdir` with `mode` (parents through FileManager only when missing).
+    static func makeDirectory(_ path: String, mode: Int) throws {
+        if mkdir(path, mode_t(mode)) == 0 || errno == EEXIST {
+            chmod(path, mode_t(mode))
+            return
+        }
+        guard errno == ENOENT else {
+            throw AgentError(.internalFailure, "cannot create \(path): \(String(cString: strerror(errno)))")
+        }
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: mode])
     }
 
     /// Creates the file with `mode` from the start (no window with wider permissions).

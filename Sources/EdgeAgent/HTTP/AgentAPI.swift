@@ -141,13 +141,13 @@ public enum AgentAPI {
         guard options.tail >= 0, options.limitBytes >= 0, options.sinceSeconds >= 0 else {
             throw AgentError(.badRequest, "Tail, Bytes and SinceSeconds cannot be negative")
         }
-        guard let record = await controller.record(uid: query.podUID, namespace: query.namespace, name: query.podName) else {
+        guard let record = await controller.logTarget(uid: query.podUID, namespace: query.namespace, name: query.podName) else {
             throw AgentError(.notFound, "pod \(query.podUID.isEmpty ? query.podName : query.podUID) is not known to this agent")
         }
         let prefix: String
-        if record.initContainers.contains(where: { $0.name == query.containerName }) {
+        if record.initContainers.contains(query.containerName) {
             prefix = "init-\(query.containerName)"
-        } else if record.containers.contains(where: { $0.name == query.containerName }) {
+        } else if record.containers.contains(query.containerName) {
             prefix = "run-\(query.containerName)"
         } else {
             throw AgentError(.notFound, "pod \(record.uid) has no container '\(query.containerName)'")

@@ -104,8 +104,34 @@ public protocol BatchBackend: Sendable {
     func cancel(jobID: String) async throws(AgentError)
     /// All jobs slurmctld holds, by job id (one query).
     func jobs() async throws(AgentError) -> [String: SlurmJobInfo]
+    /// The jobs whose comment starts with `commentPrefix` (one query; the filter may be
+    /// applied while reading the answer).
+    func jobs(commentPrefix: String) async throws(AgentError) -> [String: SlurmJobInfo]
+    /// Like `jobs(commentPrefix:)`, but nil when no job changed since `since` (the `updated`
+    /// of an earlier answer): the scheduler then sends nothing.
+    func jobs(commentPrefix: String, changedSince since: Double?) async throws(AgentError) -> JobSnapshot?
     /// Final states from accounting (`sacct`) for jobs slurmctld no longer holds.
     func accounting(jobIDs: [String]) async throws(AgentError) -> [String: SlurmJobInfo]
     /// Free and total resources of the nodes that are up.
     func capacity() async throws(AgentError) -> ClusterCapacity
+}
+
+/// The jobs of one poll and the scheduler's time of their last change.
+public struct JobSnapshot: Sendable {
+    public var jobs: [String: SlurmJobInfo]
+    public var updated: Double
+    public init(jobs: [String: SlurmJobInfo], updated: Double) {
+        self.jobs = jobs
+        self.updated = updated
+    }
+}
+
+extension BatchBackend {
+    public func jobs(commentPrefix: String) async throws(AgentError) -> [String: SlurmJobInfo] {
+        try await jobs().filter { $0.value.comment?.hasPrefix(commentPrefix) == true }
+    }
+
+    public func jobs(commentPrefix: String, changedSince since: Double?) async throws(AgentError) -> JobSnapshot? {
+        JobSnapshot(jobs: try await jobs(commentPrefix: commentPrefix), updated: Date().timeIntervalSince1970)
+    }
 }

@@ -96,22 +96,45 @@ public struct SlurmLibrary: BatchBackend {
     }
 
     public func jobs() async throws(AgentError) -> [String: SlurmJobInfo] {
-        let result: Result<[String: SlurmJobInfo], AgentError> = await SlurmLibraryQueue.run { Self.loadJobs() }
+        let result: Result<JobSnapshot?, AgentError> = await SlurmLibraryQueue.run { Self.loadJobs(commentPrefix: nil, since: nil) }
+        return try result.get()?.jobs ?? [:]
+    }
+
+    public func jobs(commentPrefix: String) async throws(AgentError) -> [String: SlurmJobInfo] {
+        let result: Result<JobSnapshot?, AgentError> = await SlurmLibraryQueue.run {
+            Self.loadJobs(commentPrefix: commentPrefix, since: nil)
+        }
+        return try result.get()?.jobs ?? [:]
+    }
+
+    public func jobs(commentPrefix: String, changedSince since: Double?) async throws(AgentError) -> JobSnapshot? {
+        let result: Result<JobSnapshot?, AgentError> = await SlurmLibraryQueue.run {
+            Self.loadJobs(commentPrefix: commentPrefix, since: since)
+        }
         return try result.get()
     }
 
-    static func loadJobs() -> Result<[String: SlurmJobInfo], AgentError> {
+    /// All jobs, or those whose comment starts with `commentPrefix` (compared in C, so the
+    /// other jobs of a busy cluster cost no Swift objects).
+    /// nil when `since` is given and no job changed since then.
+    static func loadJobs(commentPrefix: String?, since: Double?) -> Result<JobSnapshot?, AgentError> {
         var response: UnsafeMutablePointer<job_info_msg_t>?
-        guard slurm_load_jobs(0, &response, UInt16(SHOW_ALL)) == SLURM_SUCCESS, let response else {
+        guard slurm_load_jobs(time_t(since ?? 0), &response, UInt16(SHOW_ALL)) == SLURM_SUCCESS, let response else {
+            if since != nil && slurm_get_errno() == SLURM_NO_CHANGE_IN_DATA.rawValue { return .success(nil) }
             return .failure(AgentError(.backendFailure, "slurm_load_jobs failed: \(errorText())"))
         }
         defer { slurm_free_job_info_msg(response) }
+        let updated = Double(response.pointee.last_update)
         var jobs: [String: SlurmJobInfo] = [:]
         let count = Int(response.pointee.record_count)
-        jobs.reserveCapacity(count)
-        guard let array = response.pointee.job_array else { return .success(jobs) }
+        if commentPrefix == nil { jobs.reserveCapacity(count) }
+        guard let array = response.pointee.job_array else { return .success(JobSnapshot(jobs: jobs, updated: updated)) }
+        let prefix = commentPrefix.map { Array($0.utf8CString.dropLast()) } ?? []
         for index in 0..<count {
             let job = array[index]
+            if commentPrefix != nil {
+                guard let comment = job.comment, strncmp(comment, prefix, prefix.count) == 0 else { continue }
+            }
             let id = String(job.job_id)
             let base = job.job_state & UInt32(JOB_STATE_BASE)
             let state: SlurmJobInfo.State
@@ -144,7 +167,7 @@ public struct SlurmLibrary: BatchBackend {
                 startTime: job.start_time > 0 ? Double(job.start_time) : nil,
                 endTime: job.end_time > 0 && state.isTerminal ? Double(job.end_time) : nil)
         }
-        return .success(jobs)
+        return .success(JobSnapshot(jobs: jobs, updated: updated))
     }
 
     public func accounting(jobIDs: [String]) async throws(AgentError) -> [String: SlurmJobInfo] {

@@ -55,11 +55,150 @@ public struct PodRecord: Codable, Sendable, Hashable, FetchableRecord, Persistab
     var mapping: StatusMapping {
         StatusMapping(initContainers: initContainers, containers: containers, podDir: podDir)
     }
+
+    /// Columns written by hand (GRDB's Codable encoder costs more than the SQL itself).
+    public func encode(to container: inout PersistenceContainer) throws {
+        let encoder = JSONEncoder()
+        func json<T: Encodable>(_ value: T) throws -> String { String(decoding: try encoder.encode(value), as: UTF8.self) }
+        container["uid"] = uid
+        container["namespace"] = namespace
+        container["name"] = name
+        container["jobID"] = jobID
+        container["phase"] = phase.rawValue
+        container["podDir"] = podDir
+        container["initContainers"] = try json(initContainers)
+        container["containers"] = try json(containers)
+        container["request"] = try json(request)
+        container["status"] = try status.map(json)
+        container["deleteRequested"] = deleteRequested
+        container["createdAt"] = createdAt
+        container["updatedAt"] = updatedAt
+        container["finishedAt"] = finishedAt
+    }
+}
+
+/// A change to the store, applied by `PodStore.perform` together with the other changes
+/// that arrive meanwhile (one transaction per burst).
+public enum StoreChange: Sendable {
+    /// Inserts a new pod (the create intent).
+    case insert(PodRecord)
+    /// Inserts or replaces a pod.
+    case save(PodRecord)
+    /// Records the job of a submitted pod.
+    case submitted(uid: String, jobID: String, updatedAt: Double)
+    /// Marks a pod for deletion.
+    case deleteRequested(uid: String, updatedAt: Double)
+    /// Records the final status of a pod whose job ended.
+    case finished(uid: String, status: PodStatus, finishedAt: Double)
+    /// Forgets a pod.
+    case delete(uid: String)
+
+    func apply(_ db: Database) throws {
+        switch self {
+        case .insert(let record): try record.insert(db)
+        case .save(let record): try record.save(db)
+        case .submitted(let uid, let jobID, let updatedAt):
+            try db.cachedStatement(sql: "UPDATE pod SET jobID = ?, phase = 'active', updatedAt = ? WHERE uid = ?")
+                .execute(arguments: [jobID, updatedAt, uid])
+        case .deleteRequested(let uid, let updatedAt):
+            try db.cachedStatement(sql: "UPDATE pod SET deleteRequested = 1, updatedAt = ? WHERE uid = ?")
+                .execute(arguments: [updatedAt, uid])
+        case .finished(let uid, let status, let finishedAt):
+            let text = String(decoding: try JSONEncoder().encode(status), as: UTF8.self)
+            try db.cachedStatement(sql: "UPDATE pod SET phase = 'finished', status = ?, finishedAt = ?, updatedAt = ? WHERE uid = ?")
+                .execute(arguments: [text, finishedAt, finishedAt, uid])
+        case .delete(let uid):
+            try db.cachedStatement(sql: "DELETE FROM pod WHERE uid = ?").execute(arguments: [uid])
+        }
+    }
+}
+
+/// Group commit: changes that arrive while a transaction runs wait for the next one, which
+/// then applies all of them at once. Every caller returns only after its change is committed.
+final class StoreBatcher: @unchecked Sendable {
+    private let writer: any DatabaseWriter
+    private let queue = DispatchQueue(label: "dte-agent.store")
+    private let lock = NSLock()
+    // Guarded by `lock`.
+    private var pending: [(changes: [StoreChange], done: CheckedContinuation<Void, any Error>)] = []
+    private var draining = false
+
+    init(writer: any DatabaseWriter) { self.writer = writer }
+
+    func perform(_ changes: [StoreChange]) async throws {
+        guard !changes.isEmpty else { return }
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            lock.lock()
+            pending.append((changes, continuation))
+            let start = !draining
+            draining = true
+            lock.unlock()
+            if start { queue.async { self.drain() } }
+        }
+    }
+
+    private func drain() {
+        while true {
+            lock.lock()
+            let batch = pending
+            pending = []
+            if batch.isEmpty { draining = false }
+            lock.unlock()
+            if batch.isEmpty { return }
+            do {
+                try writer.write { db in for item in batch { for change in item.changes { try change.apply(db) } } }
+                for item in batch { item.done.resume() }
+            } catch {
+                // One bad call must not fail the others: retry them one by one.
+                for item in batch {
+                    do {
+                        try writer.write { db in for change in item.changes { try change.apply(db) } }
+                        item.done.resume()
+                    } catch { item.done.resume(throwing: error) }
+                }
+            }
+        }
+    }
 }
 
 /// The agent's durable state: an SQLite database (WAL) in the state folder.
 public struct PodStore: Sendable {
     let writer: any DatabaseWriter
+    let batcher: StoreBatcher
+
+    init(writer: any DatabaseWriter) {
+        self.writer = writer
+        self.batcher = StoreBatcher(writer: writer)
+    }
+
+    /// Applies `changes` in one transaction, together with other callers' changes that
+    /// arrive meanwhile; returns once they are committed.
+    public func perform(_ changes: [StoreChange]) async throws(AgentError) {
+        do { try await batcher.perform(changes) } catch {
+            throw AgentError(.storeFailure, "database write failed", cause: error)
+        }
+    }
+
+    /// The stored status of finished pods, by UID.
+    public func statuses(of uids: [String]) throws(AgentError) -> [String: PodStatus] {
+        guard !uids.isEmpty else { return [:] }
+        return try read("read statuses") { db in
+            var result: [String: PodStatus] = [:]
+            let decoder = JSONDecoder()
+            for start in stride(from: 0, to: uids.count, by: 500) {
+                let chunk = Array(uids[start..<min(start + 500, uids.count)])
+                let marks = Array(repeating: "?", count: chunk.count).joined(separator: ",")
+                let rows = try Row.fetchCursor(db, sql: "SELECT uid, status FROM pod WHERE status IS NOT NULL AND uid IN (\(marks))",
+                                               arguments: StatementArguments(chunk))
+                while let row = try rows.next() {
+                    let uid: String = row["uid"]
+                    let text: String = row["status"]
+                    result[uid] = try decoder.decode(PodStatus.self, from: Data(text.utf8))
+                }
+            }
+            return result
+        }
+    }
 
     /// Opens (creating if needed) `<stateDir>/agent.db`, readable by its owner only.
     public static func open(stateDir: String) throws(AgentError) -> PodStore {
