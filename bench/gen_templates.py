@@ -37,7 +37,7 @@ def main():
         "      constraints:",
         "        - less_or_equal: 64 GB",
         "  node_templates:",
-        "    bench:",
+        "    plan-bench:",
         "      type: dte.nodes.DigitalTwin",
         "      properties:",
         "        project: bench-dt",
@@ -60,7 +60,7 @@ def main():
             f"        walltime: {1 + i % 4} h",
             "        runtime: apptainer",
             "      requirements:",
-            "        - twin: bench",
+            "        - twin: plan-bench",
         ]
         if i % 2 == 1:
             lines.append(f"        - after: job-{i - 1:05d}")

@@ -90,7 +90,7 @@ public struct Executor: Sendable {
         var results: [String: ApplyResult] = [:]
         // refresh: record what the sites reported
         for c in plan.changes where c.action == .read {
-            guard var rec = try await store.snapshot().resource(c.address), let o = plan.observed[c.address] else { continue }
+            guard var rec = try await store.resource(address: c.address), let o = plan.observed[c.address] else { continue }
             rec.status = o.phase
             try await store.commit(rec)
             let r = ApplyResult(address: c.address, outcome: .updated, jobID: rec.jobID, message: "status \(o.phase)")
@@ -148,7 +148,7 @@ public struct Executor: Sendable {
 
     func delete(_ c: ResourceChange) async -> ApplyResult {
         do {
-            guard let rec = try await store.snapshot().resource(c.address) else {
+            guard let rec = try await store.resource(address: c.address) else {
                 return ApplyResult(address: c.address, outcome: .deleted, jobID: nil, message: "already gone")
             }
             if let uid = rec.podUID, let provider = providers(rec.site) {
@@ -168,8 +168,7 @@ public struct Executor: Sendable {
             guard let spec = c.after, let placement = c.placement else {
                 return ApplyResult(address: c.address, outcome: .failed, jobID: nil, message: "the plan has no spec for \(c.address)")
             }
-            let snapshot = try await store.snapshot()
-            let old = snapshot.resource(c.address)
+            let old = try await store.resource(address: c.address)
             if c.action == .update, var rec = old {
                 rec.protected = c.protected
                 try await store.commit(rec)
@@ -184,9 +183,11 @@ public struct Executor: Sendable {
                 generation = old.generation + 1
             }
             let uid = PodUID.make(lineage: lineage, address: c.address, generation: generation)
-            let afterUIDs = spec.after.compactMap { dep -> String? in
-                guard let r = snapshot.resource("twin.\(spec.twin).\(dep)"), r.site == placement.site else { return nil }
-                return r.podUID
+            var afterUIDs: [String] = []
+            for dep in spec.after {
+                if let r = try await store.resource(address: "twin.\(spec.twin).\(dep)"), r.site == placement.site, let uid = r.podUID {
+                    afterUIDs.append(uid)
+                }
             }
             try await store.addIntent(ApplyIntent(address: c.address, site: placement.site, podUID: uid, action: c.action.rawValue, createdAt: Date()))
             let jobID = try await provider.create(PodRequest(address: c.address, spec: spec, placement: placement, uid: uid, afterUIDs: afterUIDs,

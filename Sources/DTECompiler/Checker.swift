@@ -1,3 +1,4 @@
+import Foundation
 import DTEModel
 
 /// Options of a check run.
@@ -325,10 +326,8 @@ public final class Checker {
             model.inputs.append(ResolvedParameter(name: input.name, file: file,
                                                   value: value.flatMap { genericValue($0, ctx: ctx, path: input.source.path, subject: "input") }))
         }
-        for nt in topo.nodeTemplates {
-            guard let ref = nodeIndex[nt.name], ref.file == f.path else { continue }
-            if let n = checkNodeTemplate(ref) { model.nodes.append(n) }
-        }
+        let refs = topo.nodeTemplates.compactMap { nt in nodeIndex[nt.name].flatMap { $0.file == f.path ? $0 : nil } }
+        model.nodes += checkNodeTemplates(refs)
         for rt in topo.relationshipTemplates {
             guard let rtype = resolveType(.relationship, rt.type, mark: rt.typeMark, file: file, path: rt.source.path + ".type", table: table)
             else { continue }
@@ -424,6 +423,39 @@ public final class Checker {
         let v = checkValue(d, schema: def.schema, ctx: ctx, subject: "", path: "", quiet: true)
         defaultCache[id] = .some(v)
         return v
+    }
+
+    /// Checks node templates; a large topology is split between two workers (the machine's
+    /// cores), each a checker of its own over the same read-only inputs.
+    func checkNodeTemplates(_ refs: [NodeRef]) -> [ResolvedNode] {
+        let workers = refs.count >= 2_000 ? min(2, max(1, ProcessInfo.processInfo.activeProcessorCount)) : 1
+        guard workers > 1 else { return refs.compactMap(checkNodeTemplate) }
+        for t in tables.values { t.freeze() }
+        let chunk = (refs.count + workers - 1) / workers
+        let parts = (0..<workers).map { Array(refs[min(refs.count, $0 * chunk)..<min(refs.count, ($0 + 1) * chunk)]) }
+        let checkers = Workers(parts.map { _ in worker() })
+        let results = ResultSlots(count: workers)
+        DispatchQueue.concurrentPerform(iterations: workers) { i in
+            results.set(i, checkers.items[i].checkNodesAlone(parts[i]))
+        }
+        for c in checkers.items { diagnostics += c.diagnostics }
+        return results.all.flatMap { $0 }
+    }
+
+    /// A checker sharing this one's loaded files, type tables and indexes, with caches of its own.
+    func worker() -> Checker {
+        let w = Checker(sources: sources, options: options)
+        w.tables = tables
+        w.nodeIndex = nodeIndex
+        w.groupIndex = groupIndex
+        w.propertyDefsByType = propertyDefsByType
+        w.constraintCache = constraintCache
+        w.checkedTypes = checkedTypes
+        return w
+    }
+
+    func checkNodesAlone(_ refs: [NodeRef]) -> [ResolvedNode] {
+        refs.compactMap(checkNodeTemplate)
     }
 
     /// Names of a type and its ancestors, shared by every node of the type.
@@ -745,4 +777,31 @@ public final class Checker {
             }
         }
     }
+}
+
+/// One result per worker, written by that worker only (distinct indexes), read after all joined.
+private final class ResultSlots: @unchecked Sendable {
+    private var slots: [[ResolvedNode]]
+    private let lock = NSLock()
+
+    init(count: Int) { slots = Array(repeating: [], count: count) }
+
+    func set(_ i: Int, _ v: [ResolvedNode]) {
+        lock.lock()
+        slots[i] = v
+        lock.unlock()
+    }
+
+    var all: [[ResolvedNode]] {
+        lock.lock()
+        defer { lock.unlock() }
+        return slots
+    }
+}
+
+/// Carries worker checkers to the threads of `concurrentPerform`: worker `i` is used by
+/// iteration `i` only, and by the caller again only after all iterations returned.
+private final class Workers: @unchecked Sendable {
+    let items: [Checker]
+    init(_ items: [Checker]) { self.items = items }
 }

@@ -28,13 +28,19 @@ public struct ComponentSpec: Sendable, Codable, Hashable {
     public var coreHours: Double { Double(cpus) * walltime / 3600 }
     public var gpuHours: Double { Double(gpus) * walltime / 3600 }
 
-    /// A stable hash of what the site runs (sorted-key JSON, SHA-256 by Foundation-free FNV when unavailable).
+    /// A stable hash of what the site runs: FNV-1a over every field, in a fixed order.
     public var hash: String {
-        let e = JSONEncoder()
-        e.outputFormatting = [.sortedKeys]
-        let data = (try? e.encode(self)) ?? Data()
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in data { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }
+        func add(_ s: String) {
+            for b in s.utf8 { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }
+            h = (h ^ 0x1f) &* 0x0000_0100_0000_01b3  // field separator
+        }
+        add(twin); add(component); add(project); add(kind); add(image ?? "\u{0}")
+        add(String(command.count)); command.forEach(add)
+        add(String(args.count)); args.forEach(add)
+        for k in env.keys.sorted() { add(k); add(env[k] ?? "") }
+        add(String(cpus)); add(String(memory)); add(String(gpus)); add(gpuModel ?? "\u{0}"); add(String(walltime))
+        add(runtime ?? "\u{0}"); after.forEach(add); add(schedule ?? "\u{0}")
         return String(h, radix: 16)
     }
 }

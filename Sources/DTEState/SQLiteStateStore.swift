@@ -21,6 +21,13 @@ public final class SQLiteStateStore: StateStore {
         }
         var config = Configuration()
         config.busyMode = .timeout(10)
+        // WAL: readers never block the writer, and a commit costs one fsync-free append
+        // (synchronous=NORMAL keeps every commit across a killed process; only an OS crash can
+        // lose the last ones, which intents and deterministic pod UIDs recover from).
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA journal_mode = WAL")
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        }
         do {
             db = try DatabaseQueue(path: path, configuration: config)
             try Self.migrator.migrate(db)
@@ -135,6 +142,12 @@ public final class SQLiteStateStore: StateStore {
                 let rows = try Row.fetchAll(db, sql: "SELECT * FROM resources ORDER BY address")
                 return StateSnapshot(formatVersion: version, lineage: lineage, serial: try Self.serial(db), resources: rows.map(Self.record))
             }
+        }
+    }
+
+    public func resource(address: String) async throws -> ResourceRecord? {
+        try wrap("read") {
+            try db.read { try Row.fetchOne($0, sql: "SELECT * FROM resources WHERE address = ?", arguments: [address]).map(Self.record) }
         }
     }
 

@@ -126,6 +126,8 @@ public struct StateError: Error, Sendable, CustomStringConvertible, Equatable {
 /// lease that expires unless heartbeated; `breakLock` removes a lease whoever holds it.
 public protocol StateStore: Sendable {
     func snapshot() async throws -> StateSnapshot
+    /// One resource, without reading the others.
+    func resource(address: String) async throws -> ResourceRecord?
     /// Records a resource (insert or replace); returns the new serial.
     @discardableResult func commit(_ resource: ResourceRecord) async throws -> Int
     /// Forgets a resource; returns the new serial.

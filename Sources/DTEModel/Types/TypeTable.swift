@@ -20,7 +20,8 @@ public enum PrimitiveType: String, Sendable, CaseIterable {
 /// The types visible from one file: TOSCA's normative types plus everything it imports.
 /// Resolves short names (`Compute`, `tosca:Compute`), inheritance and merged definitions.
 public final class TypeTable: @unchecked Sendable {
-    // Mutable caches are only touched by the single thread that checks one repository.
+    // The caches fill lazily while one thread checks; `freeze()` fills them all, after which
+    // nothing is written and several threads may read (see `frozen`).
     private var types: [TypeKind: [String: TypeDefinition]] = [:]
     private var mergedProperties: [ObjectIdentifier: [PropertyDefinition]] = [:]
     private var mergedAttributes: [ObjectIdentifier: [PropertyDefinition]] = [:]
@@ -28,12 +29,30 @@ public final class TypeTable: @unchecked Sendable {
     private var mergedCapabilities: [ObjectIdentifier: [CapabilityDefinition]] = [:]
     private var mergedInterfaces: [ObjectIdentifier: [InterfaceDefinition]] = [:]
     private var ancestorCache: [ObjectIdentifier: [TypeDefinition]] = [:]
+    /// Once set, the table is read-only: a cache miss computes without storing.
+    public private(set) var frozen = false
 
     public init() {}
+
+    /// Computes every cached answer so the table can be read from several threads at once.
+    public func freeze() {
+        for kind in TypeKind.allCases {
+            for t in all(kind) {
+                _ = ancestors(t)
+                _ = properties(t)
+                _ = attributes(t)
+                _ = requirements(t)
+                _ = capabilities(t)
+                _ = interfaces(t)
+            }
+        }
+        frozen = true
+    }
 
     /// Adds a definition; returns the one already there under that name when it is a different definition.
     @discardableResult
     public func add(_ t: TypeDefinition, as name: String? = nil) -> TypeDefinition? {
+        precondition(!frozen, "a frozen type table cannot change")
         let key = name ?? t.name
         if let existing = types[t.kind]?[key], existing !== t { return existing }
         types[t.kind, default: [:]][key] = t
@@ -68,7 +87,7 @@ public final class TypeTable: @unchecked Sendable {
             chain.append(parent)
             cur = parent
         }
-        ancestorCache[id] = chain
+        if !frozen { ancestorCache[id] = chain }
         return chain
     }
 
@@ -104,7 +123,7 @@ public final class TypeTable: @unchecked Sendable {
                 }
             }
         }
-        cache[ObjectIdentifier(t)] = out
+        if !frozen { cache[ObjectIdentifier(t)] = out }
         return out
     }
 
