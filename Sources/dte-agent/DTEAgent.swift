@@ -62,6 +62,8 @@ struct SettingOptions: ParsableArguments {
     var logLevel: String?
     @Flag(help: "Submit every job held (released with scontrol release); for maintenance and benchmarks.")
     var holdJobs = false
+    @Flag(help: "Honour runAsUser/runAsGroup (the agent must run as root; never uid 0).")
+    var allowRunAsUser = false
 
     func load() throws -> AgentConfiguration {
         var configuration = AgentConfiguration()
@@ -82,6 +84,7 @@ struct SettingOptions: ParsableArguments {
             if let value { try ConfigSetting.apply(key: key, value: .scalar(value), to: &configuration) }
         }
         if holdJobs { configuration.holdJobs = true }
+        if allowRunAsUser { configuration.allowRunAsUser = true }
         if !allowedSbatchFlag.isEmpty {
             try ConfigSetting.apply(key: "allowed-sbatch-flags", value: .list(allowedSbatchFlag), to: &configuration)
         }
@@ -117,6 +120,13 @@ extension DTEAgent {
             let store = try PodStore.open(stateDir: configuration.stateDir)
             try FileManager.default.createDirectory(atPath: configuration.workDir, withIntermediateDirectories: true,
                                                     attributes: [.posixPermissions: 0o700])
+            // Jobs of other accounts (allow-run-as-user) must reach their own folders inside:
+            // the work folder (and the data folder holding it) can be passed, not listed.
+            if configuration.allowRunAsUser {
+                chmod(configuration.workDir, 0o711)
+                let parent = (configuration.workDir as NSString).deletingLastPathComponent
+                if parent == configuration.stateDir { chmod(parent, 0o711) }
+            }
             let controller = try PodController(configuration: configuration, backend: backend, store: store, logger: logger)
             let router = AgentAPI.router(controller: controller, logger: logger)
             let address: BindAddress

@@ -138,10 +138,10 @@ import Testing
         let job = try Fixtures.builder(Fixtures.configuration(runtime: .apptainer)).build(pod)
         let dir = job.podDir
         #expect(job.runnerScript.contains(
-            "exec apptainer exec --nv --no-eval --containall --env-file \(dir)/env/run-with-command.apptainer-env "
+            "exec apptainer exec --nv --no-eval --containall --env-file \(dir)/run-with-command.apptainer-env "
                 + "--bind \(dir)/emptyDirs/w:/work docker://docker.io/library/python:3.11 python3 -c 'print('\\''hi'\\'')'"))
         #expect(job.runnerScript.contains(
-            "exec apptainer run --nv --no-eval --containall --env-file \(dir)/env/run-entrypoint.apptainer-env /cvmfs/unpacked/img.sif --flag"))
+            "exec apptainer run --nv --no-eval --containall --env-file \(dir)/run-entrypoint.apptainer-env /cvmfs/unpacked/img.sif --flag"))
         let singularity = try Fixtures.builder(Fixtures.configuration(runtime: .singularity)).build(pod)
         #expect(singularity.runnerScript.contains("exec singularity exec --nv"))
     }

@@ -85,15 +85,14 @@ for _ in $(seq 20); do awk '/VmRSS/ {print $2}' "/proc/$agent_pid/status" >> "$o
 rss_kib=$(sort -n "$out/rss.txt" | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
 rss_max_kib=$(sort -n "$out/rss.txt" | tail -1)
 hwm_kib=$(awk '/VmHWM/ {print $2}' "/proc/$agent_pid/status")
-anon_kib=$(awk '/RssAnon/ {print $2}' "/proc/$agent_pid/status")
 slurm_jobs=$(squeue -h -t all -o %i | wc -l)
 stop_agent
 python3 -c "import json; print('\n'.join(json.load(open('$out/create-big.json'))['jobs']))" | cancel_ids
 
-python3 - "$out" "$sbatch_seconds" "$N" "$rss_kib" "$hwm_kib" "$BIG" "$rss_max_kib" "$anon_kib" "$slurm_jobs" "$load_start" "$load_create" <<'PY'
+python3 - "$out" "$sbatch_seconds" "$N" "$rss_kib" "$hwm_kib" "$BIG" "$rss_max_kib" "$slurm_jobs" "$load_start" "$load_create" <<'PY'
 import json, sys
 out, sbatch_seconds, n, rss, hwm, big = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
-rss_max, anon, slurm_jobs, load_start, load_create = int(sys.argv[7]), int(sys.argv[8]), int(sys.argv[9]), sys.argv[10], sys.argv[11]
+rss_max, slurm_jobs, load_start, load_create = int(sys.argv[7]), int(sys.argv[8]), sys.argv[9], sys.argv[10]
 create = json.load(open(f"{out}/create.json"))
 status = json.load(open(f"{out}/status.json"))
 big_create = json.load(open(f"{out}/create-big.json"))
@@ -105,7 +104,7 @@ lines = [
     f"| shell loop of `sbatch --hold --wrap true`, {n} jobs | {sbatch_rate:.0f} jobs/s ({sbatch_seconds:.2f} s) | baseline |",
     f"| dte-agent `/create` → job id, {n} pods, {create['concurrency']} clients | {create['pods_per_second']:.0f} pods/s ({create['seconds']:.2f} s, {create['errors']} errors) = **{ratio:.1f}×** the loop | ≥ 3× |",
     f"| `/status` for {status['answered']} pods | p50 **{status['p50_ms']:.1f} ms**, p95 {status['p95_ms']:.1f} ms ({status['rounds']} calls) | p50 ≤ 50 ms |",
-    f"| agent memory with {big} tracked pods ({big_create['pods_per_second']:.0f} pods/s) | VmRSS median **{rss / 1024:.1f} MiB** of 20 samples over 10 s (largest {rss_max / 1024:.1f} MiB; anonymous {anon / 1024:.1f} MiB); peak of the run {hwm / 1024:.1f} MiB | ≤ 64 MiB |",
+    f"| agent memory with {big} tracked pods ({big_create['pods_per_second']:.0f} pods/s) | VmRSS median **{rss / 1024:.1f} MiB** of 20 samples over 10 s (largest {rss_max / 1024:.1f} MiB); peak of the run {hwm / 1024:.1f} MiB | ≤ 64 MiB |",
     "",
     f"Load average at the start: {load_start}; after the 1000 creates: {load_create}. Jobs in slurmctld's memory at the end: {slurm_jobs}.",
 ]

@@ -17,6 +17,15 @@ enum PodFolder {
             }
             try writeFile("\(job.podDir)/job.sh", Data(job.runnerScript.utf8), mode: 0o700)
             try writeFile("\(job.podDir)/job.slurm", Data(job.batchScript.utf8), mode: 0o700)
+            if let uid = job.request.userID {
+                // The job runs as another account: the folder is that account's.
+                let gid = job.request.groupID ?? uid
+                let paths = [job.podDir] + job.directories.map { "\(job.podDir)/\($0.path)" }
+                    + job.files.map { "\(job.podDir)/\($0.path)" } + ["\(job.podDir)/job.sh", "\(job.podDir)/job.slurm"]
+                for path in paths where lchown(path, uid_t(uid), gid_t(gid)) != 0 {
+                    throw AgentError(.internalFailure, "cannot give \(path) to uid \(uid): \(String(cString: strerror(errno)))")
+                }
+            }
         } catch let error as AgentError {
             throw error
         } catch {

@@ -29,7 +29,7 @@ public struct ContainerPlan: Sendable, Hashable {
     /// Files in the pod folder for this container: `run-<name>.out` / `init-<name>.out`, …
     public var filePrefix: String { "\(kind.rawValue)-\(name)" }
     /// The environment file (NUL-separated `NAME=VALUE`, mode 0600).
-    public var envFile: String { "env/\(filePrefix).env" }
+    public var envFile: String { "\(filePrefix).env" }
     /// The shell function in `job.sh` that starts this container.
     public var functionName: String { "dte_\(kind == .initContainer ? "init" : "run")_\(index)" }
 

@@ -2,7 +2,7 @@ import Foundation
 
 /// The command line that starts one container under the site's runtime. Every word coming
 /// from the pod is passed through `Shell.quote`; the environment travels in files
-/// (`env/<container>.env`, mode 0600), never in the script.
+/// (`<kind>-<container>.env`, mode 0600), never in the script.
 public struct ContainerRuntime: Sendable {
     public var configuration: AgentConfiguration
     public var podUID: String
@@ -93,7 +93,7 @@ public struct ContainerRuntime: Sendable {
             let tool = kind.rawValue
             let hasCommand = hook != nil || !plan.command.isEmpty
             var words = [hasCommand ? "exec" : "run"] + configuration.apptainerOptions
-            words += ["--env-file", "\(podDir)/env/\(plan.filePrefix).apptainer-env"]
+            words += ["--env-file", "\(podDir)/\(plan.filePrefix).apptainer-env"]
             for mount in plan.mounts { words += ["--bind", "\(mount.source):\(mount.target)\(mount.readOnly ? ":ro" : "")"] }
             if let dir = plan.workingDir { words += ["--pwd", dir] }
             words.append(apptainerImage(plan.image))

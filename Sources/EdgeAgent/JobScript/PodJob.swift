@@ -22,6 +22,11 @@ public struct SlurmJobRequest: Codable, Sendable, Hashable {
     public var extraFlags: [String]
     /// Submit held (site setting `hold-jobs`); nil means false.
     public var hold: Bool?
+    /// The Unix account the job runs as, when the pod's `runAsUser` is honoured (site
+    /// setting `allow-run-as-user`, agent running as root); nil: the agent's own account.
+    public var userID: Int? = nil
+    /// The job's group, with `userID` (`runAsGroup`, else the user's primary group).
+    public var groupID: Int? = nil
 
     /// `--gres` value, when the pod asks for GPUs.
     public var gres: String? {
@@ -49,6 +54,8 @@ public struct SlurmJobRequest: Codable, Sendable, Hashable {
         if let qos { options.append("--qos=\(qos)") }
         if !afterOK.isEmpty { options.append("--dependency=afterok:" + afterOK.joined(separator: ":")) }
         if hold == true { options.append("--hold") }
+        if let userID { options.append("--uid=\(userID)") }
+        if let groupID { options.append("--gid=\(groupID)") }
         options.append(contentsOf: extraFlags)
         return options
     }

@@ -84,7 +84,7 @@ public struct PodJobBuilder: Sendable {
                 plans.append(plan)
                 layout.file(plan.envFile, envFileContents(plan), mode: 0o600)
                 if configuration.runtime == .apptainer || configuration.runtime == .singularity {
-                    layout.file("env/\(plan.filePrefix).apptainer-env", Data(apptainerEnvFile(plan).utf8), mode: 0o600)
+                    layout.file("\(plan.filePrefix).apptainer-env", Data(apptainerEnvFile(plan).utf8), mode: 0o600)
                 }
             }
         }
@@ -475,6 +475,7 @@ public struct PodJobBuilder: Sendable {
         for id in afterOK where !id.allSatisfy(\.isNumber) {
             throw AgentError(.internalFailure, "dependency job id '\(id)' is not numeric")
         }
+        let account = try runAs(pod)
         return SlurmJobRequest(
             name: "\(pod.metadata.namespace).\(pod.metadata.name)",
             partition: try slurmName(Annotation.partition, configuration.partition),
@@ -486,7 +487,48 @@ public struct PodJobBuilder: Sendable {
             afterOK: afterOK, workDir: podDir,
             comment: "dte-agent:\(instanceID):\(pod.metadata.uid)",
             extraFlags: try extraFlags(annotations[Annotation.slurmFlags]),
-            hold: configuration.holdJobs)
+            hold: configuration.holdJobs,
+            userID: account?.uid, groupID: account?.gid)
+    }
+
+    /// The account a pod's `runAsUser`/`runAsGroup` asks for: nil when it asks for none (or
+    /// for the agent's own user). Honoured only with `allow-run-as-user` and an agent running
+    /// as root (Slurm lets only root submit for another user); never root. One pod is one job,
+    /// so every container must run as the same user.
+    func runAs(_ pod: Pod, agentUID: Int = Int(geteuid())) throws(AgentError) -> (uid: Int, gid: Int)? {
+        let all = pod.spec.initContainers + pod.spec.containers
+        let users = all.map { $0.securityContext?.runAsUser ?? pod.spec.securityContext?.runAsUser }
+        let groups = all.map { $0.securityContext?.runAsGroup ?? pod.spec.securityContext?.runAsGroup }
+        guard let uid = users.compactMap({ $0 }).first else {
+            if groups.contains(where: { $0 != nil }) {
+                throw AgentError(.unsupported, "runAsGroup without runAsUser is not supported; set runAsUser too")
+            }
+            return nil
+        }
+        guard users.allSatisfy({ $0 == uid }), Set(groups).count == 1 else {
+            throw AgentError(.unsupported, "all containers of a pod run as one user (one Slurm job): "
+                                + "runAsUser/runAsGroup differ between its containers")
+        }
+        let group = groups.first ?? nil
+        if uid == agentUID && group == nil { return nil }
+        guard configuration.allowRunAsUser else {
+            throw AgentError(.unsupported, "runAsUser \(uid) is not honoured on this site (allow-run-as-user is off); "
+                                + "jobs run as the agent's account")
+        }
+        guard uid > 0, group.map({ $0 > 0 }) ?? true else {
+            throw AgentError(.unsupported, "runAsUser/runAsGroup 0 (root) is never honoured")
+        }
+        guard agentUID == 0 else {
+            throw AgentError(.unsupported, "the agent runs as uid \(agentUID), not root, so it cannot submit jobs as uid \(uid)")
+        }
+        if let group { return (uid, group) }
+        var entry = passwd()
+        var result: UnsafeMutablePointer<passwd>?
+        var buffer = [CChar](repeating: 0, count: 4096)
+        guard getpwuid_r(uid_t(uid), &entry, &buffer, buffer.count, &result) == 0, result != nil else {
+            throw AgentError(.unsupported, "runAsUser \(uid) has no account on this host and the pod sets no runAsGroup")
+        }
+        return (uid, Int(entry.pw_gid))
     }
 
     func extraFlags(_ text: String?) throws(AgentError) -> [String] {

@@ -26,7 +26,7 @@ public struct SlurmLibrary: BatchBackend {
     public func submit(_ request: SlurmJobRequest, script: String, scriptPath: String) async throws(AgentError) -> String {
         if !request.extraFlags.isEmpty { return try await cli.submit(request, script: script, scriptPath: scriptPath) }
         let environment = self.environment
-        let result: Result<String, AgentError> = await SlurmLibraryQueue.run {
+        let result: Result<String, AgentError> = await SlurmLibraryQueue.runSubmit {
             Self.submitBlocking(request, script: script, environment: environment)
         }
         return try result.get()
@@ -59,8 +59,8 @@ public struct SlurmLibrary: BatchBackend {
         desc.num_tasks = 1
         if let minutes = request.timeLimitMinutes { desc.time_limit = UInt32(clamping: minutes) }
         if request.hold == true { desc.priority = 0 }
-        desc.user_id = getuid()
-        desc.group_id = getgid()
+        desc.user_id = request.userID.map { uid_t($0) } ?? getuid()
+        desc.group_id = request.groupID.map { gid_t($0) } ?? getgid()
         let envPointers = environment.map { c($0) }
         let envArray = UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>.allocate(capacity: envPointers.count + 1)
         defer { envArray.deallocate() }
@@ -179,10 +179,28 @@ public struct SlurmLibrary: BatchBackend {
     }
 }
 
-/// One thread for every libslurm call: the library's calls block and its error number is
-/// per thread, so they stay off Swift's cooperative pool and in order.
+/// Threads for libslurm calls, off Swift's cooperative pool (the calls block). The job poll
+/// and cancels run in order on one queue. Submissions run on a few queues of their own: each
+/// is one RPC (a munge credential, a connection, slurmctld's answer), and overlapping them
+/// lets slurmctld take the next while one is on the way. libslurm's calls are thread-safe
+/// and its error number is per thread; each closure reads it on the thread that failed.
 enum SlurmLibraryQueue {
     static let queue = DispatchQueue(label: "dte-agent.libslurm")
+    static let submitQueues = (0..<4).map { DispatchQueue(label: "dte-agent.libslurm.submit-\($0)") }
+    nonisolated(unsafe) private static var nextSubmit = 0
+    private static let submitLock = NSLock()
+
+    static func runSubmit<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+        _ = once
+        let queue = submitLock.withLock { () -> DispatchQueue in
+            nextSubmit = (nextSubmit + 1) % submitQueues.count
+            return submitQueues[nextSubmit]
+        }
+        return await withCheckedContinuation { continuation in
+            queue.async { continuation.resume(returning: body()) }
+        }
+    }
+
     private static let once: Void = {
         queue.sync { slurm_init(nil) }
     }()
