@@ -26,6 +26,11 @@ data=$(mktemp -d)
 agent_pid=
 cleanup() {
   [[ -n $agent_pid ]] && kill "$agent_pid" 2>/dev/null && wait "$agent_pid" 2>/dev/null
+  # Sweep what a timed-out scancel or an interrupted run left: the baseline's jobs by their
+  # name, the agent's by its pods' names and the agent's comment.
+  scancel --name=dte-agent-bench-baseline 2>/dev/null || true
+  squeue -h -t pending,running -o '%i %j %k' 2>/dev/null \
+    | awk '$2 ~ /^bench\.bench-[0-9]+$/ && $3 ~ /^dte-agent:/ {print $1}' | cancel_ids
   rm -rf "$data"
 }
 trap cleanup EXIT
@@ -49,7 +54,7 @@ ids=$out/sbatch-ids.txt
 : > "$ids"
 start=$(date +%s.%N)
 for ((i = 0; i < N; i++)); do
-  sbatch --parsable --hold --mem=16M --output=/dev/null --wrap true >> "$ids"
+  sbatch --parsable --hold --job-name=dte-agent-bench-baseline --mem=16M --output=/dev/null --wrap true >> "$ids"
 done
 end=$(date +%s.%N)
 sbatch_seconds=$(echo "$end - $start" | bc -l)
