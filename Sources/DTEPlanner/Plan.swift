@@ -149,6 +149,11 @@ public enum Planner {
                 c.action = .noop
                 c.reason = r.status == "succeeded" ? "finished" : "unchanged"
             }
+            if c.action == .replace && (r.protected || d.protected) {
+                diags.append(Diagnostic(.error, code: "protected-resource",
+                                        "\(d.address) is protected (dte.policies.Protection) and would be replaced (\(c.reason))",
+                                        hint: "remove the protection policy first, or undo the change"))
+            }
             changes.append(c)
         }
         for r in state.resources where !seen.contains(r.address) && inScope(r.site) && targeted(r.address) {

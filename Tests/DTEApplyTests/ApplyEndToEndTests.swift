@@ -86,7 +86,7 @@ final class ApplyEndToEndTests: XCTestCase {
     }
 
     /// Writes the twin: `jobs` tiny batch jobs, each after the previous one.
-    func writeTwin(_ jobs: [String], env: String = "one", sleep: Int = 1, slow: Set<String> = []) throws {
+    func writeTwin(_ jobs: [String], env: String = "one", sleep: Int = 1, slow: Set<String> = [], protect: [String] = []) throws {
         var text = """
         tosca_definitions_version: tosca_simple_yaml_1_3
         imports: [dte/types.yaml]
@@ -107,6 +107,7 @@ final class ApplyEndToEndTests: XCTestCase {
         text += """
           policies:
             - here: { type: dte.policies.Placement, properties: { sites: [local], partition: batch }, targets: [\(twin)] }
+        \(protect.isEmpty ? "" : "    - keep: { type: dte.policies.Protection, targets: [\(protect.joined(separator: ", "))] }")
 
         """
         try text.write(toFile: tmp + "/repo/templates/\(twin).yaml", atomically: true, encoding: .utf8)
@@ -260,5 +261,28 @@ final class ApplyEndToEndTests: XCTestCase {
         XCTAssertEqual(down.status, 1)
         XCTAssertTrue(down.err.contains("cannot refresh site local"), down.err)
         XCTAssertEqual(try dte(["plan", "--site", "local", "--refresh=false", "--agent", "local=" + agentURL]).status, 0)
+    }
+
+    func testProtectedComponentsAreNeitherReplacedNorDeleted() throws {
+        try writeTwin(["keeper", "other"], protect: ["keeper"])
+        XCTAssertEqual(try dte(["apply", "--auto-approve", "--site", "local"]).status, 0)
+        try writeTwin(["keeper", "other"], env: "two", protect: ["keeper"])
+        let replace = try dte(["plan", "--site", "local"])
+        XCTAssertEqual(replace.status, 1, replace.out)
+        XCTAssertTrue(replace.out.contains("twin.\(twin).keeper is protected (dte.policies.Protection) and would be replaced"), replace.out)
+        try writeTwin(["other"])
+        let delete = try dte(["apply", "--auto-approve", "--site", "local"])
+        XCTAssertEqual(delete.status, 1)
+        XCTAssertTrue(delete.out.contains("twin.\(twin).keeper is protected (dte.policies.Protection) and would be deleted"), delete.out)
+        XCTAssertTrue(try dte(["state", "list"]).out.contains("twin.\(twin).keeper"), "nothing was applied")
+        // dropping the policy is applied first (an update); then the component can go
+        try writeTwin(["keeper", "other"])
+        let unprotect = try dte(["apply", "--auto-approve", "--site", "local"])
+        XCTAssertEqual(unprotect.status, 0, unprotect.out + unprotect.err)
+        XCTAssertTrue(unprotect.out.contains("twin.\(twin).keeper: updated"), unprotect.out)
+        try writeTwin(["other"])
+        let pruned = try dte(["apply", "--auto-approve", "--site", "local"])
+        XCTAssertEqual(pruned.status, 0, pruned.out + pruned.err)
+        XCTAssertTrue(pruned.out.contains("twin.\(twin).keeper: deleted"), pruned.out)
     }
 }
