@@ -39,9 +39,11 @@ cancel_ids() { # job ids on stdin, cancelled in chunks
   xargs -r -n 500 scancel 2>/dev/null || true
 }
 
-echo "building dte-agent (release)…"
-scratch=${SCRATCH:-.build-agent}
-swift build -c release --scratch-path "$scratch" --product dte-agent >/dev/null
+# The agent as a site installs it: a release build with the Swift runtime and Foundation linked
+# in (docs/agent.md, "Running it"), so the edge node needs no Swift toolchain.
+echo "building dte-agent (release, static Swift runtime)…"
+scratch=${SCRATCH:-.build-static}
+swift build -c release --static-swift-stdlib --scratch-path "$scratch" --product dte-agent >/dev/null
 agent=$scratch/release/dte-agent
 cc -O2 -pthread -o "$out/loadgen" bench/agent/loadgen.c
 loadgen=$out/loadgen
