@@ -72,19 +72,3 @@ public protocol Provider: Sendable {
     func status(_ pods: [PodRef]) async throws -> [PodObservation]
     func delete(_ pod: PodRef) async throws
 }
-
-/// Deterministic pod UIDs: the same lineage, address and generation always give the same UID,
-/// so a rerun after a crash adopts the job instead of submitting another.
-public enum PodUID {
-    public static func make(lineage: String, address: String, generation: Int) -> String {
-        func fnv(_ seed: UInt64) -> UInt64 {
-            var h = seed
-            for b in "\(lineage)|\(address)|\(generation)".utf8 { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }
-            return h
-        }
-        let a = fnv(0xcbf2_9ce4_8422_2325), b = fnv(0x84222325cbf29ce4)
-        let hex = String(format: "%016llx%016llx", a, b)
-        let c = Array(hex)
-        return "\(String(c[0..<8]))-\(String(c[8..<12]))-5\(String(c[13..<16]))-a\(String(c[17..<20]))-\(String(c[20..<32]))"
-    }
-}

@@ -41,12 +41,13 @@ func printError(_ s: String) {
 
 /// A content hash of the repository files (provenance of a saved plan).
 func sourceHash(_ files: [String], root: String) -> String {
-    var h: UInt64 = 0xcbf2_9ce4_8422_2325
+    var h = FNV1a64()
     for f in files.sorted() {
         let path = f.hasPrefix("/") ? f : (root as NSString).appendingPathComponent(f)
-        for b in Array(f.utf8) + Array((FileManager.default.contents(atPath: path) ?? Data())) { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }
+        h.add(f)
+        h.add(FileManager.default.contents(atPath: path) ?? Data())
     }
-    return "fnv1a64:" + String(h, radix: 16)
+    return "fnv1a64:" + String(h.value, radix: 16)
 }
 
 func gitCommit(in dir: String) -> String? {

@@ -30,10 +30,10 @@ public struct ComponentSpec: Sendable, Codable, Hashable {
 
     /// A stable hash of what the site runs: FNV-1a over every field, in a fixed order.
     public var hash: String {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        var h = FNV1a64()
         func add(_ s: String) {
-            for b in s.utf8 { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }
-            h = (h ^ 0x1f) &* 0x0000_0100_0000_01b3  // field separator
+            h.add(s)
+            h.add(CollectionOfOne(0x1f))  // field separator
         }
         add(twin); add(component); add(project); add(kind); add(image ?? "\u{0}")
         add(String(command.count)); command.forEach(add)
@@ -41,7 +41,7 @@ public struct ComponentSpec: Sendable, Codable, Hashable {
         for k in env.keys.sorted() { add(k); add(env[k] ?? "") }
         add(String(cpus)); add(String(memory)); add(String(gpus)); add(gpuModel ?? "\u{0}"); add(String(walltime))
         add(runtime ?? "\u{0}"); after.forEach(add); add(schedule ?? "\u{0}")
-        return String(h, radix: 16)
+        return String(h.value, radix: 16)
     }
 }
 
