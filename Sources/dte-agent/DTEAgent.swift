@@ -26,7 +26,7 @@ struct SettingOptions: ParsableArguments {
     var stateDir: String?
     @Option(help: "Folder of pod folders (visible to compute nodes).")
     var workDir: String?
-    @Option(help: "Batch system: slurm (htcondor is not implemented yet).")
+    @Option(help: "Batch system: slurm or htcondor.")
     var backend: String?
     @Option(help: "How to reach Slurm: library (libslurm) or cli.")
     var slurmApi: String?
@@ -46,6 +46,8 @@ struct SettingOptions: ParsableArguments {
     var defaultWalltime: String?
     @Option(help: "Prefix for image names without a scheme (apptainer/singularity).")
     var imagePrefix: String?
+    @Option(help: "Folder of the condor_* tools (backend htcondor; default: PATH).")
+    var htcondorBinDir: String?
     @Option(help: "Options for apptainer/singularity, comma-separated.")
     var apptainerOptions: String?
     @Option(help: "An sbatch flag pods may set through slurm-job.vk.io/flags (repeatable).")
@@ -77,7 +79,7 @@ struct SettingOptions: ParsableArguments {
             ("listen", listen), ("data-dir", dataDir), ("state-dir", stateDir), ("work-dir", workDir),
             ("backend", backend), ("slurm-api", slurmApi), ("runtime", runtime), ("partition", partition),
             ("account", account), ("qos", qos), ("default-memory", defaultMemory), ("default-cpus", defaultCpus),
-            ("default-walltime", defaultWalltime), ("image-prefix", imagePrefix), ("apptainer-options", apptainerOptions),
+            ("default-walltime", defaultWalltime), ("image-prefix", imagePrefix), ("htcondor-bin-dir", htcondorBinDir), ("apptainer-options", apptainerOptions),
             ("retention", retention), ("poll-interval", pollInterval), ("max-pods", maxPods), ("log-level", logLevel),
         ]
         for (key, value) in flags {
@@ -112,11 +114,7 @@ extension DTEAgent {
             }
             var logger = Logger(label: "dte-agent")
             logger.logLevel = Logger.Level(rawValue: configuration.logLevel) ?? .info
-            guard configuration.backend == .slurm else {
-                throw ValidationError("backend \(configuration.backend.rawValue) is not implemented yet; use slurm")
-            }
-            let backend: any BatchBackend = configuration.slurmAccess == .library
-                ? SlurmLibrary(logger: logger) : SlurmCLI(logger: logger)
+            let backend = configuration.makeBackend(logger: logger)
             let store = try PodStore.open(stateDir: configuration.stateDir)
             try FileManager.default.createDirectory(atPath: configuration.workDir, withIntermediateDirectories: true,
                                                     attributes: [.posixPermissions: 0o700])
@@ -183,6 +181,11 @@ extension DTEAgent {
             print(job.batchScript)
             print("# \(job.podDir)/job.sh")
             print(job.runnerScript, terminator: "")
+            if configuration.backend == .htcondor {
+                print("# \(job.podDir)/job.sub")
+                print(try HTCondorCLI.submitDescription(job.request, executable: "\(job.podDir)/job.slurm",
+                                                        environment: SlurmCLI.jobEnvironment()), terminator: "")
+            }
         }
     }
 }

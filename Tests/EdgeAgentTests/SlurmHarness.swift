@@ -47,9 +47,12 @@ final class TestAgent: Sendable {
     let logger: Logger
     let poller: Task<Void, Never>
 
+    /// `backend`: another batch system than the development cluster's Slurm (the HTCondor
+    /// stand-in); nil: Slurm through `access`.
     init(runtime: ContainerRuntimeKind = .bwrap, access: SlurmAccess = .library, dataDir: String? = nil,
+         backend custom: (any BatchBackend)? = nil,
          configure: (inout AgentConfiguration) -> Void = { _ in }) throws {
-        try SlurmCluster.require()
+        if custom == nil { try SlurmCluster.require() }
         let dir = dataDir ?? FileManager.default.temporaryDirectory
             .appendingPathComponent("dte-agent-test-\(UUID().uuidString.prefix(8))").path
         var configuration = AgentConfiguration()
@@ -64,7 +67,7 @@ final class TestAgent: Sendable {
         self.configuration = configuration
         var logger = Logger(label: "dte-agent-test")
         logger.logLevel = .warning
-        let backend: any BatchBackend = access == .library ? SlurmLibrary(logger: logger) : SlurmCLI(logger: logger)
+        let backend: any BatchBackend = custom ?? (access == .library ? SlurmLibrary(logger: logger) : SlurmCLI(logger: logger))
         let controller = try PodController(configuration: configuration, backend: backend,
                                            store: try PodStore.open(stateDir: configuration.stateDir), logger: logger)
         self.controller = controller

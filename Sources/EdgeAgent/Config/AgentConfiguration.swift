@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 
 /// Where the agent listens.
 public enum ListenAddress: Sendable, Hashable, CustomStringConvertible {
@@ -66,6 +67,8 @@ public struct AgentConfiguration: Sendable, Hashable {
     public var defaultWalltimeSeconds: Int?
     /// Prefix for image names that are neither absolute paths nor carry a scheme.
     public var imagePrefix: String = "docker://"
+    /// Folder of the condor_* tools (backend htcondor); nil: looked up on PATH.
+    public var htcondorBinDir: String?
     /// Options for apptainer/singularity before the image (interLink's defaults).
     public var apptainerOptions: [String] = ["--nv", "--no-eval", "--containall"]
     /// Extra `#SBATCH` flags (by name, e.g. `--constraint`) pods may set through the
@@ -108,6 +111,30 @@ public struct AgentConfiguration: Sendable, Hashable {
         }
         for path in allowedHostPaths where !path.hasPrefix("/") {
             throw AgentError(.badRequest, "allowed-host-paths entries must be absolute, not '\(path)'")
+        }
+        if backend == .htcondor {
+            if partition != nil || qos != nil {
+                throw AgentError(.badRequest, "backend htcondor has no partitions or QoS: remove the partition and qos settings")
+            }
+            if !allowedSbatchFlags.isEmpty {
+                throw AgentError(.badRequest, "allowed-sbatch-flags applies to Slurm only, not to backend htcondor")
+            }
+            if allowRunAsUser {
+                throw AgentError(.badRequest, "allow-run-as-user is supported with backend slurm only")
+            }
+        }
+        if let dir = htcondorBinDir, !dir.hasPrefix("/") {
+            throw AgentError(.badRequest, "htcondor-bin-dir must be an absolute path, not '\(dir)'")
+        }
+    }
+}
+
+extension AgentConfiguration {
+    /// The batch-system client these settings ask for.
+    public func makeBackend(logger: Logger) -> any BatchBackend {
+        switch backend {
+        case .slurm: slurmAccess == .library ? SlurmLibrary(logger: logger) : SlurmCLI(logger: logger)
+        case .htcondor: HTCondorCLI(logger: logger, binDir: htcondorBinDir)
         }
     }
 }

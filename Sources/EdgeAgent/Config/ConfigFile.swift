@@ -85,7 +85,7 @@ public enum ConfigFile {
 public enum ConfigSetting {
     public static let names: [String] = [
         "listen", "data-dir", "state-dir", "work-dir", "backend", "slurm-api", "runtime", "partition", "account",
-        "qos", "default-memory", "default-cpus", "default-walltime", "image-prefix", "apptainer-options",
+        "qos", "default-memory", "default-cpus", "default-walltime", "image-prefix", "htcondor-bin-dir", "apptainer-options",
         "allowed-sbatch-flags", "allowed-host-paths", "allow-run-as-user", "retention", "poll-interval",
         "max-pods", "log-level", "hold-jobs",
     ]
@@ -137,6 +137,7 @@ public enum ConfigSetting {
             guard let seconds = Duration.seconds(try scalar()) else { throw bad("a duration like 2h, 90m or 01:30:00") }
             c.defaultWalltimeSeconds = seconds
         case "image-prefix": c.imagePrefix = try scalar()
+        case "htcondor-bin-dir": c.htcondorBinDir = try scalar()
         case "apptainer-options": c.apptainerOptions = list()
         case "allowed-sbatch-flags": c.allowedSbatchFlags = list()
         case "allowed-host-paths": c.allowedHostPaths = list()
