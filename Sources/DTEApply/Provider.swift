@@ -41,12 +41,26 @@ public struct PodObservation: Sendable, Hashable {
     public var jobID: String
     public var phase: Phase
     public var exitCode: Int?
+    public var startedAt: Date?
+    public var finishedAt: Date?
+    /// Why it ended when not plainly (`OOMKilled`, `Cancelled`, `SlurmJobTimeout`, …).
+    public var reason: String?
 
-    public init(uid: String, jobID: String, phase: Phase, exitCode: Int?) {
+    public init(uid: String, jobID: String, phase: Phase, exitCode: Int?, startedAt: Date? = nil, finishedAt: Date? = nil, reason: String? = nil) {
         self.uid = uid
         self.jobID = jobID
         self.phase = phase
         self.exitCode = exitCode
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+        self.reason = reason
+    }
+}
+
+extension ObservedPod {
+    /// What a plan records of a site's report.
+    public init(_ o: PodObservation) {
+        self.init(phase: o.phase.rawValue, jobID: o.jobID, exitCode: o.exitCode, startedAt: o.startedAt, finishedAt: o.finishedAt, reason: o.reason)
     }
 }
 

@@ -19,6 +19,8 @@ extension DTE {
             discussion: """
                 A saved plan applies only to the state it was made against: another lineage or a moved serial is refused. \
                 Without a saved plan, apply plans first and asks for confirmation on a terminal; in CI pass --auto-approve. \
+                A component `after` one on another site is submitted only once that one's job succeeded (apply asks its \
+                site every few seconds, up to --wait-timeout); when it failed, the component and its dependents are skipped. \
                 Exit status: 0 all applied, 1 failures or refusal, 64 usage error.
                 """
         )
@@ -35,6 +37,10 @@ extension DTE {
         @Option(help: "Who applies (recorded in the history; default $USER@host).") var holder: String?
         @OptionGroup var agentOptions: AgentOptions
         @Option(help: "With --auto-approve: refresh from the agents first (--refresh=false skips it).") var refresh = true
+        @Option(name: .customLong("wait-timeout"),
+                help: ArgumentHelp("How long a component waits for a dependency on another site to finish (e.g. 90s, 30m, 24h, 2d).",
+                                   valueName: "duration"))
+        var waitTimeout = Duration(seconds: 86_400, text: "24h")
 
         public func validate() throws {
             if parallelism < 1 { throw ValidationError("--parallelism must be at least 1") }
@@ -92,14 +98,17 @@ extension DTE {
             for (k, v) in agentOptions.overrides { endpoints[k] = v }
             let agentEndpoints = endpoints
             let who = holder ?? "\(ProcessInfo.processInfo.environment["USER"] ?? "dte")@\(ProcessInfo.processInfo.hostName)"
-            let executor = Executor(store: store, providers: { site in agentEndpoints[site].map { AgentProvider(site: site, endpoint: $0) } },
+            var executor = Executor(store: store, providers: { site in agentEndpoints[site].map { AgentProvider(site: site, endpoint: $0) } },
                                     parallelism: parallelism, holder: who)
+            executor.waitTimeout = waitTimeout.seconds
             let color = useColor()
             let results: [ApplyResult]
             do {
                 results = try await executor.apply(plan, gitCommit: plan.gitCommit) { event in
                     switch event {
                     case .started(let address, let action): print("\(address): \(action.rawValue)…")
+                    case .waiting(let address, let dependency, let site, let status):
+                        print("\(address): waiting for \(dependency) on site \(site) to finish: \(status)")
                     case .finished(let r):
                         let mark = r.outcome == .failed ? (color ? "\u{1B}[31mfailed\u{1B}[0m" : "failed") : r.outcome.rawValue
                         print("\(r.address): \(mark)\(r.jobID.map { " (job \($0))" } ?? "")\(r.message.map { ": \($0)" } ?? "")")
@@ -112,7 +121,32 @@ extension DTE {
             let failed = results.filter { $0.outcome == .failed || $0.outcome == .skipped }
             let done = results.count - failed.count
             print("\nApply complete: \(done) succeeded, \(results.filter { $0.outcome == .failed }.count) failed, \(results.filter { $0.outcome == .skipped }.count) skipped.")
+            let outputs = try await store.outputs()
+            if !outputs.isEmpty { print("\nOutputs:\n\n" + OutputsView(outputs: outputs).text(), terminator: "") }
             if !failed.isEmpty { throw ExitCode(1) }
         }
     }
+}
+
+/// A duration option: a number with a unit (`s`, `m`, `h`, `d`; `90s`, `30 m`, `24h`), or seconds.
+struct Duration: ExpressibleByArgument, Sendable {
+    var seconds: TimeInterval
+    var text: String
+
+    init(seconds: TimeInterval, text: String) {
+        self.seconds = seconds
+        self.text = text
+    }
+
+    init?(argument: String) {
+        if let s = TimeInterval(argument), s > 0 {
+            self.init(seconds: s, text: argument)
+        } else if let u = ScalarUnit.parse(argument, kind: .time), u.base > 0 {
+            self.init(seconds: u.base, text: argument)
+        } else {
+            return nil
+        }
+    }
+
+    var defaultValueDescription: String { text }
 }

@@ -199,7 +199,7 @@ extension DTE {
                 }
                 let e = JSONEncoder()
                 e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-                print(String(decoding: try e.encode(r), as: UTF8.self))
+                print(String(decoding: try e.encode(ShownResource(r)), as: UTF8.self))
             }
         }
 
@@ -254,6 +254,28 @@ extension DTE {
                 print("broke lock \(id)")
             }
         }
+    }
+}
+
+/// A resource as `dte state show` prints it: the record, with its attributes as an object.
+struct ShownResource: Encodable {
+    var record: ResourceRecord
+    init(_ record: ResourceRecord) { self.record = record }
+
+    enum Key: String, CodingKey { case address, site, specHash, spec, generation, podUID, jobID, attributes, status, protected }
+
+    func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: Key.self)
+        try c.encode(record.address, forKey: .address)
+        try c.encode(record.site, forKey: .site)
+        try c.encode(record.specHash, forKey: .specHash)
+        try c.encode(record.spec, forKey: .spec)
+        try c.encode(record.generation, forKey: .generation)
+        try c.encodeIfPresent(record.podUID, forKey: .podUID)
+        try c.encodeIfPresent(record.jobID, forKey: .jobID)
+        try c.encode(ResourceAttributes.decode(record.outputs), forKey: .attributes)
+        try c.encodeIfPresent(record.status, forKey: .status)
+        try c.encode(record.protected, forKey: .protected)
     }
 }
 
@@ -324,7 +346,7 @@ func refresh(_ snapshot: StateSnapshot, sites: [SiteInfo], scope: PlanScope) asy
         let byUID = Dictionary(statuses.map { ($0.uid, $0) }, uniquingKeysWith: { a, _ in a })
         for r in records {
             guard let uid = r.podUID, let o = byUID[uid] else { continue }
-            observed[r.address] = ObservedPod(phase: o.phase.rawValue, jobID: o.jobID, exitCode: o.exitCode)
+            observed[r.address] = ObservedPod(o)
         }
     }
     return observed

@@ -21,6 +21,10 @@ public struct ComponentSpec: Sendable, Codable, Hashable {
     /// Components of the same twin that must finish first.
     public var after: [String]
     public var schedule: String?
+    /// Values that use `get_attribute` (by path: `env.NAME`, `command.N`, `args.N`), resolved at
+    /// apply from what the named resources reported; until then the spec holds their TOSCA text.
+    /// Not part of `hash`: the text already is.
+    public var deferred: [String: AttributeExpression]?
 
     public var address: String { "twin.\(twin).\(component)" }
 
@@ -73,6 +77,8 @@ public struct DesiredResource: Sendable, Codable, Hashable {
 public struct DesiredState: Sendable, Codable {
     public var resources: [DesiredResource]
     public var sites: [SiteInfo]
+    /// The topology outputs, resolved after apply from what the sites report.
+    public var outputs: [OutputDefinition]?
 
     /// Builds components from the model and places each one; problems become diagnostics
     /// (a component no site can run names the unmet requirement of each site).
@@ -98,21 +104,34 @@ public struct DesiredState: Sendable, Codable {
             }
         }
         var resources: [DesiredResource] = []
-        for n in model.nodes where n.isA("dte.nodes.Component") {
+        let components = model.nodes.filter { $0.isA("dte.nodes.Component") }
+        var addresses: [String: String] = [:]
+        for n in components {
+            if let t = n.requirements.first(where: { $0.name == "twin" })?.target { addresses[n.name] = "twin.\(t).\(n.name)" }
+        }
+        for n in components {
             guard let twinName = n.requirements.first(where: { $0.name == "twin" })?.target, let twin = twins[twinName] else { continue }
             let project = twin.property("project")?.stringValue ?? twinName
-            func strings(_ v: Value?) -> [String] { (v?.listValue ?? []).compactMap(\.stringValue) }
+            var deferred: [String: AttributeExpression] = [:]
+            func text(_ v: Value, _ path: String) -> String {
+                if let e = AttributeExpression(v, address: { addresses[$0] }, property: { model.node($0)?.property($1) }) { deferred[path] = e }
+                return v.stringValue ?? v.display
+            }
+            func strings(_ name: String) -> [String] {
+                (n.property(name)?.listValue ?? []).enumerated().compactMap { i, v in v.isSymbolic ? text(v, "\(name).\(i)") : v.stringValue }
+            }
             var env: [String: String] = [:]
-            if case .map(let entries)? = n.property("env") { for e in entries { env[e.key] = e.value.stringValue ?? e.value.display } }
+            if case .map(let entries)? = n.property("env") { for e in entries { env[e.key] = text(e.value, "env.\(e.key)") } }
             let spec = ComponentSpec(
                 twin: twinName, component: n.name, project: project,
                 kind: n.isA("dte.nodes.Service") ? "service" : "batch",
-                image: n.property("image")?.stringValue, command: strings(n.property("command")), args: strings(n.property("args")),
+                image: n.property("image")?.stringValue, command: strings("command"), args: strings("args"),
                 env: env, cpus: n.property("cpus")?.intValue ?? 1, memory: n.property("memory")?.baseAmount ?? 1_073_741_824,
                 gpus: n.property("gpus")?.intValue ?? 0, gpuModel: n.property("gpu_model")?.stringValue,
                 walltime: n.property("walltime")?.baseAmount ?? 3600, runtime: n.property("runtime")?.stringValue,
                 after: n.requirements.filter { $0.name == "after" }.compactMap(\.target).sorted(),
-                schedule: n.property("schedule")?.stringValue ?? schedules[n.name] ?? schedules[twinName])
+                schedule: n.property("schedule")?.stringValue ?? schedules[n.name] ?? schedules[twinName],
+                deferred: deferred.isEmpty ? nil : deferred)
             let policy = placementFor[n.name] ?? placementFor[twinName]
             switch place(spec, sites: sites, policy: policy, remaining: remaining) {
             case .success(let decision):
@@ -127,7 +146,9 @@ public struct DesiredState: Sendable, Codable {
                                         file: n.file, mark: n.mark, path: "topology_template.node_templates.\(n.name)"))
             }
         }
-        return (DesiredState(resources: resources.sorted { $0.address < $1.address }, sites: sites), diags)
+        let sorted = resources.sorted { $0.address < $1.address }
+        let outputs = OutputDefinition.all(in: model, resources: sorted)
+        return (DesiredState(resources: sorted, sites: sites, outputs: outputs.isEmpty ? nil : outputs), diags)
     }
 
     enum PlaceResult { case success(PlacementDecision), failure([PlacementDecision.Rejection]) }

@@ -20,6 +20,8 @@ public struct ResourceChange: Sendable, Codable, Hashable {
     public var after: ComponentSpec?
     public var placement: PlacementDecision?
     public var protected: Bool
+    /// Values using `get_attribute`, by path: what they will be, or "(known after apply)".
+    public var deferredValues: [String: String]?
 }
 
 /// A self-contained plan: what it was made against, what it wants, and the changes.
@@ -42,6 +44,8 @@ public struct Plan: Sendable, Codable {
     public var observed: [String: ObservedPod] = [:]
     public var refreshed: Bool = false
     public var diagnostics: [Diagnostic]
+    /// The topology outputs as far as the plan knows them (nil values are known after apply).
+    public var outputs: [OutputValue]?
 
     public func count(_ a: PlanAction) -> Int { changes.filter { $0.action == a }.count }
     public var hasChanges: Bool { changes.contains { $0.action != .noop } }
@@ -57,11 +61,18 @@ public struct ObservedPod: Sendable, Codable, Hashable {
     public var phase: String
     public var jobID: String
     public var exitCode: Int?
+    public var startedAt: Date?
+    public var finishedAt: Date?
+    /// Why it ended when not plainly (e.g. `OOMKilled`, `DeadlineExceeded`, `Cancelled`).
+    public var reason: String?
 
-    public init(phase: String, jobID: String, exitCode: Int?) {
+    public init(phase: String, jobID: String, exitCode: Int?, startedAt: Date? = nil, finishedAt: Date? = nil, reason: String? = nil) {
         self.phase = phase
         self.jobID = jobID
         self.exitCode = exitCode
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+        self.reason = reason
     }
 }
 
@@ -88,6 +99,9 @@ public struct PlanOptions: Sendable {
 
 /// Diffs the desired state against the recorded state. Pure: no I/O.
 public enum Planner {
+    /// How a plan shows a value that only apply can tell.
+    public static let knownAfterApply = "(known after apply)"
+
     public static func plan(desired: DesiredState, state: StateSnapshot, options: PlanOptions, sourceHash: String, gitCommit: String?,
                             observed: [String: ObservedPod]? = nil) -> Plan {
         var changes: [ResourceChange] = []
@@ -176,8 +190,24 @@ public enum Planner {
             }
             diags = []
         }
+        // what get_attribute will give: recorded attributes, updated by what refresh observed
+        var attributes = Dictionary(state.resources.map { ($0.address, ResourceAttributes.decode($0.outputs)) }, uniquingKeysWith: { a, _ in a })
+        for (address, o) in observed ?? [:] { attributes[address] = ResourceAttributes.merging(attributes[address] ?? [:], o) }
+        let pending = Set(changes.filter { $0.action == .create || $0.action == .replace }.map(\.address))
+        for i in changes.indices {
+            guard let deferred = changes[i].after?.deferred else { continue }
+            changes[i].deferredValues = deferred.mapValues { e in
+                guard !e.references.contains(where: pending.contains), let v = try? e.resolve({ attributes[$0]?[$1] }) else {
+                    return knownAfterApply
+                }
+                return "\"\(v)\""
+            }
+        }
         var plan = Plan(createdAt: Date(), lineage: state.lineage, serial: state.serial, sourceHash: sourceHash, gitCommit: gitCommit,
                         sitesInScope: sites, desired: desired, changes: changes.sorted { $0.address < $1.address }, diagnostics: diags)
+        if let outputs = desired.outputs, !options.destroy, !options.refreshOnly {
+            plan.outputs = OutputValue.resolve(outputs, attributes: attributes, pending: pending)
+        }
         plan.drift = drift.sorted { $0.address < $1.address }
         plan.observed = observed ?? [:]
         plan.refreshed = observed != nil

@@ -90,7 +90,12 @@ public struct AgentProvider: Provider {
             } else {
                 phase = .pending
             }
-            return PodObservation(uid: s.uid, jobID: s.jobID, phase: phase, exitCode: exit)
+            let starts = cs.compactMap { $0.state.running?.startedAt ?? $0.state.terminated?.startedAt }.filter { !$0.isZero }
+            let ends = cs.compactMap(\.state.terminated?.finishedAt).filter { !$0.isZero }
+            let worst = cs.compactMap(\.state.terminated).max { $0.exitCode < $1.exitCode }
+            let reason = worst?.reason.flatMap { ["Completed", "Error"].contains($0) ? nil : $0 }
+            return PodObservation(uid: s.uid, jobID: s.jobID, phase: phase, exitCode: exit, startedAt: starts.min()?.date,
+                                  finishedAt: phase == .succeeded || phase == .failed ? ends.max()?.date : nil, reason: phase == .failed ? reason : nil)
         }
     }
 

@@ -96,6 +96,9 @@ public final class SQLiteStateStore: StateStore {
             try db.execute(sql: "ALTER TABLE locks ADD COLUMN host TEXT NOT NULL DEFAULT ''")
             try db.execute(sql: "ALTER TABLE locks ADD COLUMN pid INTEGER NOT NULL DEFAULT 0")
         }
+        m.registerMigration("v3: topology outputs") { db in
+            try db.execute(sql: "CREATE TABLE outputs (name TEXT PRIMARY KEY NOT NULL, value TEXT, note TEXT)")
+        }
         return m
     }
 
@@ -272,6 +275,28 @@ public final class SQLiteStateStore: StateStore {
                 }
             }
         }
+    }
+
+    static func outputs(_ db: Database) throws -> [OutputValue] {
+        try Row.fetchAll(db, sql: "SELECT * FROM outputs ORDER BY name").map { OutputValue(name: $0["name"], value: $0["value"], note: $0["note"]) }
+    }
+
+    public func setOutputs(_ outputs: [OutputValue]) async throws {
+        try wrap("write") {
+            try db.write { db in
+                let sorted = outputs.sorted { $0.name < $1.name }
+                guard try Self.outputs(db) != sorted else { return }
+                try db.execute(sql: "DELETE FROM outputs")
+                for o in sorted {
+                    try db.execute(sql: "INSERT INTO outputs (name, value, note) VALUES (?, ?, ?)", arguments: [o.name, o.value, o.note])
+                }
+                _ = try Self.bump(db)
+            }
+        }
+    }
+
+    public func outputs() async throws -> [OutputValue] {
+        try wrap("read") { try db.read(Self.outputs) }
     }
 
     public func appendHistory(_ e: HistoryEntry) async throws {

@@ -48,6 +48,21 @@ public struct StateSnapshot: Sendable, Codable {
     }
 }
 
+/// A topology output as last resolved: its value, or (nil) why it has none yet.
+public struct OutputValue: Sendable, Codable, Hashable {
+    /// `<twin>.<output>` for an output of a file that declares one twin, else the output's name.
+    public var name: String
+    public var value: String?
+    /// Why there is no value yet, e.g. "twin.demo.hello has not reported exit_code (yet)".
+    public var note: String?
+
+    public init(name: String, value: String?, note: String?) {
+        self.name = name
+        self.value = value
+        self.note = note
+    }
+}
+
 /// A write-ahead record stored before an external create, so a killed apply can adopt instead of duplicating.
 public struct ApplyIntent: Sendable, Codable, Hashable {
     public var address: String
@@ -143,6 +158,11 @@ public protocol StateStore: Sendable {
     func releaseLock(_ lease: LockLease) async throws
     func locks() async throws -> [LockLease]
     func breakLock(id: String) async throws
+
+    /// Replaces the recorded topology outputs (the serial moves only when they change).
+    func setOutputs(_ outputs: [OutputValue]) async throws
+    /// The recorded topology outputs, by name.
+    func outputs() async throws -> [OutputValue]
 
     func appendHistory(_ entry: HistoryEntry) async throws
     func history(limit: Int) async throws -> [HistoryEntry]

@@ -1,5 +1,6 @@
 import DTEModel
 import DTEPlanner
+import DTEState
 import Foundation
 
 /// Renders a plan: for people (coloured like `terraform plan`), for pull requests (Markdown,
@@ -104,8 +105,14 @@ public struct PlanView: Sendable {
                 }
             default: break
             }
+            for (path, value) in (c.deferredValues ?? [:]).sorted(by: { $0.key < $1.key }) where c.action == .create || c.action == .replace {
+                out += "        \(path) = \(value)\n"
+            }
         }
         out += "\n" + paint(summaryLine, "1") + "\n" + useLine + "\n"
+        if let outputs = plan.outputs, !outputs.isEmpty {
+            out += "\nOutputs:\n" + OutputsView(outputs: outputs).text(indent: "  ")
+        }
         for d in plan.diagnostics { out += "\(paint("error", "1;31")): \(d.message)\n" + (d.hint.map { "  hint: \($0)\n" } ?? "") }
         return out
     }
@@ -170,5 +177,29 @@ public struct PlanView: Sendable {
         e.dateEncodingStrategy = .iso8601
         guard let data = try? e.encode(plan), let s = String(data: data, encoding: .utf8) else { return "{}\n" }
         return s + "\n"
+    }
+}
+
+/// Topology outputs, like terraform's `Outputs:`: `name = "value"`, or why it has none yet.
+public struct OutputsView: Sendable {
+    public var outputs: [OutputValue]
+
+    public init(outputs: [OutputValue]) { self.outputs = outputs }
+
+    public func text(indent: String = "") -> String {
+        let width = outputs.map(\.name.count).max() ?? 0
+        return outputs.map { o in
+            let name = o.name.padding(toLength: width, withPad: " ", startingAt: 0)
+            return "\(indent)\(name) = " + (o.value.map { "\"\($0)\"" } ?? o.note.map { $0.hasPrefix("known after apply") ? Planner.knownAfterApply : "(\($0))" } ?? Planner.knownAfterApply) + "\n"
+        }.joined()
+    }
+
+    /// `{"name": "value" or null, …}`.
+    public func json() -> String {
+        var object: [String: String?] = [:]
+        for o in outputs { object[o.name] = .some(o.value) }
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return ((try? e.encode(object)).map { String(decoding: $0, as: UTF8.self) } ?? "{}") + "\n"
     }
 }
