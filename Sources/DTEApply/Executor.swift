@@ -293,7 +293,7 @@ public struct Executor: Sendable {
                     now = "\(job) not reported yet"
                 }
             } catch {
-                now = "cannot ask site \(dep.site): \(error)"
+                now = "no answer (\(error)); asking again"
             }
             if now != shown {
                 progress(.waiting(address: dependent, dependency: dep.address, site: dep.site, status: now))

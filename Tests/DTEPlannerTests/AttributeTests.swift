@@ -11,12 +11,7 @@ final class AttributeTests: XCTestCase {
     var repo = ""
 
     override func setUp() async throws {
-        repo = NSTemporaryDirectory() + "dte-attr-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: repo + "/templates/dte", withIntermediateDirectories: true)
-        try FileManager.default.createDirectory(atPath: repo + "/sites", withIntermediateDirectories: true)
-        try "version: 1\n".write(toFile: repo + "/dte.yaml", atomically: true, encoding: .utf8)
-        try FileManager.default.copyItem(atPath: repositoryRoot + "/templates/dte/types.yaml", toPath: repo + "/templates/dte/types.yaml")
-        try FileManager.default.copyItem(atPath: repositoryRoot + "/sites/local.yaml", toPath: repo + "/sites/local.yaml")
+        repo = try temporaryRepository()
         try """
         tosca_definitions_version: tosca_simple_yaml_1_3
         imports: [dte/types.yaml]

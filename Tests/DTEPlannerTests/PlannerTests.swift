@@ -11,6 +11,17 @@ let repositoryRoot: String = {
     return url.path
 }()
 
+/// A repository in a temporary folder with DTE's types and the local site; add twins to its templates/.
+func temporaryRepository() throws -> String {
+    let repo = NSTemporaryDirectory() + "dte-plan-" + UUID().uuidString
+    try FileManager.default.createDirectory(atPath: repo + "/templates/dte", withIntermediateDirectories: true)
+    try FileManager.default.createDirectory(atPath: repo + "/sites", withIntermediateDirectories: true)
+    try "version: 1\n".write(toFile: repo + "/dte.yaml", atomically: true, encoding: .utf8)
+    try FileManager.default.copyItem(atPath: repositoryRoot + "/templates/dte/types.yaml", toPath: repo + "/templates/dte/types.yaml")
+    try FileManager.default.copyItem(atPath: repositoryRoot + "/sites/local.yaml", toPath: repo + "/sites/local.yaml")
+    return repo
+}
+
 /// Placement and diffing on the shipped repository and small inline twins.
 final class PlannerTests: XCTestCase {
     func shipped() throws -> CompiledModel {
@@ -50,13 +61,8 @@ final class PlannerTests: XCTestCase {
     }
 
     func testNoFeasibleSiteNamesTheUnmetRequirement() throws {
-        let repo = NSTemporaryDirectory() + "dte-plan-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: repo + "/templates/dte", withIntermediateDirectories: true)
-        try FileManager.default.createDirectory(atPath: repo + "/sites", withIntermediateDirectories: true)
+        let repo = try temporaryRepository()
         defer { try? FileManager.default.removeItem(atPath: repo) }
-        try "version: 1\n".write(toFile: repo + "/dte.yaml", atomically: true, encoding: .utf8)
-        try FileManager.default.copyItem(atPath: repositoryRoot + "/templates/dte/types.yaml", toPath: repo + "/templates/dte/types.yaml")
-        try FileManager.default.copyItem(atPath: repositoryRoot + "/sites/local.yaml", toPath: repo + "/sites/local.yaml")
         try """
         tosca_definitions_version: tosca_simple_yaml_1_3
         imports: [dte/types.yaml]
