@@ -170,7 +170,9 @@ extension OutputValue {
             do throws(AttributeExpression.Unresolved) {
                 return OutputValue(name: o.name, value: try o.value.resolve { attributes[$0]?[$1] }, note: nil)
             } catch {
-                return OutputValue(name: o.name, value: nil, note: error.description)
+                let why = !error.address.hasPrefix("twin.") ? "DTE records no attributes of \(error.address) (only of components)"
+                    : attributes[error.address] == nil ? "\(error.address) is not applied" : error.description
+                return OutputValue(name: o.name, value: nil, note: why)
             }
         }
     }
