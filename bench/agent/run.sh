@@ -64,8 +64,19 @@ cut -d';' -f1 "$ids" | cancel_ids
 sbatch_rate=$(echo "$N / $sbatch_seconds" | bc -l)
 printf 'sbatch loop: %d jobs in %.2f s = %.0f jobs/s\n' "$N" "$sbatch_seconds" "$sbatch_rate"
 
+# The agent runs under an account of its own, as on a site (docs/agent.md): its poll then asks
+# slurmctld for its own jobs only, not for every job of the cluster (here: the baseline's, other
+# tests'). As root, the script creates that account once.
+run_as=()
+if [[ $(id -u) == 0 ]]; then
+  bench_user=${BENCH_USER:-dte-agent-bench}
+  id "$bench_user" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$bench_user"
+  chown "$bench_user" "$data"
+  # setpriv execs the agent in place, so $! is the agent's pid (memory is read from /proc).
+  run_as=(setpriv --reuid="$bench_user" --regid="$(id -g "$bench_user")" --clear-groups)
+fi
 start_agent() {
-  "$agent" serve --listen "127.0.0.1:$PORT" --data-dir "$1" --runtime none --hold-jobs \
+  "${run_as[@]}" "$agent" serve --listen "127.0.0.1:$PORT" --data-dir "$1" --runtime none --hold-jobs \
     --poll-interval 2 --max-pods 100000 --log-level warning 2> "$out/agent.log" &
   agent_pid=$!
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && return 0; sleep 0.1; done
