@@ -86,13 +86,14 @@ let package = Package(
         ),
 
         // MARK: tests
+        .target(name: "DTETestSupport", path: "Tests/DTETestSupport", swiftSettings: strict),
         .testTarget(name: "DTEModelTests", dependencies: ["DTEModel"], swiftSettings: strict),
         .testTarget(name: "DTEStateTests", dependencies: ["DTEState"], swiftSettings: strict),
-        .testTarget(name: "DTEApplyTests", dependencies: ["DTEState"], swiftSettings: strict),
+        .testTarget(name: "DTEApplyTests", dependencies: ["DTEState", "DTETestSupport"], swiftSettings: strict),
         .testTarget(name: "DTEPlannerTests", dependencies: ["DTEPlanner", "DTECompiler", "DTEState", "DTEModel"], swiftSettings: strict),
         .testTarget(
             name: "DTECompilerTests",
-            dependencies: ["DTEModel", "DTECompiler", "DTEViews"],
+            dependencies: ["DTEModel", "DTECompiler", "DTEViews", "DTETestSupport"],
             exclude: ["Fixtures"],
             swiftSettings: strict
         ),

@@ -1,3 +1,4 @@
+import DTETestSupport
 import Foundation
 import XCTest
 
@@ -97,24 +98,24 @@ final class PlanCLITests: XCTestCase {
     func testPlanOnAnEmptyStateCreatesTheDemoTwinAndSaysWhy() throws {
         let state = NSTemporaryDirectory() + "dte-cli-state-" + UUID().uuidString + "/state.db"
         defer { try? FileManager.default.removeItem(atPath: (state as NSString).deletingLastPathComponent) }
-        let r = try runDTE(["plan", "--site", "local", "--state", state, "--detailed-exitcode"])
+        let r = try runDTE(["plan", "--site", "local", "--state", state, "--detailed-exitcode"], in: repositoryRoot)
         XCTAssertEqual(r.status, 2, r.out + r.err)
         XCTAssertTrue(r.out.contains("+   twin.demo.hello"), r.out)
         XCTAssertTrue(r.out.contains("placed on local: batch partition fits"), r.out)
         XCTAssertTrue(r.out.contains("Plan: 3 to create, 0 to update, 0 to replace, 0 to delete."), r.out)
 
-        let j = try runDTE(["plan", "--site", "local", "--state", state, "--json"])
+        let j = try runDTE(["plan", "--site", "local", "--state", state, "--json"], in: repositoryRoot)
         XCTAssertEqual(j.status, 0, j.err)
         let plan = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(j.out.utf8)) as? [String: Any])
         XCTAssertEqual(plan["formatVersion"] as? String, "1.0")
         XCTAssertEqual(plan["serial"] as? Int, 0)
         XCTAssertEqual((plan["changes"] as? [[String: Any]])?.map { $0["action"] as? String }, ["create", "create", "create"])
 
-        let list = try runDTE(["state", "list", "--state", state])
+        let list = try runDTE(["state", "list", "--state", state], in: repositoryRoot)
         XCTAssertEqual(list.status, 0)
         XCTAssertTrue(list.out.contains("serial 0, 0 resources"), list.out)
-        XCTAssertEqual(try runDTE(["state", "lock", "list", "--state", state]).out, "no lock\n")
-        let broken = try runDTE(["state", "lock", "break", "nope", "--state", state])
+        XCTAssertEqual(try runDTE(["state", "lock", "list", "--state", state], in: repositoryRoot).out, "no lock\n")
+        let broken = try runDTE(["state", "lock", "break", "nope", "--state", state], in: repositoryRoot)
         XCTAssertEqual(broken.status, 1)
         XCTAssertTrue(broken.err.contains("no lock with id nope"), broken.err)
     }
@@ -122,28 +123,9 @@ final class PlanCLITests: XCTestCase {
     func testPlanRefusesAnUnknownSiteAndABadAddress() throws {
         let state = NSTemporaryDirectory() + "dte-cli-state-" + UUID().uuidString + "/state.db"
         defer { try? FileManager.default.removeItem(atPath: (state as NSString).deletingLastPathComponent) }
-        let r = try runDTE(["plan", "--site", "mars", "--state", state])
+        let r = try runDTE(["plan", "--site", "mars", "--state", state], in: repositoryRoot)
         XCTAssertEqual(r.status, 1)
         XCTAssertTrue(r.err.contains("--site mars: no such site (sites: desy-condor, local, vega)"), r.err)
-        XCTAssertEqual(try runDTE(["plan", "--target", "hello", "--state", state]).status, 64)
+        XCTAssertEqual(try runDTE(["plan", "--target", "hello", "--state", state], in: repositoryRoot).status, 64)
     }
-}
-
-/// Runs the built `dte` (next to the test bundle) and collects its exit status and output.
-func runDTE(_ args: [String], in dir: String = repositoryRoot) throws -> (status: Int32, out: String, err: String) {
-    let p = Process()
-    p.executableURL = Bundle.main.bundleURL.appendingPathComponent("dte")
-    p.arguments = args
-    p.currentDirectoryURL = URL(fileURLWithPath: dir)
-    var env = ProcessInfo.processInfo.environment
-    env["NO_COLOR"] = "1"
-    p.environment = env
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    try p.run()
-    let o = out.fileHandleForReading.readDataToEndOfFile()
-    let e = err.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
 }

@@ -1,5 +1,6 @@
 import DTECompiler
 import DTEModel
+import DTETestSupport
 import Foundation
 import XCTest
 
@@ -41,18 +42,10 @@ final class ShippedRepositoryTests: XCTestCase {
     /// Other TOSCA tools (the Infrastructure Manager, the PaaS Orchestrator) parse with
     /// OpenStack's tosca-parser; every shipped file must load there too.
     func testShippedFilesLoadInToscaParser() throws {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", repositoryRoot + "/scripts/toscaparser_check.py"]
-        p.currentDirectoryURL = URL(fileURLWithPath: repositoryRoot)
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
-        XCTAssertEqual(p.terminationStatus, 0, text)
+        let r = try runCommand(URL(fileURLWithPath: "/usr/bin/env"), ["python3", repositoryRoot + "/scripts/toscaparser_check.py"],
+                               in: repositoryRoot)
+        let text = r.out + r.err
+        XCTAssertEqual(r.status, 0, text)
         XCTAssertGreaterThanOrEqual(text.split(separator: "\n").filter { $0.hasPrefix("ok ") }.count, 12, text)
     }
 }
