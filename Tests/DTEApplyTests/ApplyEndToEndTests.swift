@@ -1,4 +1,5 @@
 import DTEState
+import DTETestSupport
 import Foundation
 import XCTest
 #if canImport(FoundationNetworking)
@@ -118,20 +119,7 @@ final class ApplyEndToEndTests: XCTestCase {
         var a = args
         if args.first == "plan" || args.first == "apply" || args.first == "state" { a += ["--state", tmp + "/state.db"] }
         if (args.first == "apply" || args.first == "plan") && !args.contains("--agent") { a += ["--agent", "local=" + agentURL] }
-        let p = Process()
-        p.executableURL = Bundle.main.bundleURL.appendingPathComponent("dte")
-        p.arguments = a
-        p.currentDirectoryURL = URL(fileURLWithPath: tmp + "/repo")
-        var env = ProcessInfo.processInfo.environment
-        env["NO_COLOR"] = "1"
-        p.environment = env
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+        return try runDTE(a, in: tmp + "/repo")
     }
 
     /// Slurm jobs of this test's twin (any state still in slurmctld's memory).
