@@ -1,0 +1,114 @@
+import ArgumentParser
+import AsyncHTTPClient
+import DTEApply
+import DTECompiler
+import DTEModel
+import DTEPlanner
+import DTEProviders
+import DTEState
+import Foundation
+import PodWire
+
+extension DTE {
+    struct Logs: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print the output of a component's job, as its site's agent reports it (like kubectl logs).",
+            discussion: """
+                Finds the resource in the state and asks its site's agent (its descriptor's endpoint, or --agent). \
+                Exit status: 0 printed, 1 unknown address or container, unreachable agent or a log the agent does not have, \
+                64 usage error.
+                """
+        )
+
+        @Argument(help: "The address, e.g. twin.demo.hello (`dte state list` shows them).") var address: String
+        @OptionGroup var location: LocationOptions
+        @OptionGroup var stateOptions: StateOptions
+        @OptionGroup var agentOptions: AgentOptions
+        @Option(help: "The container (default: the pod's only or first one).") var container: String?
+        @Option(help: "Only the last N lines.") var tail: Int?
+        @Option(help: ArgumentHelp("Only lines written in the last DURATION (e.g. 90s, 10m, 2h).", valueName: "duration"))
+        var since: Duration?
+        @Flag(help: "Prefix each line with the time it was written (RFC 3339).") var timestamps = false
+        @Flag(name: [.short, .long], help: "Keep printing new lines until the job ends (or Ctrl-C).") var follow = false
+
+        func validate() throws {
+            if let tail, tail < 0 { throw ValidationError("--tail must be 0 or more") }
+        }
+
+        func run() async throws {
+            let store = try openState(location, stateOptions)
+            let snapshot = try await store.snapshot()
+            guard let record = snapshot.resource(address) else {
+                throw CommandFailure(Self.unknownAddressMessage(address, known: snapshot.resources.map(\.address)))
+            }
+            guard let uid = record.podUID else {
+                throw CommandFailure("\(address) has no pod at site \(record.site) yet (its apply did not create one); run dte apply")
+            }
+            let pod = Self.pod(of: record, uid: uid)
+            let choices = Self.containers(of: record)
+            let name = container ?? choices.first ?? pod.name
+            guard choices.contains(name) else {
+                throw CommandFailure("\(address) has no container \"\(name)\"; its containers: \(choices.joined(separator: ", "))")
+            }
+            let endpoint = try agentEndpoint(site: record.site)
+            var options = LogOptions(timestamps: timestamps, follow: follow)
+            options.tail = tail ?? 0
+            options.sinceSeconds = since.map { max(1, Int($0.seconds.rounded(.up))) } ?? 0
+            let client = AgentProvider.makeInteractiveClient()
+            let provider = AgentProvider(site: record.site, endpoint: endpoint, client: client)
+            do {
+                defer { client.shutdown { _ in } }
+                try await provider.logs(of: pod, container: name, options: options) { chunk in
+                    FileHandle.standardOutput.write(chunk)
+                }
+            } catch let e as ProviderError {
+                switch e.kind {
+                case .unreachable:
+                    throw CommandFailure("cannot get the log of \(address) from site \(record.site): \(e.message)")
+                case .rejected, .failed:
+                    throw CommandFailure("site \(record.site) has no log of \(address) (job \(record.jobID ?? "-")): \(e.message)")
+                }
+            }
+        }
+
+        /// The pod a resource became: namespace = twin, name = component (as apply created it).
+        static func pod(of record: ResourceRecord, uid: String) -> PodRef {
+            if let spec = try? JSONDecoder().decode(ComponentSpec.self, from: Data(record.spec.utf8)) {
+                return PodRef(name: spec.component, namespace: spec.twin, uid: uid)
+            }
+            let parts = record.address.split(separator: ".").map(String.init)
+            return PodRef(name: parts.last ?? record.address, namespace: parts.count > 2 ? parts[1] : "default", uid: uid)
+        }
+
+        /// The containers of a resource's pod: apply sends one per component, named after it.
+        static func containers(of record: ResourceRecord) -> [String] {
+            let spec = try? JSONDecoder().decode(ComponentSpec.self, from: Data(record.spec.utf8))
+            return [spec?.component ?? record.address.split(separator: ".").last.map(String.init) ?? record.address]
+        }
+
+        /// Says the address is unknown, with the recorded addresses closest to it.
+        static func unknownAddressMessage(_ address: String, known: [String]) -> String {
+            guard !known.isEmpty else {
+                return "no resource \(address) in the state: the state is empty (nothing applied yet, or another --state?)"
+            }
+            let last = String(address.split(separator: ".").last ?? Substring(address)).lowercased()
+            var close = known.filter { candidate in
+                let tail = String(candidate.split(separator: ".").last ?? Substring(candidate)).lowercased()
+                return tail == last || candidate.lowercased().contains(last) || closestMatch(to: last, in: [tail]) != nil
+            }
+            if let best = closestMatch(to: address, in: known), !close.contains(best) { close.insert(best, at: 0) }
+            let hint = close.isEmpty ? "`dte state list` shows what there is" : "did you mean " + close.prefix(5).joined(separator: ", ") + "?"
+            return "no resource \(address) in the state; \(hint)"
+        }
+
+        /// `--agent SITE=URL`, else the site descriptor's endpoint.
+        func agentEndpoint(site: String) throws -> String {
+            if let url = agentOptions.overrides[site] { return url }
+            let c = Compiler.compile(.repository("."), workingDirectory: location.workingDirectory)
+            guard let endpoint = SiteInfo.all(in: c.model).first(where: { $0.name == site })?.endpoint else {
+                throw CommandFailure("site \(site) has no agent endpoint in the repository (site descriptor removed?); pass --agent \(site)=URL")
+            }
+            return endpoint
+        }
+    }
+}
