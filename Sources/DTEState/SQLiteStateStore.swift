@@ -223,8 +223,10 @@ public final class SQLiteStateStore: StateStore {
                 if let row = try Row.fetchOne(db, sql: "SELECT * FROM locks"), case let held = Self.lease(row), held.expiresAt > now,
                    !Self.holderIsDead(row) {
                     let f = ISO8601DateFormatter()
+                    let pid: Int = row["pid"] ?? 0, host: String = row["host"] ?? ""
+                    let process = pid > 0 ? " by process \(pid) on \(host.isEmpty ? "an unknown host" : host)" : ""
                     throw StateError(.locked, """
-                        the state is locked by \(held.holder) for \(held.operation) since \(f.string(from: held.createdAt)) \
+                        the state is locked by \(held.holder) for \(held.operation) since \(f.string(from: held.createdAt))\(process) \
                         (lock \(held.id), expires \(f.string(from: held.expiresAt)) unless renewed); wait for it to finish, \
                         or run `dte state lock break \(held.id)` if that run is dead
                         """, holder: held)
