@@ -45,6 +45,13 @@ final class LogsEndToEndTests: XCTestCase {
             XCTAssertTrue(line.hasSuffix(" " + text), String(line))
         }
 
+        // the graph shows the job the state records
+        let job = try XCTUnwrap(try bed.dte(["state", "list"]).out.split(separator: "\n").first { $0.hasPrefix(address + "\t") }?
+            .components(separatedBy: "\tjob ").last)
+        let graph = try bed.dte(["graph", "--format", "text", "--twin", bed.twin])
+        XCTAssertEqual(graph.status, 0, graph.err)
+        XCTAssertTrue(graph.out.contains("└── say: dte.nodes.BatchJob; on local/batch; job \(job), "), graph.out)
+
         let container = try bed.dte(["logs", address, "--container", "sidecar"])
         XCTAssertEqual(container.status, 1)
         XCTAssertTrue(container.err.contains("\(address) has no container \"sidecar\"; its containers: say"), container.err)
