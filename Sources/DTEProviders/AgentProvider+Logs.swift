@@ -40,7 +40,7 @@ extension AgentProvider {
         guard response.status.code == 200 else {
             let body = (try? await response.body.collect(upTo: 64 << 10)).map { String(buffer: $0) } ?? ""
             throw ProviderError(.rejected, site: site, "the agent at \(endpoint) answered HTTP \(response.status.code) for the log of "
-                                + "\(pod.namespace)/\(pod.name) container \(container): \(body.prefix(500))")
+                                + "\(pod.namespace)/\(pod.name) container \(container): \(body.prefix(500).trimmingCharacters(in: .whitespacesAndNewlines))")
         }
         var iterator = response.body.makeAsyncIterator()
         while true {

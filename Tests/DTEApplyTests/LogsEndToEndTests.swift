@@ -78,8 +78,18 @@ final class LogsEndToEndTests: XCTestCase {
         XCTAssertEqual(end.out, "started\nfinished\n")
     }
 
-    func testUnreachableAgentIsAnErrorNamingTheSiteAndURL() throws {
+    func testAnAgentThatForgotThePodOrCannotBeReachedIsAnErrorNamingTheSiteAndURL() throws {
         let address = try applyAndWait("say", command: ["echo", "hi"], lastLine: "hi")
+        // a new agent with an empty data folder knows no pods
+        bed.stopAgent()
+        try FileManager.default.removeItem(atPath: bed.folder + "/agent")
+        try bed.startAgent()
+        let forgot = try bed.dte(["logs", address])
+        XCTAssertEqual(forgot.status, 1)
+        XCTAssertTrue(forgot.err.contains("site local has no log of \(address) (job "), forgot.err)
+        XCTAssertTrue(forgot.err.contains("the agent at \(bed.agentURL) answered HTTP 404"), forgot.err)
+        XCTAssertTrue(forgot.err.contains("is not known to this agent"), forgot.err)
+
         let url = bed.agentURL
         bed.stopAgent()
         let started = Date()
