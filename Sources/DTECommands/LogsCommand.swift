@@ -25,7 +25,7 @@ extension DTE {
         @OptionGroup var stateOptions: StateOptions
         @OptionGroup var agentOptions: AgentOptions
         @Option(help: "The container (default: the pod's only or first one).") var container: String?
-        @Option(help: "Only the last N lines.") var tail: Int?
+        @Option(help: ArgumentHelp("Only the last N lines.", valueName: "n")) var tail: Int?
         @Option(help: ArgumentHelp("Only lines written in the last DURATION (e.g. 90s, 10m, 2h).", valueName: "duration"))
         var since: Duration?
         @Flag(help: "Prefix each line with the time it was written (RFC 3339).") var timestamps = false
