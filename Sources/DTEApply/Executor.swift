@@ -227,7 +227,10 @@ public struct Executor: Sendable {
             let uid = PodUID.make(lineage: lineage, address: c.address, generation: generation)
             var afterUIDs: [String] = []
             for dep in spec.after {
-                if let r = try await store.resource(address: "twin.\(spec.twin).\(dep)"), r.site == placement.site, let uid = r.podUID {
+                // A dependency known to have succeeded needs no Slurm dependency (and its pod may
+                // be gone from the agent after its retention): only pending or running ones are named.
+                if let r = try await store.resource(address: "twin.\(spec.twin).\(dep)"), r.site == placement.site,
+                   r.status != "succeeded", let uid = r.podUID {
                     afterUIDs.append(uid)
                 }
             }

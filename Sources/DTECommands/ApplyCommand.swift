@@ -79,7 +79,21 @@ extension DTE {
                 store = made.1
                 print(PlanView(plan: plan, color: useColor()).text())
                 if plan.diagnostics.hasErrors { throw ExitCode(1) }
-                if !plan.hasChanges { return }
+                if !plan.hasChanges {
+                    // Nothing to change, but what the sites reported is recorded: a batch job
+                    // that has finished must be known as such once its agent forgets it.
+                    let recorded = Dictionary(try await store.snapshot().resources.map { ($0.address, $0.status) },
+                                              uniquingKeysWith: { a, _ in a })
+                    let reported = plan.observed.filter { address, o in recorded[address].map { $0 != o.phase } ?? false }
+                    guard !reported.isEmpty else { return }
+                    do {
+                        _ = try await Executor(store: store, providers: { _ in nil }, holder: holderName).apply(plan, gitCommit: plan.gitCommit)
+                    } catch let e as ApplyError {
+                        throw CommandFailure(e.message)
+                    }
+                    print("Recorded what the sites report for \(reported.count) resource\(reported.count == 1 ? "" : "s").")
+                    return
+                }
                 if !autoApprove {
                     guard isatty(STDIN_FILENO) == 1 else {
                         throw CommandFailure("no saved plan and no terminal to confirm on: save a plan with dte plan --out FILE and apply it, or pass --auto-approve")
@@ -97,7 +111,7 @@ extension DTE {
             var endpoints = Dictionary(plan.desired.sites.compactMap { s in s.endpoint.map { (s.name, $0) } }, uniquingKeysWith: { a, _ in a })
             for (k, v) in agentOptions.overrides { endpoints[k] = v }
             let agentEndpoints = endpoints
-            let who = holder ?? "\(ProcessInfo.processInfo.environment["USER"] ?? "dte")@\(ProcessInfo.processInfo.hostName)"
+            let who = holderName
             var executor = Executor(store: store, providers: { site in agentEndpoints[site].map { AgentProvider(site: site, endpoint: $0) } },
                                     parallelism: parallelism, holder: who)
             executor.waitTimeout = waitTimeout.seconds
@@ -126,6 +140,11 @@ extension DTE {
             if !failed.isEmpty { throw ExitCode(1) }
         }
     }
+}
+
+extension DTE.ApplyCommand {
+    /// Who holds the state's lock while this apply runs (`--holder`, else user@host).
+    var holderName: String { holder ?? "\(ProcessInfo.processInfo.environment["USER"] ?? "dte")@\(ProcessInfo.processInfo.hostName)" }
 }
 
 /// A duration option: a number with a unit (`s`, `m`, `h`, `d`; `90s`, `30 m`, `24h`), or seconds.
