@@ -27,4 +27,11 @@ import Testing
         // Run as root here, the agent reads every user's jobs (it may submit for them).
         #expect(SlurmLibrary.ownJobsUser() == (owner == 0 ? nil : owner))
     }
+
+    /// A slow slurmctld is polled less often: the pause is at least three times the poll.
+    @Test func aSlowPollLengthensThePause() {
+        #expect(PollerService.pause(interval: 3, lastPoll: 0.2) == 3)
+        #expect(PollerService.pause(interval: 3, lastPoll: 1.5) == 4.5)
+        #expect(PollerService.pause(interval: 0.5, lastPoll: 0.5) == 1.5)
+    }
 }

@@ -4,6 +4,13 @@ import ServiceLifecycle
 
 /// Runs the controller's poll every `interval` seconds until shutdown.
 public struct PollerService: Service {
+    /// The pause after a poll: `interval`, or three times as long as the poll took when
+    /// slurmctld is slow to answer, so the agent keeps it busy at most a quarter of the time
+    /// (and holds libslurm's answer, about 2.5 KB per job, for at most as long).
+    public static func pause(interval: Double, lastPoll: Double) -> Double {
+        max(interval, 3 * lastPoll)
+    }
+
     public let controller: PodController
     public let interval: Double
     public let logger: Logger
@@ -23,7 +30,8 @@ public struct PollerService: Service {
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 await controller.pollOnce()
-                try? await Task.sleep(for: .milliseconds(Int(interval * 1000)))
+                let took = await controller.metricCounters().0.lastPollSeconds
+                try? await Task.sleep(for: .milliseconds(Int(Self.pause(interval: interval, lastPoll: took) * 1000)))
             }
         }
     }
