@@ -1,4 +1,5 @@
 import ArgumentParser
+import AsyncHTTPClient
 import DTEApply
 import DTECompiler
 import DTEModel
@@ -327,11 +328,27 @@ func refresh(_ snapshot: StateSnapshot, sites: [SiteInfo], scope: PlanScope) asy
     for (k, v) in scope.agents { endpoints[k] = v }
     var observed: [String: ObservedPod] = [:]
     let bySite = Dictionary(grouping: snapshot.resources.filter { scope.sites.isEmpty || scope.sites.contains($0.site) }, by: \.site)
+    guard !bySite.isEmpty else { return observed }
+    // A site whose agent refuses the connection is reported at once, not retried until the timeout.
+    let client = AgentProvider.makeInteractiveClient()
+    do {
+        let result = try await refresh(bySite, endpoints: endpoints, client: client)
+        try? await client.shutdown()
+        return result
+    } catch {
+        try? await client.shutdown()
+        throw error
+    }
+}
+
+private func refresh(_ bySite: [String: [ResourceRecord]], endpoints: [String: String],
+                     client: HTTPClient) async throws -> [String: ObservedPod] {
+    var observed: [String: ObservedPod] = [:]
     for (site, records) in bySite.sorted(by: { $0.key < $1.key }) {
         guard let endpoint = endpoints[site] else {
             throw CommandFailure("cannot refresh site \(site): no agent endpoint (site descriptor removed?); pass --refresh=false to plan without asking it")
         }
-        let provider = AgentProvider(site: site, endpoint: endpoint)
+        let provider = AgentProvider(site: site, endpoint: endpoint, client: client)
         let refs = records.compactMap { r -> PodRef? in
             guard let uid = r.podUID else { return nil }
             let parts = r.address.split(separator: ".").map(String.init)

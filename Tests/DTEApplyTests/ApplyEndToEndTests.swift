@@ -215,7 +215,8 @@ final class ApplyEndToEndTests: XCTestCase {
 
     func testRefreshRecordsStatusesAndReportsDriftAndUnreachableSites() throws {
         try writeTwin(["quick"], sleep: 0)
-        XCTAssertEqual(try dte(["apply", "--auto-approve", "--site", "local"]).status, 0)
+        let first = try dte(["apply", "--auto-approve", "--site", "local"])
+        XCTAssertEqual(first.status, 0, first.out + first.err)
         // wait until Slurm ran it, then record what the agent reports
         var recorded = ""
         for _ in 0..<60 {
@@ -245,7 +246,9 @@ final class ApplyEndToEndTests: XCTestCase {
         // a site that cannot be reached is an error naming it
         agent?.terminate()
         agent?.waitUntilExit()
+        let asked = Date()
         let down = try dte(["plan", "--site", "local", "--agent", "local=" + agentURL])
+        XCTAssertLessThan(Date().timeIntervalSince(asked), 10, "a refused connection is reported at once, not retried until the timeout")
         XCTAssertEqual(down.status, 1)
         XCTAssertTrue(down.err.contains("cannot refresh site local"), down.err)
         XCTAssertEqual(try dte(["plan", "--site", "local", "--refresh=false", "--agent", "local=" + agentURL]).status, 0)
