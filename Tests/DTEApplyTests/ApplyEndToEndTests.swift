@@ -9,82 +9,20 @@ import FoundationNetworking
 /// `dte plan` / `dte apply` end to end: the real `dte` against a real `dte-agent` (on a free
 /// loopback port of its own) submitting to the real Slurm cluster the project's scripts start.
 final class ApplyEndToEndTests: XCTestCase {
-    static let repositoryRoot: String = {
-        var url = URL(fileURLWithPath: #filePath)
-        for _ in 0..<3 { url.deleteLastPathComponent() }
-        return url.path
-    }()
+    var bed: AgentTestbed!
+    var tmp: String { bed.folder }
+    var twin: String { bed.twin }
+    var agentURL: String { bed.agentURL }
 
-    var tmp = ""
-    var agent: Process?
-    var agentURL = ""
-    var twin = ""
-
-    override func setUp() async throws {
-        tmp = NSTemporaryDirectory() + "dte-e2e-" + UUID().uuidString.prefix(8).lowercased()
-        twin = "e2e-" + UUID().uuidString.prefix(6).lowercased()
-        try FileManager.default.createDirectory(atPath: tmp + "/repo/templates/dte", withIntermediateDirectories: true)
-        try FileManager.default.createDirectory(atPath: tmp + "/repo/sites", withIntermediateDirectories: true)
-        try "version: 1\n".write(toFile: tmp + "/repo/dte.yaml", atomically: true, encoding: .utf8)
-        try FileManager.default.copyItem(atPath: Self.repositoryRoot + "/templates/dte/types.yaml", toPath: tmp + "/repo/templates/dte/types.yaml")
-        try FileManager.default.copyItem(atPath: Self.repositoryRoot + "/sites/local.yaml", toPath: tmp + "/repo/sites/local.yaml")
-        try startAgent()
+    override func setUpWithError() throws {
+        bed = try AgentTestbed()
     }
 
-    override func tearDown() async throws {
-        // leave no jobs behind
-        _ = try? dte(["apply", "--auto-approve", "--destroy", "--site", "local", "--refresh=false"])
-        for job in (try? slurmJobs()) ?? [] {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            p.arguments = ["scancel", String(job.split(separator: " ")[0])]
-            try? p.run()
-            p.waitUntilExit()
-        }
-        agent?.terminate()
-        agent?.waitUntilExit()
-        try? FileManager.default.removeItem(atPath: tmp)
+    override func tearDown() {
+        bed.tearDown()
     }
 
-    static func freePort() -> Int { Int.random(in: 20_000...40_000) }
-
-    func startAgent() throws {
-        let bin = Bundle.main.bundleURL.appendingPathComponent("dte-agent")
-        for _ in 0..<5 {
-            let port = Self.freePort()
-            let p = Process()
-            p.executableURL = bin
-            p.arguments = ["serve", "--listen", "127.0.0.1:\(port)", "--data-dir", tmp + "/agent", "--runtime", "bwrap",
-                           "--partition", "batch", "--poll-interval", "1"]
-            p.standardOutput = FileHandle.nullDevice
-            p.standardError = FileHandle(forWritingAtPath: "/dev/null")
-            try p.run()
-            agentURL = "http://127.0.0.1:\(port)"
-            for _ in 0..<50 {
-                if healthy() {
-                    agent = p
-                    return
-                }
-                if !p.isRunning { break }
-                Thread.sleep(forTimeInterval: 0.1)
-            }
-            p.terminate()
-        }
-        XCTFail("dte-agent did not start")
-    }
-
-    func healthy() -> Bool {
-        let sem = DispatchSemaphore(value: 0)
-        final class Box: @unchecked Sendable { var ok = false }
-        let box = Box()
-        guard let url = URL(string: agentURL + "/healthz") else { return false }
-        URLSession.shared.dataTask(with: url) { _, response, _ in
-            box.ok = (response as? HTTPURLResponse)?.statusCode == 200
-            sem.signal()
-        }.resume()
-        _ = sem.wait(timeout: .now() + 2)
-        return box.ok
-    }
+    func startAgent() throws { try bed.startAgent() }
 
     /// Writes the twin: `jobs` tiny batch jobs, each after the previous one.
     func writeTwin(_ jobs: [String], env: String = "one", sleep: Int = 1, slow: Set<String> = [], protect: [String] = []) throws {
@@ -115,25 +53,10 @@ final class ApplyEndToEndTests: XCTestCase {
     }
 
     @discardableResult
-    func dte(_ args: [String], wait: Bool = true) throws -> (status: Int32, out: String, err: String) {
-        var a = args
-        if args.first == "plan" || args.first == "apply" || args.first == "state" { a += ["--state", tmp + "/state.db"] }
-        if (args.first == "apply" || args.first == "plan") && !args.contains("--agent") { a += ["--agent", "local=" + agentURL] }
-        return try runDTE(a, in: tmp + "/repo")
-    }
+    func dte(_ args: [String]) throws -> CommandOutput { try bed.dte(args) }
 
     /// Slurm jobs of this test's twin (any state still in slurmctld's memory).
-    func slurmJobs() throws -> [String] {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["squeue", "-h", "-t", "all", "-o", "%i %j"]
-        let out = Pipe()
-        p.standardOutput = out
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init).filter { $0.contains(" \(twin).") }
-    }
+    func slurmJobs() throws -> [String] { bed.slurmJobs() }
 
     func testPlanApplyPlanConvergesAndChangesBecomeReplaceAndDelete() throws {
         try writeTwin(["prep", "model"])
@@ -189,7 +112,7 @@ final class ApplyEndToEndTests: XCTestCase {
         let jobs = (1...5).map { "step\($0)" }
         try writeTwin(jobs, sleep: 20)
         let p = Process()
-        p.executableURL = Bundle.main.bundleURL.appendingPathComponent("dte")
+        p.executableURL = builtExecutable("dte")
         p.arguments = ["apply", "--auto-approve", "--site", "local", "--parallelism", "1", "--state", tmp + "/state.db", "--agent", "local=" + agentURL]
         p.currentDirectoryURL = URL(fileURLWithPath: tmp + "/repo")
         let out = Pipe()
@@ -233,8 +156,7 @@ final class ApplyEndToEndTests: XCTestCase {
         // a running job whose pod the site no longer knows is drift, and planned again
         try writeTwin(["quick", "slow"], sleep: 0, slow: ["slow"])
         XCTAssertEqual(try dte(["apply", "--auto-approve", "--site", "local"]).status, 0)
-        agent?.terminate()
-        agent?.waitUntilExit()
+        bed.stopAgent()
         try FileManager.default.removeItem(atPath: tmp + "/agent")
         try startAgent()
         let drift = try dte(["plan", "--site", "local", "--agent", "local=" + agentURL])
@@ -244,8 +166,7 @@ final class ApplyEndToEndTests: XCTestCase {
         XCTAssertFalse(drift.out.contains("twin.\(twin).quick on local"), "a finished job the site forgot is not drift: \(drift.out)")
 
         // a site that cannot be reached is an error naming it
-        agent?.terminate()
-        agent?.waitUntilExit()
+        bed.stopAgent()
         let asked = Date()
         let down = try dte(["plan", "--site", "local", "--agent", "local=" + agentURL])
         XCTAssertLessThan(Date().timeIntervalSince(asked), 10, "a refused connection is reported at once, not retried until the timeout")
