@@ -85,12 +85,18 @@ done
 sacct -X -n --name=demo.hello,demo.estimate-pi,demo.summary -S now-10minutes -o JobID,JobName%20,State,Elapsed,ExitCode | tail -n 3
 "$DTE" status --site local "${STATE[@]}"
 
-step "their output, from the agent (/getLogs)"
-while IFS=$'\t' read -r address site status job; do
+step "their output: dte logs ADDRESS  (through the agent's /getLogs)"
+while IFS=$'\t' read -r address _; do
   [[ $address == twin.demo.* ]] || continue
-  name=${address#twin.demo.}
-  uid=$("$DTE" state show "$address" "${STATE[@]}" | sed -n 's/.*"podUID" : "\(.*\)".*/\1/p')
-  echo "--- $address ($job)"
-  curl -fsS -X POST http://127.0.0.1:4555/getLogs \
-    -d "{\"Namespace\":\"demo\",\"PodUID\":\"$uid\",\"PodName\":\"$name\",\"ContainerName\":\"$name\",\"Opts\":{}}" || true
+  echo "--- $address"
+  "$DTE" logs "$address" "${STATE[@]}" || true
 done < <("$DTE" state list "${STATE[@]}" | grep -v '^#')
+
+step "dte apply --auto-approve: nothing to change; what the agent reports is recorded"
+"$DTE" apply --auto-approve --site local "${STATE[@]}"
+
+step "dte output  (the twin's outputs, from what the agent reported)"
+"$DTE" output "${STATE[@]}"
+
+step "dte graph --format text --twin demo"
+"$DTE" graph --format text --twin demo "${STATE[@]}"

@@ -40,7 +40,7 @@ extension DTE {
                 throw ExitCode(1)
             }
             let snapshot = try await recordedState(config: c.config, workingDirectory: wd)
-            let (desired, _) = DesiredState.build(from: c.model, used: Self.used(by: snapshot))
+            let (desired, _) = DesiredState.build(from: c.model, used: DesiredState.allocationUse(of: snapshot?.resources ?? []))
             var placements: [String: String] = [:]
             for r in desired.resources { placements[r.address] = "\(r.placement.site)/\(r.placement.partition)" }
             let sites = Dictionary(desired.resources.map { ($0.address, $0.placement.site) }, uniquingKeysWith: { a, _ in a })
@@ -72,17 +72,6 @@ extension DTE {
             let path = stateOptions.path(config: config, workingDirectory: workingDirectory)
             guard FileManager.default.fileExists(atPath: path) else { return nil }
             return try await stateOptions.open(config: config, workingDirectory: workingDirectory).snapshot()
-        }
-
-        /// Core- and GPU-hours the recorded resources take from each site's allocations (as plan counts them).
-        static func used(by snapshot: StateSnapshot?) -> [String: (core: Double, gpu: Double)] {
-            var used: [String: (core: Double, gpu: Double)] = [:]
-            for r in snapshot?.resources ?? [] {
-                guard let spec = try? JSONDecoder().decode(ComponentSpec.self, from: Data(r.spec.utf8)) else { continue }
-                used["\(r.site)/\(spec.project)", default: (0, 0)].core += spec.coreHours
-                used["\(r.site)/\(spec.project)", default: (0, 0)].gpu += spec.gpuHours
-            }
-            return used
         }
 
         /// Writes the graph; an image extension is drawn with `dot` (DOT only).

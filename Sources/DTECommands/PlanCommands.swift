@@ -382,13 +382,7 @@ func makePlan(source: SourceOptions, stateOptions: StateOptions, scope: PlanScop
     }
     let store = try stateOptions.open(config: c.config, workingDirectory: wd)
     let snapshot = try await store.snapshot()
-    var used: [String: (core: Double, gpu: Double)] = [:]
-    for r in snapshot.resources {
-        guard let spec = try? JSONDecoder().decode(ComponentSpec.self, from: Data(r.spec.utf8)) else { continue }
-        used["\(r.site)/\(spec.project)", default: (0, 0)].core += spec.coreHours
-        used["\(r.site)/\(spec.project)", default: (0, 0)].gpu += spec.gpuHours
-    }
-    let (desired, placementDiags) = DesiredState.build(from: c.model, used: used)
+    let (desired, placementDiags) = DesiredState.build(from: c.model, used: DesiredState.allocationUse(of: snapshot.resources))
     let known = Set(desired.sites.map(\.name))
     for s in scope.sites where !known.contains(s) {
         throw CommandFailure("--site \(s): no such site (sites: \(known.sorted().joined(separator: ", ")))")

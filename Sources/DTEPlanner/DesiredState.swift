@@ -1,4 +1,5 @@
 import DTECompiler
+import DTEState
 import DTEModel
 import Foundation
 
@@ -230,5 +231,19 @@ public struct DesiredState: Sendable, Codable {
         if s >= 3600 { return String(format: "%g h", (s / 360).rounded() / 10) }
         if s >= 60 { return String(format: "%g m", (s / 6).rounded() / 10) }
         return String(format: "%g s", s)
+    }
+}
+
+extension DesiredState {
+    /// The predicted use (core-hours, GPU-hours) of what the state holds, by `site/project`:
+    /// what placement subtracts from each declared allocation.
+    public static func allocationUse(of resources: [ResourceRecord]) -> [String: (core: Double, gpu: Double)] {
+        var used: [String: (core: Double, gpu: Double)] = [:]
+        for r in resources {
+            guard let spec = try? JSONDecoder().decode(ComponentSpec.self, from: Data(r.spec.utf8)) else { continue }
+            used["\(r.site)/\(spec.project)", default: (0, 0)].core += spec.coreHours
+            used["\(r.site)/\(spec.project)", default: (0, 0)].gpu += spec.gpuHours
+        }
+        return used
     }
 }
