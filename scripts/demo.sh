@@ -10,7 +10,8 @@
 # 4. starts dte-agent for the local site on 127.0.0.1:4555 (stopped again at the end),
 # 5. plans the demo twin on the local site (the plan a pull request would show), saves it,
 #    applies exactly that plan, and plans again (no changes),
-# 6. shows the demo twin's Slurm jobs and their output.
+# 6. shows the demo twin's Slurm jobs and their output (dte logs), records their final states,
+#    prints the twin's outputs (dte output) and its graph (dte graph).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
