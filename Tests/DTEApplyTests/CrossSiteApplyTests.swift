@@ -1,3 +1,4 @@
+import DTETestSupport
 import Foundation
 import XCTest
 #if canImport(FoundationNetworking)
@@ -48,40 +49,9 @@ final class CrossSiteApplyTests: XCTestCase {
     }
 
     func startAgent(_ site: String) throws -> String {
-        for _ in 0..<5 {
-            let port = Int.random(in: 20_000...40_000)
-            let p = Process()
-            p.executableURL = Bundle.main.bundleURL.appendingPathComponent("dte-agent")
-            p.arguments = ["serve", "--listen", "127.0.0.1:\(port)", "--data-dir", tmp + "/agent-\(site)", "--runtime", "bwrap",
-                           "--partition", "batch", "--poll-interval", "1"]
-            p.standardOutput = FileHandle.nullDevice
-            p.standardError = FileHandle.nullDevice
-            try p.run()
-            let url = "http://127.0.0.1:\(port)"
-            for _ in 0..<50 {
-                if healthy(url) {
-                    agents[site] = (p, url)
-                    return url
-                }
-                if !p.isRunning { break }
-                Thread.sleep(forTimeInterval: 0.1)
-            }
-            p.terminate()
-        }
-        XCTFail("dte-agent for \(site) did not start")
-        return ""
-    }
-
-    func healthy(_ base: String) -> Bool {
-        final class Box: @unchecked Sendable { var ok = false }
-        let box = Box(), sem = DispatchSemaphore(value: 0)
-        guard let url = URL(string: base + "/healthz") else { return false }
-        URLSession.shared.dataTask(with: url) { _, response, _ in
-            box.ok = (response as? HTTPURLResponse)?.statusCode == 200
-            sem.signal()
-        }.resume()
-        _ = sem.wait(timeout: .now() + 2)
-        return box.ok
+        let started = try startTestAgent(dataDir: tmp + "/agent-\(site)")
+        agents[site] = (started.process, started.url)
+        return started.url
     }
 
     /// The twin: `first` on east, `second` on west after it (given `first`'s job id), `third` on west after `second`.

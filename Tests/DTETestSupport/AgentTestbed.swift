@@ -46,28 +46,9 @@ public final class AgentTestbed {
     }
 
     public func startAgent() throws {
-        for _ in 0..<5 {
-            let port = Int.random(in: 20_000...40_000)
-            let p = Process()
-            p.executableURL = builtExecutable("dte-agent")
-            p.arguments = ["serve", "--listen", "127.0.0.1:\(port)", "--data-dir", folder + "/agent", "--runtime", "bwrap",
-                           "--partition", "batch", "--poll-interval", "1"]
-            p.standardOutput = FileHandle.nullDevice
-            p.standardError = FileHandle.nullDevice
-            try p.run()
-            agentURL = "http://127.0.0.1:\(port)"
-            for _ in 0..<50 {
-                if healthy() {
-                    agent = p
-                    return
-                }
-                if !p.isRunning { break }
-                Thread.sleep(forTimeInterval: 0.1)
-            }
-            p.terminate()
-            p.waitUntilExit()
-        }
-        throw Failure(description: "dte-agent did not start")
+        let started = try startTestAgent(dataDir: folder + "/agent")
+        agent = started.process
+        agentURL = started.url
     }
 
     public func stopAgent() {
@@ -79,21 +60,6 @@ public final class AgentTestbed {
     /// Freezes the agent (SIGSTOP): connections are accepted by the kernel, nothing answers.
     public func pauseAgent() { agent.map { _ = kill($0.processIdentifier, SIGSTOP) } }
     public func resumeAgent() { agent.map { _ = kill($0.processIdentifier, SIGCONT) } }
-
-    func healthy() -> Bool {
-        final class Answer: @unchecked Sendable {
-            // written by the session's callback before `done` is signalled, read after
-            var ok = false
-            let done = DispatchSemaphore(value: 0)
-        }
-        let answer = Answer()
-        guard let url = URL(string: agentURL + "/healthz") else { return false }
-        URLSession.shared.dataTask(with: url) { _, response, _ in
-            answer.ok = (response as? HTTPURLResponse)?.statusCode == 200
-            answer.done.signal()
-        }.resume()
-        return answer.done.wait(timeout: .now() + 2) == .success && answer.ok
-    }
 
     /// Writes `templates/<twin>.yaml`: the twin (project demo, placed on the local site's batch
     /// partition) and the given node templates, indented as in `node_templates`.
@@ -205,4 +171,50 @@ public final class RunningCommand {
         process.waitUntilExit()
         return (process.terminationStatus, String(decoding: seen, as: UTF8.self), String(decoding: e, as: UTF8.self))
     }
+}
+
+/// A real `dte-agent` (bubblewrap runtime, partition `batch`, 1 s polls) on a free loopback port.
+public struct TestAgentProcess {
+    public let process: Process
+    public let url: String
+}
+
+/// Starts `dte-agent` with its database and pod folders in `dataDir`; returns once it answers
+/// `/healthz` (a port taken by another process is tried again with another).
+public func startTestAgent(dataDir: String) throws -> TestAgentProcess {
+    for _ in 0..<5 {
+        let port = Int.random(in: 20_000...40_000)
+        let p = Process()
+        p.executableURL = builtExecutable("dte-agent")
+        p.arguments = ["serve", "--listen", "127.0.0.1:\(port)", "--data-dir", dataDir, "--runtime", "bwrap",
+                       "--partition", "batch", "--poll-interval", "1"]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let url = "http://127.0.0.1:\(port)"
+        for _ in 0..<50 {
+            if agentAnswers(url) { return TestAgentProcess(process: p, url: url) }
+            if !p.isRunning { break }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        p.terminate()
+        p.waitUntilExit()
+    }
+    throw AgentTestbed.Failure(description: "dte-agent did not start")
+}
+
+/// Whether the agent at `base` answers `/healthz` with 200 within two seconds.
+public func agentAnswers(_ base: String) -> Bool {
+    final class Answer: @unchecked Sendable {
+        // written by the session's callback before `done` is signalled, read after
+        var ok = false
+        let done = DispatchSemaphore(value: 0)
+    }
+    let answer = Answer()
+    guard let url = URL(string: base + "/healthz") else { return false }
+    URLSession.shared.dataTask(with: url) { _, response, _ in
+        answer.ok = (response as? HTTPURLResponse)?.statusCode == 200
+        answer.done.signal()
+    }.resume()
+    return answer.done.wait(timeout: .now() + 2) == .success && answer.ok
 }
