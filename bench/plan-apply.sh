@@ -19,9 +19,11 @@ BIN=$(swift build -c release --show-bin-path)
 PORT=4781
 REPO=$(mktemp -d -t dte-bench.XXXXXX)
 AGENT_PID=""
+# The benchmark twin's pending (held) jobs, by id.
+bench_jobs() { squeue -h -o '%i %j' | awk '$2 ~ /^plan-bench\./ {print $1}'; }
 cleanup() {
   [[ -n $AGENT_PID ]] && kill "$AGENT_PID" 2>/dev/null && wait "$AGENT_PID" 2>/dev/null || true
-  scancel --name="$(squeue -h -o %j | grep '^plan-bench\.' | sort -u | paste -sd, -)" 2>/dev/null || true
+  bench_jobs | xargs -r -n 500 scancel 2>/dev/null || true
   rm -rf "$REPO"
 }
 trap cleanup EXIT
@@ -62,12 +64,13 @@ AGENT_PID=$!
 for _ in $(seq 1 50); do curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
 {
 echo "== dte apply of 1,000 pods to one site (real agent, held Slurm jobs), parallelism 32"
+before=$(bench_jobs | wc -l)
 start=$(date +%s.%N)
 "$BIN/dte" apply -C "$REPO" --auto-approve --refresh=false --parallelism 32 --state "$REPO/apply.db" >"$REPO/apply.log"
 end=$(date +%s.%N)
 tail -n 1 "$REPO/apply.log"
 python3 -c "print(f'apply of 1000 pods: {$end - $start:.2f} s')"
-echo "Slurm jobs submitted: $(squeue -h -o %j | grep -c '^plan-bench\.')"
+echo "Slurm jobs submitted: $(( $(bench_jobs | wc -l) - before ))"
 } | tee -a "$OUT/plan-apply.txt"
 python3 - "$OUT" <<'PY' | tee -a "$OUT/plan-apply.txt"
 import json, sys

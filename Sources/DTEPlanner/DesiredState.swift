@@ -222,15 +222,22 @@ public struct DesiredState: Sendable, Codable {
     }
 
     public static func bytes(_ b: Double) -> String {
-        if b >= 1e9 { return String(format: "%g GB", (b / 1e8).rounded() / 10) }
-        if b >= 1e6 { return String(format: "%g MB", (b / 1e5).rounded() / 10) }
-        return String(format: "%g kB", (b / 1e2).rounded() / 10)
+        if b >= 1e9 { return short((b / 1e8).rounded() / 10) + " GB" }
+        if b >= 1e6 { return short((b / 1e5).rounded() / 10) + " MB" }
+        return short((b / 1e2).rounded() / 10) + " kB"
     }
 
     public static func duration(_ s: Double) -> String {
-        if s >= 3600 { return String(format: "%g h", (s / 360).rounded() / 10) }
-        if s >= 60 { return String(format: "%g m", (s / 6).rounded() / 10) }
-        return String(format: "%g s", s)
+        if s >= 3600 { return short((s / 360).rounded() / 10) + " h" }
+        if s >= 60 { return short((s / 6).rounded() / 10) + " m" }
+        return short(s) + " s"
+    }
+
+    /// `32`, `1.5`: a number without a trailing `.0` (what `%g` prints for these sizes,
+    /// without Foundation's formatter: plans print thousands of them).
+    static func short(_ x: Double) -> String {
+        if x == x.rounded(), abs(x) < 1e15 { return String(Int64(x)) }
+        return String(x)
     }
 }
 

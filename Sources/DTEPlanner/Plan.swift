@@ -47,12 +47,24 @@ public struct Plan: Sendable, Codable {
     /// The topology outputs as far as the plan knows them (nil values are known after apply).
     public var outputs: [OutputValue]?
 
-    public func count(_ a: PlanAction) -> Int { changes.filter { $0.action == a }.count }
+    public func count(_ a: PlanAction) -> Int {
+        var n = 0
+        for c in changes where c.action == a { n += 1 }
+        return n
+    }
     public var hasChanges: Bool { changes.contains { $0.action != .noop } }
 
     /// Predicted use of what the plan creates or replaces.
-    public var predictedCoreHours: Double { changes.filter { $0.action == .create || $0.action == .replace }.compactMap(\.after).map(\.coreHours).reduce(0, +) }
-    public var predictedGPUHours: Double { changes.filter { $0.action == .create || $0.action == .replace }.compactMap(\.after).map(\.gpuHours).reduce(0, +) }
+    public var predictedCoreHours: Double { predictedUse(\.coreHours) }
+    public var predictedGPUHours: Double { predictedUse(\.gpuHours) }
+
+    func predictedUse(_ hours: (ComponentSpec) -> Double) -> Double {
+        var total = 0.0
+        for c in changes where c.action == .create || c.action == .replace {
+            if let spec = c.after { total += hours(spec) }
+        }
+        return total
+    }
 }
 
 /// What a site reported about a recorded pod during refresh.

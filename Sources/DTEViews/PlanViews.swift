@@ -70,17 +70,17 @@ public struct PlanView: Sendable {
     /// The human plan.
     public func text() -> String {
         var out = driftText()
-        let changes = plan.changes.filter { $0.action != .noop }
         let scope = plan.sitesInScope.isEmpty ? "" : " on \(plan.sitesInScope.joined(separator: ", "))"
-        if changes.isEmpty {
+        var width = 0
+        for c in plan.changes where c.action != .noop { width = max(width, c.address.count) }
+        if width == 0 {
             out += "No changes. The state (serial \(plan.serial)) matches the repository\(scope).\n"
             return out
         }
         out += "DTE will perform these actions\(scope) (state serial \(plan.serial)\(plan.gitCommit.map { ", commit \($0)" } ?? "")):\n\n"
-        let width = changes.map(\.address.count).max() ?? 0
-        for c in changes {
-            let sym = colored(c.action, Self.symbol(c.action).padding(toLength: 3, withPad: " ", startingAt: 0))
-            let addr = c.address.padding(toLength: width, withPad: " ", startingAt: 0)
+        for c in plan.changes where c.action != .noop {
+            let sym = colored(c.action, Self.pad(Self.symbol(c.action), 3))
+            let addr = Self.pad(c.address, width)
             let whereText = c.partition.map { "\(c.site)/\($0)" } ?? c.site
             var line = "  \(sym) \(paint(addr, "1"))  on \(whereText)"
             if let s = c.after ?? c.before { line += "   \(Self.resources(s))" }
@@ -115,6 +115,12 @@ public struct PlanView: Sendable {
         }
         for d in plan.diagnostics { out += "\(paint("error", "1;31")): \(d.message)\n" + (d.hint.map { "  hint: \($0)\n" } ?? "") }
         return out
+    }
+
+    /// `text` padded with spaces to `width` characters.
+    static func pad(_ text: String, _ width: Int) -> String {
+        let count = text.count
+        return count >= width ? text : text + String(repeating: " ", count: width - count)
     }
 
     static func value(_ s: ComponentSpec?, _ path: String) -> String {
@@ -189,7 +195,7 @@ public struct OutputsView: Sendable {
     public func text(indent: String = "") -> String {
         let width = outputs.map(\.name.count).max() ?? 0
         return outputs.map { o in
-            let name = o.name.padding(toLength: width, withPad: " ", startingAt: 0)
+            let name = PlanView.pad(o.name, width)
             return "\(indent)\(name) = " + (o.value.map { "\"\($0)\"" } ?? o.note.map { $0.hasPrefix("known after apply") ? Planner.knownAfterApply : "(\($0))" } ?? Planner.knownAfterApply) + "\n"
         }.joined()
     }
