@@ -103,6 +103,7 @@ let package = Package(
                 "EdgeAgent", "PodWire",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
+            exclude: ["Fixtures/fake-htcondor"],
             swiftSettings: strict
         ),
     ]
