@@ -14,7 +14,7 @@ APT_PACKAGES=(
   # the dev Slurm cluster (scripts/dev-cluster.sh)
   slurm-wlm slurmdbd munge libslurm-dev mariadb-server
   # the Swift build (system libraries)
-  libyaml-dev libsqlite3-dev libcurl4-openssl-dev libssl-dev
+  libyaml-dev libsqlite3-dev libcurl4-openssl-dev libssl-dev openssl
   # the test runtime and benchmarks
   bubblewrap hyperfine
   # pip for the system python, in case python3 on PATH is Debian's

@@ -7,7 +7,7 @@ import Hummingbird
 public struct AgentError: Error, Sendable, CustomStringConvertible, HTTPResponseError {
     /// What kind of failure this is; callers branch on it, never on the message.
     public enum Code: String, Sendable {
-        case badRequest, invalidPod, unsupported, notFound, conflict, backendFailure, storeFailure, internalFailure
+        case badRequest, invalidPod, unsupported, forbidden, notFound, conflict, backendFailure, storeFailure, internalFailure
     }
 
     public var code: Code
@@ -31,6 +31,7 @@ public struct AgentError: Error, Sendable, CustomStringConvertible, HTTPResponse
         switch code {
         case .badRequest, .invalidPod: .badRequest
         case .unsupported: .unprocessableContent
+        case .forbidden: .forbidden
         case .notFound: .notFound
         case .conflict: .conflict
         case .backendFailure: .badGateway

@@ -1,4 +1,5 @@
 import ArgumentParser
+import AsyncHTTPClient
 import EdgeAgent
 import Foundation
 import Hummingbird
@@ -66,6 +67,34 @@ struct SettingOptions: ParsableArguments {
     var holdJobs = false
     @Flag(help: "Honour runAsUser/runAsGroup (the agent must run as root; never uid 0).")
     var allowRunAsUser = false
+    @Option(help: "An OIDC issuer whose tokens are accepted (repeatable; exact match of iss).")
+    var oidcIssuer: [String] = []
+    @Option(help: "What a token's aud must contain (required with --oidc-issuer).")
+    var oidcAudience: String?
+    @Option(help: "Clock skew allowed on exp/nbf/iat, in seconds (default 60).")
+    var oidcLeeway: String?
+    @Option(help: "Least seconds between two key fetches of one issuer (default 60).")
+    var oidcKeyRefresh: String?
+    @Option(help: "An entitlement callers must hold one of (repeatable; AARC-G002 URN).")
+    var entitlement: [String] = []
+    @Option(help: "NS=URN: an entitlement needed, in addition, for namespace NS (repeatable).")
+    var namespaceEntitlement: [String] = []
+    @Option(help: "Most pods one identity may have at once.")
+    var maxPodsPerIdentity: String?
+    @Option(help: "TLS certificate chain (PEM) for a TCP listener.")
+    var tlsCert: String?
+    @Option(help: "TLS private key (PEM, not readable by others).")
+    var tlsKey: String?
+    @Option(help: "CA (PEM) whose client certificates are required (mutual TLS).")
+    var tlsClientCa: String?
+    @Option(help: "Group of the unix socket (mode 0660).")
+    var socketGroup: String?
+    @Flag(help: "Allow plain HTTP on a non-loopback address (only behind a trusted network).")
+    var allowInsecureListen = false
+    @Option(help: "Most open connections (default 256).")
+    var maxConnections: String?
+    @Option(help: "Seconds a connection may stay silent (default 60).")
+    var idleTimeout: String?
 
     func load() throws -> AgentConfiguration {
         var configuration = AgentConfiguration()
@@ -81,10 +110,21 @@ struct SettingOptions: ParsableArguments {
             ("account", account), ("qos", qos), ("default-memory", defaultMemory), ("default-cpus", defaultCpus),
             ("default-walltime", defaultWalltime), ("image-prefix", imagePrefix), ("htcondor-bin-dir", htcondorBinDir), ("apptainer-options", apptainerOptions),
             ("retention", retention), ("poll-interval", pollInterval), ("max-pods", maxPods), ("log-level", logLevel),
+            ("oidc-audience", oidcAudience), ("oidc-leeway", oidcLeeway), ("oidc-key-refresh", oidcKeyRefresh),
+            ("max-pods-per-identity", maxPodsPerIdentity), ("tls-cert", tlsCert), ("tls-key", tlsKey),
+            ("tls-client-ca", tlsClientCa), ("socket-group", socketGroup), ("max-connections", maxConnections),
+            ("idle-timeout", idleTimeout),
         ]
         for (key, value) in flags {
             if let value { try ConfigSetting.apply(key: key, value: .scalar(value), to: &configuration) }
         }
+        let lists: [(String, [String])] = [
+            ("oidc-issuer", oidcIssuer), ("entitlement", entitlement), ("namespace-entitlement", namespaceEntitlement),
+        ]
+        for (key, values) in lists where !values.isEmpty {
+            try ConfigSetting.apply(key: key, value: .list(values), to: &configuration)
+        }
+        if allowInsecureListen { configuration.allowInsecureListen = true }
         if holdJobs { configuration.holdJobs = true }
         if allowRunAsUser { configuration.allowRunAsUser = true }
         if !allowedSbatchFlag.isEmpty {
@@ -126,25 +166,42 @@ extension DTEAgent {
                 if parent == configuration.stateDir { chmod(parent, 0o711) }
             }
             let controller = try PodController(configuration: configuration, backend: backend, store: store, logger: logger)
-            let router = AgentAPI.router(controller: controller, logger: logger)
-            let address: BindAddress
-            switch configuration.listen {
-            case .tcp(let host, let port): address = .hostname(host, port: port)
-            case .unix(let path):
-                try? FileManager.default.removeItem(atPath: path)
-                address = .unixDomainSocket(path: path)
-            }
+            let (server, applicationConfiguration) = try Listener.server(configuration, logger: logger)
+            // Discovery, JWKS and UserInfo requests (only with OIDC).
+            let httpClient = configuration.access.enabled ? HTTPClient(eventLoopGroupProvider: .singleton) : nil
+            let access = AccessControl(
+                verifier: httpClient.map { OIDCVerifier(settings: configuration.access, client: $0, logger: logger) },
+                policy: AccessPolicy(configuration.access))
+            let router = AgentAPI.router(controller: controller, access: access, logger: logger)
+            // The socket is created by bind: with this umask it never exists with a wider mode.
+            let previousMask = configuration.listen.isUnix ? umask(0o117) : nil
+            let startLogger = logger
             let app = Application(
-                router: router,
-                configuration: .init(address: address, serverName: "dte-agent"),
+                router: router, server: server, configuration: applicationConfiguration,
                 services: [PollerService(controller: controller, interval: configuration.pollIntervalSeconds, logger: logger)],
+                onServerRunning: { _ in
+                    if let previousMask { umask(previousMask) }
+                    do { try Listener.secureSocket(configuration) } catch {
+                        startLogger.critical("cannot secure the unix socket; stopping", metadata: ["error": "\(error)"])
+                        Foundation.exit(1)
+                    }
+                    startLogger.info("dte-agent listening", metadata: ["listen": "\(configuration.listen)"])
+                },
                 logger: logger)
             logger.info("dte-agent starting", metadata: [
                 "listen": "\(configuration.listen)", "state-dir": "\(configuration.stateDir)",
                 "work-dir": "\(configuration.workDir)", "runtime": "\(configuration.runtime.rawValue)",
                 "slurm-api": "\(configuration.slurmAccess.rawValue)",
             ])
-            try await app.runService()
+            let exposure = Listener.exposure(configuration)
+            logger.log(level: exposure.level, "\(exposure.message)")
+            do {
+                try await app.runService()
+            } catch {
+                try? await httpClient?.shutdown()
+                throw error
+            }
+            try? await httpClient?.shutdown()
         }
     }
 

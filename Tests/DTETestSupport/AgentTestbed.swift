@@ -179,21 +179,27 @@ public struct TestAgentProcess {
     public let url: String
 }
 
-/// Starts `dte-agent` with its database and pod folders in `dataDir`; returns once it answers
-/// `/healthz` (a port taken by another process is tried again with another).
-public func startTestAgent(dataDir: String) throws -> TestAgentProcess {
+/// Starts `dte-agent` with its database and pod folders in `dataDir` and `arguments` added;
+/// returns once it listens (its log says so) and, over plain HTTP, answers `/healthz` (a port
+/// taken by another process is tried again with another). Its standard error goes to `logFile`
+/// when given.
+public func startTestAgent(dataDir: String, arguments: [String] = [], logFile: String? = nil,
+                           scheme: String = "http") throws -> TestAgentProcess {
     for _ in 0..<5 {
         let port = Int.random(in: 20_000...40_000)
         let p = Process()
         p.executableURL = builtExecutable("dte-agent")
         p.arguments = ["serve", "--listen", "127.0.0.1:\(port)", "--data-dir", dataDir, "--runtime", "bwrap",
-                       "--partition", "batch", "--poll-interval", "1"]
+                       "--partition", "batch", "--poll-interval", "1"] + arguments
         p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
+        let log = logFile ?? (dataDir + ".agent.log")
+        FileManager.default.createFile(atPath: log, contents: nil)
+        p.standardError = FileHandle(forWritingAtPath: log) ?? FileHandle.nullDevice
         try p.run()
-        let url = "http://127.0.0.1:\(port)"
-        for _ in 0..<50 {
-            if agentAnswers(url) { return TestAgentProcess(process: p, url: url) }
+        let url = "\(scheme)://127.0.0.1:\(port)"
+        for _ in 0..<100 {
+            let listening = (try? String(contentsOfFile: log, encoding: .utf8))?.contains("dte-agent listening") == true
+            if listening, scheme != "http" || agentAnswers(url) { return TestAgentProcess(process: p, url: url) }
             if !p.isRunning { break }
             Thread.sleep(forTimeInterval: 0.1)
         }

@@ -41,14 +41,15 @@ import Testing
         while FileManager.default.fileExists(atPath: dir), Date() < gone { try await Task.sleep(for: .milliseconds(300)) }
         #expect(!FileManager.default.fileExists(atPath: dir))
         #expect(try await agent.status([pod.pod.metadata.uid]).isEmpty)
-        #expect(try await agent.request(.post, "/delete", body: body).status == 200)
+        // Deleting again does nothing and says the pod is gone (as Kubernetes does: 404).
+        #expect(try await agent.request(.post, "/delete", body: body).status == 404)
     }
 
-    @Test func deleteOfAnUnknownPodIsOK() async throws {
+    @Test func deleteOfAnUnknownPodIsNotFound() async throws {
         let agent = try agent()
         let pod = Pod(metadata: ObjectMeta(name: "ghost", namespace: "tests", uid: Fixtures.uid()), spec: PodSpec(containers: []))
         let (status, body) = try await agent.request(.post, "/delete", body: try JSONEncoder().encode(pod))
-        #expect(status == 200)
+        #expect(status == 404)
         #expect(String(decoding: body, as: UTF8.self).contains("not known"))
     }
 
@@ -179,7 +180,7 @@ import Testing
         let deadline = Date().addingTimeInterval(10)
         while !orphans.contains(strayJob), Date() < deadline {
             try await Task.sleep(for: .milliseconds(300))
-            let health = try await after.request(.get, "/healthz")
+            let health = try await after.request(.get, "/v1/health")
             orphans = try JSONDecoder().decode(AgentHealth.self, from: health.body).orphanJobs
         }
         #expect(orphans.contains(strayJob))

@@ -86,7 +86,7 @@ import Testing
         var health = (0, Data())
         for _ in 0..<100 where health.0 != 200 {
             try await Task.sleep(for: .milliseconds(100))
-            health = (try? Self.call(socketPath, "GET", "/healthz")) ?? (0, Data())
+            health = (try? Self.call(socketPath, "GET", "/v1/health")) ?? (0, Data())
         }
         #expect(health.0 == 200)
         #expect(try JSONDecoder().decode(AgentHealth.self, from: health.1).runtime == "none")

@@ -22,6 +22,9 @@ public actor PodController {
     private var pods: [String: TrackedPod] = [:]
     /// Container lists shared by pods with the same containers.
     private var shapes: Set<PodShape> = []
+    /// Identities of the pods' creators (shared text), and how many pods each has.
+    private var owners: Set<String> = []
+    private var podsPerOwner: [String: Int] = [:]
     private var inFlight: [String: Task<CreateResponse, any Error>] = [:]
     private var missingSince: [String: Double] = [:]
     /// slurmctld's time of the last job change in the last answer, and when it last sent all.
@@ -50,9 +53,14 @@ public actor PodController {
         self.builder = PodJobBuilder(configuration: configuration, instanceID: try store.instanceID())
         var loaded: [String: TrackedPod] = [:]
         var shapes: Set<PodShape> = []
+        var owners: Set<String> = []
+        var counts: [String: Int] = [:]
         for record in try store.all() {
             let shape = shapes.insert(PodShape(initContainers: record.initContainers, containers: record.containers)).memberAfterInsert
-            var pod = TrackedPod(record, shape: shape, defaultDir: builder.podDirectory(namespace: record.namespace, uid: record.uid))
+            let owner = owners.insert(record.owner.identity).memberAfterInsert
+            counts[owner, default: 0] += 1
+            var pod = TrackedPod(record, shape: shape, owner: owner,
+                                 defaultDir: builder.podDirectory(namespace: record.namespace, uid: record.uid))
             if record.phase == .finished {
                 pod.failed = (record.status.map { $0.containers + $0.initContainers } ?? []).contains {
                     ($0.state.terminated?.exitCode ?? 1) != 0
@@ -62,9 +70,24 @@ public actor PodController {
         }
         self.pods = loaded
         self.shapes = shapes
+        self.owners = owners
+        self.podsPerOwner = counts
     }
 
     private func intern(_ shape: PodShape) -> PodShape { shapes.insert(shape).memberAfterInsert }
+    private func intern(identity: String) -> String { owners.insert(identity).memberAfterInsert }
+
+    /// Adds or replaces a pod, keeping the per-identity counts.
+    private func track(_ pod: TrackedPod) {
+        if let old = pods.updateValue(pod, forKey: pod.uid) { podsPerOwner[old.owner, default: 1] -= 1 }
+        podsPerOwner[pod.owner, default: 0] += 1
+    }
+
+    private func untrack(_ uid: String) {
+        guard let old = pods.removeValue(forKey: uid) else { return }
+        podsPerOwner[old.owner, default: 1] -= 1
+        if podsPerOwner[old.owner] == 0 { podsPerOwner[old.owner] = nil }
+    }
 
     func podDir(_ pod: TrackedPod) -> String {
         pod.customDir ?? builder.podDirectory(namespace: pod.namespace, uid: pod.uid)
@@ -79,13 +102,18 @@ public actor PodController {
     // MARK: - Create
 
     /// Creates the pod's job, or returns the job it already has.
-    public func create(_ data: RetrievedPodData) async throws(AgentError) -> CreateResponse {
+    public func create(_ data: RetrievedPodData, owner: Caller = .local) async throws(AgentError) -> CreateResponse {
         let uid = data.pod.metadata.uid
         guard PodValidation.isUID(uid) else {
             throw AgentError.invalid("metadata.uid '\(uid)' is missing or not a UID (letters, digits, dashes)")
         }
-        if let existing = pods[uid], let job = existing.jobID {
-            return CreateResponse(podUID: uid, podJID: job)
+        if let existing = pods[uid] {
+            // A UID is one pod: another namespace or another identity does not get to see or
+            // take over its job.
+            guard existing.namespace == data.pod.metadata.namespace, existing.owner == owner.identity else {
+                throw AgentError(.conflict, "pod UID \(uid) is already used by another pod on this agent")
+            }
+            if let job = existing.jobID { return CreateResponse(podUID: uid, podJID: job) }
         }
         if let running = inFlight[uid] {
             return try await Self.value(of: running)
@@ -94,7 +122,7 @@ public actor PodController {
             // An interrupted create from before a restart; recovery adopts or resubmits it.
             throw AgentError(.conflict, "pod \(uid) is being recovered after a restart; retry in a few seconds")
         }
-        let task = Task { try await self.performCreate(data) }
+        let task = Task { try await self.performCreate(data, owner: owner) }
         inFlight[uid] = task
         let result = await task.result
         inFlight[uid] = nil
@@ -119,11 +147,11 @@ public actor PodController {
         (error as? AgentError) ?? AgentError(.internalFailure, "unexpected failure", cause: error)
     }
 
-    private func performCreate(_ data: RetrievedPodData) async throws(AgentError) -> CreateResponse {
+    private func performCreate(_ data: RetrievedPodData, owner: Caller) async throws(AgentError) -> CreateResponse {
         let meta = data.pod.metadata
         var afterOK: [String] = []
         for dependency in try PodJobBuilder.dependencyUIDs(of: data.pod) {
-            guard let other = pods[dependency] else {
+            guard let other = pods[dependency], other.namespace == meta.namespace else {
                 throw AgentError.invalid("annotation dte.io/after names pod \(dependency), which this agent does not know")
             }
             if other.phase == .finished {
@@ -138,6 +166,14 @@ public actor PodController {
             throw AgentError(.conflict, "the agent already tracks \(pods.count) pods (max-pods \(configuration.maxPods)); "
                                 + "delete finished pods or raise max-pods")
         }
+        let identity = intern(identity: owner.identity)
+        if let limit = configuration.access.maxPodsPerIdentity {
+            let held = podsPerOwner[identity, default: 0]
+            guard held < limit else {
+                throw AgentError(.conflict, "\(owner.subject) already has \(held) pods on this agent "
+                                    + "(max-pods-per-identity \(limit)); delete finished pods first")
+            }
+        }
         // Building the job, storing the intent and writing the folder happen off the actor,
         // so concurrent creates overlap; the placeholder keeps the pod counted meanwhile.
         let now = Self.now()
@@ -145,8 +181,8 @@ public actor PodController {
             initContainers: data.pod.spec.initContainers.map { TrackedContainer(name: $0.name, image: $0.image) },
             containers: data.pod.spec.containers.map { TrackedContainer(name: $0.name, image: $0.image) }))
         let defaultDir = builder.podDirectory(namespace: meta.namespace, uid: meta.uid)
-        pods[meta.uid] = TrackedPod(uid: meta.uid, namespace: meta.namespace, name: meta.name, jobID: nil, phase: .submitting,
-                                    shape: shape, customDir: nil, createdAt: now, updatedAt: now)
+        track(TrackedPod(uid: meta.uid, namespace: meta.namespace, name: meta.name, jobID: nil, phase: .submitting,
+                         shape: shape, owner: identity, customDir: nil, createdAt: now, updatedAt: now))
         var submittedJob: String?
         var folder: String?
         do {
@@ -155,7 +191,8 @@ public actor PodController {
             let record = PodRecord(
                 uid: meta.uid, namespace: meta.namespace, name: meta.name, jobID: nil, phase: .submitting,
                 podDir: job.podDir, initContainers: shape.initContainers, containers: shape.containers,
-                request: job.request, createdAt: now, updatedAt: now)
+                request: job.request, createdAt: now, updatedAt: now,
+                ownerSubject: owner.subject, ownerIssuer: owner.issuer)
             async let written: Void = Self.writeFolder(job)
             async let stored: Void = store.perform([.insert(record)])
             try await stored
@@ -165,12 +202,13 @@ public actor PodController {
             let updated = Self.now()
             try await store.perform([.submitted(uid: meta.uid, jobID: id, updatedAt: updated)])
             var pod = pods[meta.uid] ?? TrackedPod(uid: meta.uid, namespace: meta.namespace, name: meta.name, jobID: nil,
-                                                  phase: .submitting, shape: shape, customDir: nil, createdAt: now, updatedAt: now)
+                                                  phase: .submitting, shape: shape, owner: identity, customDir: nil,
+                                                  createdAt: now, updatedAt: now)
             pod.jobID = id
             pod.phase = .active
             pod.updatedAt = updated
             pod.customDir = job.podDir == defaultDir ? nil : job.podDir
-            pods[meta.uid] = pod
+            track(pod)
             logger.info("pod created", metadata: ["pod": "\(meta.namespace)/\(meta.name)", "uid": "\(meta.uid)", "job": "\(id)"])
             return CreateResponse(podUID: meta.uid, podJID: id)
         } catch {
@@ -182,7 +220,7 @@ public actor PodController {
                 logger.error("pod submitted but its job id could not be stored", metadata: ["uid": "\(meta.uid)", "job": "\(id)"])
                 return CreateResponse(podUID: meta.uid, podJID: id)
             }
-            pods[meta.uid] = nil
+            untrack(meta.uid)
             try? await store.perform([.delete(uid: meta.uid)])
             if let folder { PodFolder.remove(folder, workDir: configuration.workDir) }
             logger.warning("pod create failed", metadata: ["uid": "\(meta.uid)", "error": "\(error)"])
@@ -203,13 +241,13 @@ public actor PodController {
 
     // MARK: - Delete
 
-    /// Cancels the pod's job and forgets the pod once Slurm confirms; unknown pods are fine.
-    public func delete(_ pod: Pod) async -> String {
-        let uid = pod.metadata.uid
-        guard var record = pods[uid] ?? pods.values.first(where: {
-            uid.isEmpty && $0.namespace == pod.metadata.namespace && $0.name == pod.metadata.name
-        }) else {
-            return "pod \(uid.isEmpty ? pod.metadata.name : uid) is not known to this agent; nothing to delete\n"
+    /// Cancels the pod's job and forgets the pod once Slurm confirms. A pod the agent does not
+    /// know, or one in a namespace the caller may not see, is `notFound` (the same answer for
+    /// both); deleting again is harmless.
+    public func delete(_ pod: Pod, visibility: PodVisibility = .all) async throws(AgentError) -> String {
+        guard var record = find(uid: pod.metadata.uid, namespace: pod.metadata.namespace, name: pod.metadata.name,
+                                visibility: visibility) else {
+            throw AgentError(.notFound, "pod \(Self.named(pod.metadata)) is not known to this agent; nothing to delete")
         }
         counters.deleted += 1
         record.deleteRequested = true
@@ -235,7 +273,7 @@ public actor PodController {
     private func forget(_ records: [TrackedPod]) async {
         guard !records.isEmpty else { return }
         for record in records {
-            pods[record.uid] = nil
+            untrack(record.uid)
             missingSince[record.uid] = nil
             lastCancel[record.uid] = nil
         }
@@ -255,8 +293,9 @@ public actor PodController {
 
     /// Statuses of the given pods that this agent knows: active pods from the poller's last
     /// look, finished pods from the store.
-    public func statuses(of requested: [Pod]) -> [PodStatus] {
+    public func statuses(of requested: [Pod], visibility: PodVisibility = .all) -> [PodStatus] {
         let now = Self.now()
+        let requested = requested.filter { pods[$0.metadata.uid].map { visibility.allows($0.namespace) } ?? false }
         let finished = requested.compactMap { pods[$0.metadata.uid]?.phase == .finished ? $0.metadata.uid : nil }
         let stored: [String: PodStatus]
         do { stored = try store.statuses(of: finished) } catch {
@@ -287,7 +326,24 @@ public actor PodController {
                              accelerators: [.init(resourceType: "nvidia.com/gpu", available: String(capacity.freeGPUs))]))
     }
 
-    /// A summary for `/healthz`.
+    /// The pod a request names: by UID, else (no UID given) by namespace and name; nil when
+    /// unknown or in a namespace the caller may not see.
+    private func find(uid: String, namespace: String, name: String, visibility: PodVisibility) -> TrackedPod? {
+        let pod = uid.isEmpty ? pods.values.first { $0.namespace == namespace && $0.name == name } : pods[uid]
+        guard let pod, visibility.allows(pod.namespace) else { return nil }
+        return pod
+    }
+
+    static func named(_ meta: ObjectMeta) -> String {
+        String((meta.uid.isEmpty ? "\(meta.namespace)/\(meta.name)" : meta.uid).prefix(200))
+    }
+
+    /// `/healthz` for anyone: only whether the agent works.
+    public func publicHealth() -> PublicHealth {
+        PublicHealth(status: lastPollError == nil && lastPollAt != nil ? "ok" : (lastPollAt == nil ? "starting" : "degraded"))
+    }
+
+    /// The details, for authenticated callers (`/v1/health`).
     public func health() -> AgentHealth {
         AgentHealth(
             status: lastPollError == nil && lastPollAt != nil ? "ok" : (lastPollAt == nil ? "starting" : "degraded"),
@@ -302,8 +358,8 @@ public actor PodController {
     }
 
     /// The pod a log request names (by UID, else by namespace and name).
-    public func logTarget(uid: String, namespace: String, name: String) -> PodLogTarget? {
-        guard let pod = pods[uid] ?? pods.values.first(where: { $0.namespace == namespace && $0.name == name }) else { return nil }
+    public func logTarget(uid: String, namespace: String, name: String, visibility: PodVisibility = .all) -> PodLogTarget? {
+        guard let pod = find(uid: uid, namespace: namespace, name: name, visibility: visibility) else { return nil }
         return PodLogTarget(uid: pod.uid, podDir: podDir(pod), initContainers: pod.shape.initContainers.map(\.name),
                             containers: pod.shape.containers.map(\.name))
     }
@@ -513,7 +569,7 @@ public actor PodController {
         var byComment: [String: SlurmJobInfo] = [:]
         for job in jobs.values { if let comment = job.comment { byComment[comment] = job } }
         for var pod in submitting {
-            guard let stored = try store.find(pod.uid) else { pods[pod.uid] = nil; continue }
+            guard let stored = try store.find(pod.uid) else { untrack(pod.uid); continue }
             let dir = podDir(pod)
             if let job = byComment[stored.request.comment] {
                 pod.jobID = job.jobID
@@ -523,7 +579,7 @@ public actor PodController {
                 guard let text = FileManager.default.contents(atPath: script),
                       FileManager.default.fileExists(atPath: "\(dir)/job.sh") else {
                     logger.warning("dropping an interrupted create whose folder is incomplete", metadata: ["uid": "\(pod.uid)"])
-                    pods[pod.uid] = nil
+                    untrack(pod.uid)
                     try await store.perform([.delete(uid: pod.uid)])
                     PodFolder.remove(dir, workDir: configuration.workDir)
                     continue
@@ -540,7 +596,12 @@ public actor PodController {
     }
 }
 
-/// `/healthz` body.
+/// `/healthz` body: nothing but whether the agent works.
+public struct PublicHealth: Codable, Sendable {
+    public var status: String
+}
+
+/// `/v1/health` body.
 public struct AgentHealth: Codable, Sendable {
     public var status: String
     public var instance: String
@@ -562,6 +623,8 @@ struct TrackedPod: Sendable {
     var phase: PodRecord.Phase
     /// The containers (shared between pods with the same ones).
     var shape: PodShape
+    /// The identity that created the pod (`Caller.identity`; shared text).
+    var owner: String
     /// The pod folder when it is not where the builder puts it (`<work-dir>/<namespace>-<uid>`).
     var customDir: String?
     var deleteRequested = false
@@ -574,21 +637,22 @@ struct TrackedPod: Sendable {
     var live: LiveState?
 
     init(uid: String, namespace: String, name: String, jobID: String?, phase: PodRecord.Phase, shape: PodShape,
-         customDir: String?, createdAt: Double, updatedAt: Double) {
+         owner: String, customDir: String?, createdAt: Double, updatedAt: Double) {
         self.uid = uid
         self.namespace = namespace
         self.name = name
         self.jobID = jobID
         self.phase = phase
         self.shape = shape
+        self.owner = owner
         self.customDir = customDir
         self.createdAt = createdAt
         self.updatedAt = updatedAt
     }
 
-    init(_ record: PodRecord, shape: PodShape, defaultDir: String) {
+    init(_ record: PodRecord, shape: PodShape, owner: String, defaultDir: String) {
         self.init(uid: record.uid, namespace: record.namespace, name: record.name, jobID: record.jobID, phase: record.phase,
-                  shape: shape, customDir: record.podDir == defaultDir ? nil : record.podDir,
+                  shape: shape, owner: owner, customDir: record.podDir == defaultDir ? nil : record.podDir,
                   createdAt: record.createdAt, updatedAt: record.updatedAt)
         deleteRequested = record.deleteRequested
         finishedAt = record.finishedAt

@@ -22,6 +22,11 @@ public enum ListenAddress: Sendable, Hashable, CustomStringConvertible {
         self = .tcp(host: host, port: port)
     }
 
+    public var isUnix: Bool {
+        if case .unix = self { return true }
+        return false
+    }
+
     public var description: String {
         switch self {
         case .tcp(let host, let port): host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
@@ -89,6 +94,21 @@ public struct AgentConfiguration: Sendable, Hashable {
     public var holdJobs: Bool = false
     /// Log level name (trace, debug, info, notice, warning, error, critical).
     public var logLevel: String = "info"
+    /// Who may call the agent (OIDC issuers, audience, entitlements).
+    public var access = AccessSettings()
+    /// TLS for a TCP listener: certificate chain and key (PEM), and the CA whose client
+    /// certificates are required (mutual TLS) when set.
+    public var tlsCertificate: String?
+    public var tlsKey: String?
+    public var tlsClientCA: String?
+    /// Group of the unix socket (mode 0660): the group whose members may call the agent.
+    public var socketGroup: String?
+    /// Plain HTTP on an address other than loopback (only behind a trusted network).
+    public var allowInsecureListen: Bool = false
+    /// Open connections at most; further ones wait in the kernel's backlog.
+    public var maxConnections: Int = 256
+    /// Seconds a connection may stay silent (no request, or a request not sent completely).
+    public var idleTimeoutSeconds: Int = 60
 
     public init() {}
 
@@ -123,6 +143,7 @@ public struct AgentConfiguration: Sendable, Hashable {
                 throw AgentError(.badRequest, "allow-run-as-user is supported with backend slurm only")
             }
         }
+        try validateListener()
         if let dir = htcondorBinDir, !dir.hasPrefix("/") {
             throw AgentError(.badRequest, "htcondor-bin-dir must be an absolute path, not '\(dir)'")
         }
@@ -130,6 +151,43 @@ public struct AgentConfiguration: Sendable, Hashable {
 }
 
 extension AgentConfiguration {
+    /// Whether the listener is reachable from other hosts.
+    public var listensBeyondLoopback: Bool {
+        if case .tcp(let host, _) = listen { return !AccessSettings.isLoopback(host) }
+        return false
+    }
+
+    /// A listener anyone on the network could reach needs OIDC, and TLS unless explicitly waived.
+    func validateListener() throws(AgentError) {
+        try access.validate()
+        if (tlsCertificate == nil) != (tlsKey == nil) {
+            throw AgentError(.badRequest, "tls-cert and tls-key go together: give both or neither")
+        }
+        if tlsClientCA != nil, tlsCertificate == nil {
+            throw AgentError(.badRequest, "tls-client-ca needs tls-cert and tls-key (mutual TLS is TLS first)")
+        }
+        for (key, path) in [("tls-cert", tlsCertificate), ("tls-key", tlsKey), ("tls-client-ca", tlsClientCA)] {
+            if let path, !path.hasPrefix("/") { throw AgentError(.badRequest, "\(key) must be an absolute path, not '\(path)'") }
+        }
+        switch listen {
+        case .unix:
+            if tlsCertificate != nil { throw AgentError(.badRequest, "tls-cert applies to a TCP listener, not to a unix socket") }
+        case .tcp(let host, _):
+            if socketGroup != nil { throw AgentError(.badRequest, "socket-group applies to a unix socket listener (listen unix:///PATH)") }
+            guard !AccessSettings.isLoopback(host) else { break }
+            guard access.enabled else {
+                throw AgentError(.badRequest, "listening on \(listen) needs oidc-issuer and oidc-audience: without them anyone who "
+                                    + "reaches the port could submit jobs on this site's allocation; listen on 127.0.0.1 or a unix socket")
+            }
+            guard tlsCertificate != nil || allowInsecureListen else {
+                throw AgentError(.badRequest, "listening on \(listen) without TLS would send bearer tokens in clear: "
+                                    + "give tls-cert and tls-key, or allow-insecure-listen behind a trusted network")
+            }
+        }
+        guard (1...65_536).contains(maxConnections) else { throw AgentError(.badRequest, "max-connections must be 1 to 65536") }
+        guard (1...86_400).contains(idleTimeoutSeconds) else { throw AgentError(.badRequest, "idle-timeout must be 1 to 86400 seconds") }
+    }
+
     /// The batch-system client these settings ask for.
     public func makeBackend(logger: Logger) -> any BatchBackend {
         switch backend {

@@ -88,6 +88,9 @@ public enum ConfigSetting {
         "qos", "default-memory", "default-cpus", "default-walltime", "image-prefix", "htcondor-bin-dir", "apptainer-options",
         "allowed-sbatch-flags", "allowed-host-paths", "allow-run-as-user", "retention", "poll-interval",
         "max-pods", "log-level", "hold-jobs",
+        "oidc-issuer", "oidc-audience", "oidc-leeway", "oidc-key-refresh", "entitlement", "namespace-entitlement",
+        "max-pods-per-identity", "tls-cert", "tls-key", "tls-client-ca", "socket-group", "allow-insecure-listen",
+        "max-connections", "idle-timeout",
     ]
 
     public static func apply(key: String, value: ConfigValue, to c: inout AgentConfiguration) throws(AgentError) {
@@ -159,6 +162,34 @@ public enum ConfigSetting {
         case "hold-jobs":
             guard let flag = Bool(try scalar()) else { throw bad("true or false") }
             c.holdJobs = flag
+        case "oidc-issuer": c.access.issuers = list()
+        case "oidc-audience": c.access.audience = try scalar()
+        case "oidc-leeway":
+            guard let seconds = Duration.seconds(try scalar()) else { throw bad("seconds (e.g. 60)") }
+            c.access.leewaySeconds = seconds
+        case "oidc-key-refresh":
+            guard let seconds = Duration.seconds(try scalar()) else { throw bad("seconds (e.g. 60)") }
+            c.access.keyRefreshSeconds = seconds
+        case "entitlement": c.access.entitlements = list()
+        case "namespace-entitlement":
+            c.access.namespaceEntitlements = [:]
+            for item in list() { try c.access.addNamespaceEntitlement(item) }
+        case "max-pods-per-identity":
+            guard let n = Int(try scalar()), n > 0 else { throw bad("a positive whole number") }
+            c.access.maxPodsPerIdentity = n
+        case "tls-cert": c.tlsCertificate = try scalar()
+        case "tls-key": c.tlsKey = try scalar()
+        case "tls-client-ca": c.tlsClientCA = try scalar()
+        case "socket-group": c.socketGroup = try scalar()
+        case "allow-insecure-listen":
+            guard let flag = Bool(try scalar()) else { throw bad("true or false") }
+            c.allowInsecureListen = flag
+        case "max-connections":
+            guard let n = Int(try scalar()), n > 0 else { throw bad("a positive whole number") }
+            c.maxConnections = n
+        case "idle-timeout":
+            guard let seconds = Duration.seconds(try scalar()) else { throw bad("seconds (e.g. 60)") }
+            c.idleTimeoutSeconds = seconds
         default:
             throw AgentError(.badRequest, "unknown setting '\(key)'; known: \(names.joined(separator: ", "))")
         }

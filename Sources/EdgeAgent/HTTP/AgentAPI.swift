@@ -9,42 +9,51 @@ public enum AgentAPI {
     /// The largest request body accepted (a pod with its ConfigMaps and Secrets).
     public static let maxBodyBytes = 32 * 1024 * 1024
 
-    public static func router(controller: PodController, logger: Logger) -> Router<BasicRequestContext> {
-        let router = Router(context: BasicRequestContext.self)
+    public static func router(controller: PodController, access: AccessControl = .local,
+                              logger: Logger) -> Router<AgentRequestContext> {
+        let router = Router(context: AgentRequestContext.self)
         router.add(middleware: ErrorLoggingMiddleware(logger: logger))
+        router.add(middleware: AuthMiddleware(access: access, logger: logger))
 
-        let create: @Sendable (Request, BasicRequestContext) async throws -> Response = { request, _ in
+        let create: @Sendable (Request, AgentRequestContext) async throws -> Response = { request, context in
             let data = try await decodeCreateBody(request)
-            let answer = try await controller.create(data)
+            let namespace = data.pod.metadata.namespace
+            guard let caller = context.caller, access.policy.mayUse(namespace: namespace, caller) else {
+                throw AgentError(.forbidden, "you are not entitled to create pods in namespace '\(namespace.prefix(63))': "
+                                    + "this site requires \(access.policy.requirement(namespace: namespace))")
+            }
+            let answer = try await controller.create(data, owner: caller)
             return try json(answer)
         }
         router.post("/create", use: create)
 
-        let delete: @Sendable (Request, BasicRequestContext) async throws -> Response = { request, _ in
+        let delete: @Sendable (Request, AgentRequestContext) async throws -> Response = { request, context in
             let pod = try await decode(Pod.self, from: request, what: "a Kubernetes Pod")
-            let text = await controller.delete(pod)
+            let text = try await controller.delete(pod, visibility: context.visibility(access))
             return Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"],
                             body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
         }
         router.post("/delete", use: delete)
         router.delete("/delete", use: delete)
 
-        let status: @Sendable (Request, BasicRequestContext) async throws -> Response = { request, _ in
+        let status: @Sendable (Request, AgentRequestContext) async throws -> Response = { request, context in
             let pods = try await decodeStatusBody(request)
             if pods.isEmpty { return try json(await controller.ping()) }
-            return try json(await controller.statuses(of: pods))
+            return try json(await controller.statuses(of: pods, visibility: context.visibility(access)))
         }
         router.get("/status", use: status)
         router.post("/status", use: status)
 
-        let logs: @Sendable (Request, BasicRequestContext) async throws -> Response = { request, _ in
+        let logs: @Sendable (Request, AgentRequestContext) async throws -> Response = { request, context in
             let query = try await decode(LogStruct.self, from: request, what: "a LogStruct")
-            return try await logResponse(query, controller: controller)
+            return try await logResponse(query, controller: controller, visibility: context.visibility(access))
         }
         router.get("/getLogs", use: logs)
         router.post("/getLogs", use: logs)
 
-        router.get("/healthz") { _, _ in try json(await controller.health()) }
+        // Unauthenticated: says only whether the agent works, nothing an attacker can use.
+        router.get("/healthz") { _, _ in try json(await controller.publicHealth()) }
+        router.get("/v1/health") { _, _ in try json(await controller.health()) }
         router.get("/v1/capacity") { _, _ in try json(await controller.ping()) }
         router.get("/metrics") { _, _ in
             let text = await Metrics.render(controller: controller)
@@ -130,7 +139,7 @@ public enum AgentAPI {
 
     // MARK: - Logs
 
-    static func logResponse(_ query: LogStruct, controller: PodController) async throws -> Response {
+    static func logResponse(_ query: LogStruct, controller: PodController, visibility: PodVisibility) async throws -> Response {
         let options = query.opts
         if options.tail > 0 && options.limitBytes > 0 {
             throw AgentError(.badRequest, "Tail and Bytes cannot be used together")
@@ -141,7 +150,8 @@ public enum AgentAPI {
         guard options.tail >= 0, options.limitBytes >= 0, options.sinceSeconds >= 0 else {
             throw AgentError(.badRequest, "Tail, Bytes and SinceSeconds cannot be negative")
         }
-        guard let record = await controller.logTarget(uid: query.podUID, namespace: query.namespace, name: query.podName) else {
+        guard let record = await controller.logTarget(uid: query.podUID, namespace: query.namespace, name: query.podName,
+                                                              visibility: visibility) else {
             throw AgentError(.notFound, "pod \(query.podUID.isEmpty ? query.podName : query.podUID) is not known to this agent")
         }
         let prefix: String

@@ -31,11 +31,16 @@ public struct PodRecord: Codable, Sendable, Hashable, FetchableRecord, Persistab
     public var createdAt: Double
     public var updatedAt: Double
     public var finishedAt: Double?
+    /// Who created the pod: the token's `voperson_id` (else `sub`) and issuer; "local" without OIDC.
+    public var ownerSubject: String
+    public var ownerIssuer: String?
 
     public init(uid: String, namespace: String, name: String, jobID: String?, phase: Phase, podDir: String,
                 initContainers: [TrackedContainer], containers: [TrackedContainer], request: SlurmJobRequest,
                 status: PodStatus? = nil, deleteRequested: Bool = false, createdAt: Double, updatedAt: Double,
-                finishedAt: Double? = nil) {
+                finishedAt: Double? = nil, ownerSubject: String = Caller.local.subject, ownerIssuer: String? = nil) {
+        self.ownerSubject = ownerSubject
+        self.ownerIssuer = ownerIssuer
         self.uid = uid
         self.namespace = namespace
         self.name = name
@@ -51,6 +56,9 @@ public struct PodRecord: Codable, Sendable, Hashable, FetchableRecord, Persistab
         self.updatedAt = updatedAt
         self.finishedAt = finishedAt
     }
+
+    /// The creator as a caller (without entitlements).
+    public var owner: Caller { Caller(issuer: ownerIssuer, subject: ownerSubject, entitlements: [], expiresAt: nil) }
 
     var mapping: StatusMapping {
         StatusMapping(initContainers: initContainers, containers: containers, podDir: podDir)
@@ -74,6 +82,8 @@ public struct PodRecord: Codable, Sendable, Hashable, FetchableRecord, Persistab
         container["createdAt"] = createdAt
         container["updatedAt"] = updatedAt
         container["finishedAt"] = finishedAt
+        container["ownerSubject"] = ownerSubject
+        container["ownerIssuer"] = ownerIssuer
     }
 }
 
@@ -259,6 +269,12 @@ public struct PodStore: Sendable {
             try db.create(table: "setting") { t in
                 t.primaryKey("key", .text)
                 t.column("value", .text).notNull()
+            }
+        }
+        migrator.registerMigration("v2-owner") { db in
+            try db.alter(table: "pod") { t in
+                t.add(column: "ownerSubject", .text).notNull().defaults(to: "local")
+                t.add(column: "ownerIssuer", .text)
             }
         }
         do { try migrator.migrate(writer) } catch {
