@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.20.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
         .package(url: "https://github.com/vapor/jwt-kit", from: "5.7.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
     ],
     targets: [
         // MARK: templates → model → compiler
@@ -91,6 +92,14 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // MARK: fuzzing (scripts/fuzz.sh builds agent-fuzz with libFuzzer)
+        .target(
+            name: "AgentFuzzing",
+            dependencies: ["EdgeAgent", "PodWire", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: strict
+        ),
+        .executableTarget(name: "agent-fuzz", dependencies: ["AgentFuzzing"], swiftSettings: strict),
+
         // MARK: tests
         .target(name: "DTETestSupport", path: "Tests/DTETestSupport", swiftSettings: strict),
         .testTarget(name: "DTEModelTests", dependencies: ["DTEModel"], swiftSettings: strict),
@@ -106,7 +115,7 @@ let package = Package(
         .testTarget(
             name: "EdgeAgentTests",
             dependencies: [
-                "EdgeAgent", "PodWire", "DTETestSupport",
+                "EdgeAgent", "PodWire", "DTETestSupport", "AgentFuzzing",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),

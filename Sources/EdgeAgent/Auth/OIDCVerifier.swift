@@ -113,13 +113,13 @@ public actor OIDCVerifier {
 
     // MARK: - Parsing (before any key is looked at)
 
-    struct Header: Decodable {
+    package struct Header: Decodable {
         var alg: String
         var kid: String?
         var crit: [String]?
     }
 
-    struct Claims: Decodable {
+    package struct Claims: Decodable {
         var iss: String?
         var sub: String?
         var aud: [String]
@@ -135,7 +135,7 @@ public actor OIDCVerifier {
             case entitlements = "eduperson_entitlement"
         }
 
-        init(from decoder: any Decoder) throws {
+        package init(from decoder: any Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
             iss = try? c.decodeIfPresent(String.self, forKey: .iss)
             sub = try? c.decodeIfPresent(String.self, forKey: .sub)
@@ -155,7 +155,7 @@ public actor OIDCVerifier {
         }
     }
 
-    static func parse(_ token: String) throws(AuthFailure) -> (header: Header, claims: Claims) {
+    package static func parse(_ token: String) throws(AuthFailure) -> (header: Header, claims: Claims) {
         guard token.utf8.count <= maxTokenBytes else { throw AuthFailure(.invalidToken, "the token is longer than \(maxTokenBytes) bytes") }
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3, !parts[0].isEmpty, !parts[1].isEmpty else {

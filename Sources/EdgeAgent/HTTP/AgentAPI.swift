@@ -79,7 +79,7 @@ public enum AgentAPI {
         return try decode(type, buffer: buffer, what: what)
     }
 
-    static func decode<T: Decodable>(_ type: T.Type, buffer: ByteBuffer, what: String) throws -> T {
+    package static func decode<T: Decodable>(_ type: T.Type, buffer: ByteBuffer, what: String) throws -> T {
         guard buffer.readableBytes > 0 else { throw AgentError(.badRequest, "the request body is empty; expected \(what)") }
         do {
             return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
@@ -90,7 +90,11 @@ public enum AgentAPI {
 
     /// `/create` takes one object (interLink 0.5+) or a one-element list (0.3–0.4).
     static func decodeCreateBody(_ request: Request) async throws -> RetrievedPodData {
-        let buffer = try await body(request)
+        try decodeCreate(try await body(request))
+    }
+
+    /// The body of `/create`, decoded (the fuzz target's entry too).
+    package static func decodeCreate(_ buffer: ByteBuffer) throws -> RetrievedPodData {
         let first = buffer.readableBytesView.first { ![9, 10, 13, 32].contains($0) }
         if first == UInt8(ascii: "[") {
             let list = try decode([RetrievedPodData].self, buffer: buffer, what: "a list of RetrievedPodData")
@@ -104,7 +108,11 @@ public enum AgentAPI {
 
     /// `/status` takes a list of pods; an empty body is treated as the ping too.
     static func decodeStatusBody(_ request: Request) async throws -> [Pod] {
-        let buffer = try await body(request)
+        try decodeStatus(try await body(request))
+    }
+
+    /// The body of `/status`: pods, or nothing (the ping).
+    package static func decodeStatus(_ buffer: ByteBuffer) throws -> [Pod] {
         if buffer.readableBytesView.allSatisfy({ [9, 10, 13, 32].contains($0) }) { return [] }
         return try decode([Pod].self, buffer: buffer, what: "a JSON list of pods")
     }

@@ -1,0 +1,37 @@
+import AgentFuzzing
+import Foundation
+
+#if FUZZING
+/// libFuzzer's entry (built with `-sanitize=fuzzer -D FUZZING`; `scripts/fuzz.sh` does).
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzerTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+    guard let data else { return 0 }
+    FuzzTargets.run(UnsafeRawBufferPointer(start: data, count: size))
+    return 0
+}
+#else
+/// Without libFuzzer: runs each file (or every file of each folder) given through the targets
+/// once — a replay of a corpus or of a crash the fuzzer saved.
+@main
+struct AgentFuzzReplay {
+    static func main() {
+        var count = 0
+        for argument in CommandLine.arguments.dropFirst() {
+            var isFolder: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: argument, isDirectory: &isFolder) else {
+                FileHandle.standardError.write(Data("agent-fuzz: \(argument) does not exist\n".utf8))
+                exit(64)
+            }
+            let files = isFolder.boolValue
+                ? ((try? FileManager.default.contentsOfDirectory(atPath: argument)) ?? []).sorted().map { "\(argument)/\($0)" }
+                : [argument]
+            for file in files {
+                guard let data = FileManager.default.contents(atPath: file) else { continue }
+                FuzzTargets.run(data)
+                count += 1
+            }
+        }
+        print("agent-fuzz: \(count) inputs ran without a crash")
+    }
+}
+#endif
