@@ -28,6 +28,8 @@
 #include <unistd.h>
 
 static const char *host;
+/* "Authorization: Bearer <DTE_TOKEN>\r\n" when DTE_TOKEN is set (the agent with OIDC on); set in main. */
+static char authorization[20000];
 static int port;
 
 static double now(void) {
@@ -70,10 +72,10 @@ static void send_all(int fd, const char *data, size_t length) {
 /* One HTTP/1.1 exchange on a keep-alive connection; returns the status, *body malloc'ed. */
 static int exchange(int fd, const char *method, const char *path, const char *body, size_t body_length,
                     char **answer, size_t *answer_length) {
-    char head[256];
+    char head[20480];
     int n = snprintf(head, sizeof head,
-                     "%s %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
-                     method, path, host, body_length);
+                     "%s %s HTTP/1.1\r\nHost: %s\r\n%sContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
+                     method, path, host, authorization, body_length);
     send_all(fd, head, (size_t)n);
     send_all(fd, body, body_length);
 
@@ -306,6 +308,9 @@ static int status(const char *uids_file, int rounds, const char *out) {
 }
 
 int main(int argc, char **argv) {
+    const char *token = getenv("DTE_TOKEN");
+    if (token && *token && strlen(token) < sizeof authorization - 64)
+        snprintf(authorization, sizeof authorization, "Authorization: Bearer %s\r\n", token);
     if (argc == 7 && strcmp(argv[1], "create") == 0) {
         host = argv[2];
         port = atoi(argv[3]);

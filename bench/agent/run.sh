@@ -6,7 +6,9 @@
 #      CONCURRENCY clients, until every pod has its job id;
 #   3. GET /status latency for those N pods (p50/p95 over ROUNDS calls);
 #   4. agent memory (VmRSS) with BIG pods tracked: sampled every 0.5 s for 10 s (several
-#      polls), median and largest sample, and the peak (VmHWM) of the whole run.
+#      polls), median and largest sample, and the peak (VmHWM) of the whole run;
+#   5. 2 and 3 again with OIDC on: every request carries a bearer token (ES256, from the
+#      loopback issuer bench/agent/issuer.py), verified once and then cached until it expires.
 # The client is bench/agent/loadgen.c (C, one thread and keep-alive connection per client),
 # so that on a small machine the client takes little of the CPU the agent and slurmctld need.
 # Every job it submits is held and cancelled at the end, so the cluster stays free.
@@ -24,8 +26,10 @@ out=bench/out/agent
 mkdir -p "$out"
 data=$(mktemp -d)
 agent_pid=
+issuer_pid=
 cleanup() {
   [[ -n $agent_pid ]] && kill "$agent_pid" 2>/dev/null && wait "$agent_pid" 2>/dev/null
+  [[ -n $issuer_pid ]] && kill "$issuer_pid" 2>/dev/null
   # Sweep what a timed-out scancel or an interrupted run left: the baseline's jobs by their
   # name, the agent's by its pods' names and the agent's comment.
   scancel --name=dte-agent-bench-baseline 2>/dev/null || true
@@ -75,9 +79,11 @@ if [[ $(id -u) == 0 ]]; then
   # setpriv execs the agent in place, so $! is the agent's pid (memory is read from /proc).
   run_as=(setpriv --reuid="$bench_user" --regid="$(id -g "$bench_user")" --clear-groups)
 fi
-start_agent() {
-  "${run_as[@]}" "$agent" serve --listen "127.0.0.1:$PORT" --data-dir "$1" --runtime none --hold-jobs \
-    --poll-interval 2 --max-pods 100000 --log-level warning 2> "$out/agent.log" &
+start_agent() { # DATA-DIR [more agent flags]
+  local dir=$1
+  shift
+  "${run_as[@]}" "$agent" serve --listen "127.0.0.1:$PORT" --data-dir "$dir" --runtime none --hold-jobs \
+    --poll-interval 2 --max-pods 100000 --log-level warning "$@" 2> "$out/agent.log" &
   agent_pid=$!
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && return 0; sleep 0.1; done
   echo "the agent did not start; see $out/agent.log" >&2
@@ -94,6 +100,23 @@ sleep 3   # let the poller see every job once
 stop_agent
 python3 -c "import json; print('\n'.join(json.load(open('$out/create.json'))['jobs']))" | cancel_ids
 
+echo "dte-agent with OIDC on: $N pods through POST /create ($CONCURRENCY clients), each request with a bearer token"
+issuer_port=$((PORT + 1))
+python3 bench/agent/issuer.py "$issuer_port" "$data/token" > "$out/issuer.txt" &
+issuer_pid=$!
+for _ in $(seq 50); do [[ -s $data/token ]] && curl -sf "http://127.0.0.1:$issuer_port/jwks" >/dev/null && break; sleep 0.1; done
+start_agent "$data/t" --oidc-issuer "http://127.0.0.1:$issuer_port" --oidc-audience dte-bench \
+  --entitlement "urn:mace:egi.eu:group:dte-bench"
+DTE_TOKEN=$(cat "$data/token") "$loadgen" create 127.0.0.1 "$PORT" "$N" "$CONCURRENCY" "$out/create-tokens.json"
+sleep 3
+DTE_TOKEN=$(cat "$data/token") "$loadgen" status 127.0.0.1 "$PORT" "$out/create-tokens.json" "$ROUNDS" "$out/status-tokens.json"
+# Without the token the same agent refuses (the run above was authenticated, not open).
+refused=$(curl -s -o /dev/null -w '%{http_code}' -X POST --data '[]' "http://127.0.0.1:$PORT/status")
+stop_agent
+kill "$issuer_pid" 2>/dev/null || true
+issuer_pid=
+python3 -c "import json; print('\n'.join(json.load(open('$out/create-tokens.json'))['jobs']))" | cancel_ids
+
 echo "dte-agent memory with $BIG tracked pods"
 start_agent "$data/b"
 "$loadgen" create 127.0.0.1 "$PORT" "$BIG" "$CONCURRENCY" "$out/create-big.json"
@@ -107,13 +130,15 @@ slurm_jobs=$(squeue -h -t all -o %i | wc -l)
 stop_agent
 python3 -c "import json; print('\n'.join(json.load(open('$out/create-big.json'))['jobs']))" | cancel_ids
 
-python3 - "$out" "$sbatch_seconds" "$N" "$rss_kib" "$hwm_kib" "$BIG" "$rss_max_kib" "$slurm_jobs" "$load_start" "$load_create" <<'PY'
+python3 - "$out" "$sbatch_seconds" "$N" "$rss_kib" "$hwm_kib" "$BIG" "$rss_max_kib" "$slurm_jobs" "$load_start" "$load_create" "$refused" <<'PY'
 import json, sys
 out, sbatch_seconds, n, rss, hwm, big = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
-rss_max, slurm_jobs, load_start, load_create = int(sys.argv[7]), int(sys.argv[8]), sys.argv[9], sys.argv[10]
+rss_max, slurm_jobs, load_start, load_create, refused = int(sys.argv[7]), int(sys.argv[8]), sys.argv[9], sys.argv[10], sys.argv[11]
 create = json.load(open(f"{out}/create.json"))
 status = json.load(open(f"{out}/status.json"))
 big_create = json.load(open(f"{out}/create-big.json"))
+create_t = json.load(open(f"{out}/create-tokens.json"))
+status_t = json.load(open(f"{out}/status-tokens.json"))
 sbatch_rate = n / sbatch_seconds
 ratio = create["pods_per_second"] / sbatch_rate
 lines = [
@@ -122,6 +147,8 @@ lines = [
     f"| shell loop of `sbatch --hold --wrap true`, {n} jobs | {sbatch_rate:.0f} jobs/s ({sbatch_seconds:.2f} s) | baseline |",
     f"| dte-agent `/create` → job id, {n} pods, {create['concurrency']} clients | {create['pods_per_second']:.0f} pods/s ({create['seconds']:.2f} s, {create['errors']} errors) = **{ratio:.1f}×** the loop | ≥ 3× |",
     f"| `/status` for {status['answered']} pods | p50 **{status['p50_ms']:.1f} ms**, p95 {status['p95_ms']:.1f} ms ({status['rounds']} calls) | p50 ≤ 50 ms |",
+    f"| with OIDC tokens: `/create` → job id, {n} pods | {create_t['pods_per_second']:.0f} pods/s ({create_t['errors']} errors) = {create_t['pods_per_second'] / create['pods_per_second']:.2f} of the run without tokens | ≥ 0.90 |",
+    f"| with OIDC tokens: `/status` | p50 {status_t['p50_ms']:.1f} ms, p95 {status_t['p95_ms']:.1f} ms = {status_t['p50_ms'] / status['p50_ms']:.2f} of the p50 without tokens (without a token: HTTP {refused}) | ≤ 1.10 |",
     f"| agent memory with {big} tracked pods ({big_create['pods_per_second']:.0f} pods/s) | VmRSS median **{rss / 1024:.1f} MiB** of 20 samples over 10 s (largest {rss_max / 1024:.1f} MiB); peak of the run {hwm / 1024:.1f} MiB | ≤ 64 MiB |",
     "",
     f"Load average at the start: {load_start}; after the 1000 creates: {load_create}. Jobs in slurmctld's memory at the end: {slurm_jobs}.",
