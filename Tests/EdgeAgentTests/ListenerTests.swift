@@ -166,6 +166,59 @@ import Testing
         #expect(second.err.contains("already listens"), "\(second.err)")
     }
 
+    @Test func silentAndSurplusConnectionsCannotHoldTheServer() async throws {
+        try SlurmCluster.require()
+        let dir = NSTemporaryDirectory() + "dte-conn-" + UUID().uuidString.prefix(8).lowercased()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let agent = try startTestAgent(dataDir: dir + "/data", arguments: ["--idle-timeout", "2", "--max-connections", "2"])
+        defer { agent.process.terminate(); agent.process.waitUntilExit() }
+        let port = UInt16(agent.url.split(separator: ":").last ?? "") ?? 0
+
+        // Two silent connections take every slot: a third client is not served meanwhile…
+        let silent = [try Self.connect(port), try Self.connect(port)]
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(!Self.answersOnANewConnection(port, within: 1))
+        // …until the agent closes the silent ones (idle-timeout 2 s), then it answers again.
+        for fd in silent { #expect(Self.readsEndOfStream(fd, within: 5)) }
+        silent.forEach { close($0) }
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(Self.answersOnANewConnection(port, within: 3))
+    }
+
+    /// Whether `GET /healthz` on a new connection gets an answer within `seconds`.
+    static func answersOnANewConnection(_ port: UInt16, within seconds: Int) -> Bool {
+        guard let fd = try? connect(port) else { return false }
+        defer { close(fd) }
+        let request = Array("GET /healthz HTTP/1.1\r\nHost: agent\r\nConnection: close\r\n\r\n".utf8)
+        guard send(fd, request, request.count, Int32(MSG_NOSIGNAL)) == request.count else { return false }
+        var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        guard poll(&poller, 1, Int32(seconds * 1000)) > 0 else { return false }
+        var buffer = [UInt8](repeating: 0, count: 64)
+        let got = recv(fd, &buffer, buffer.count, 0)
+        return got > 0 && String(decoding: buffer[0..<got], as: UTF8.self).hasPrefix("HTTP/1.1 200")
+    }
+
+    static func connect(_ port: UInt16) throws -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = port.bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard result == 0 else { throw TestIssuer.Failure(description: "cannot connect to port \(port)") }
+        return fd
+    }
+
+    /// Whether the peer closes the connection (recv returns 0) within `seconds`.
+    static func readsEndOfStream(_ fd: Int32, within seconds: Int) -> Bool {
+        var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        guard poll(&poller, 1, Int32(seconds * 1000)) > 0 else { return false }
+        var byte: UInt8 = 0
+        return recv(fd, &byte, 1, 0) == 0
+    }
+
     func runAgent(_ arguments: [String]) throws -> CommandOutput {
         try runCommand(builtExecutable("dte-agent"), arguments, in: NSTemporaryDirectory())
     }
