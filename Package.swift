@@ -101,7 +101,15 @@ let package = Package(
         .executableTarget(name: "agent-fuzz", dependencies: ["AgentFuzzing"], swiftSettings: strict),
 
         // MARK: tests
-        .target(name: "DTETestSupport", path: "Tests/DTETestSupport", swiftSettings: strict),
+        .target(
+            name: "DTETestSupport",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+            ],
+            path: "Tests/DTETestSupport",
+            swiftSettings: strict
+        ),
         .testTarget(name: "DTEModelTests", dependencies: ["DTEModel"], swiftSettings: strict),
         .testTarget(name: "DTEStateTests", dependencies: ["DTEState"], swiftSettings: strict),
         .testTarget(name: "DTEApplyTests", dependencies: ["DTEState", "DTETestSupport"], swiftSettings: strict),

@@ -173,6 +173,9 @@ import Testing
         let agent = try startTestAgent(dataDir: dir + "/data", arguments: ["--idle-timeout", "2", "--max-connections", "2"])
         defer { agent.process.terminate(); agent.process.waitUntilExit() }
         let port = UInt16(agent.url.split(separator: ":").last ?? "") ?? 0
+        // Without OIDC the start-up log says plainly who can drive the agent.
+        let log = try String(contentsOfFile: dir + "/data.agent.log", encoding: .utf8)
+        #expect(log.contains("NO AUTHENTICATION"), "\(log)")
 
         // Two silent connections take every slot: a third client is not served meanwhile…
         let silent = [try Self.connect(port), try Self.connect(port)]

@@ -10,19 +10,22 @@ import NIOCore
 /// An OIDC issuer made for the tests: OIDC discovery, a JWKS and UserInfo on a loopback port,
 /// with keys generated here (ES256 and RS256). It signs tokens with any claims, publishes or
 /// withholds keys (rotation), and answers UserInfo from a table.
-final class TestIssuer: @unchecked Sendable {
+public final class TestIssuer: @unchecked Sendable {
     // Mutable state is guarded by `lock`.
     private let lock = NSLock()
     private var published: [String: [String: String]] = [:]
     private var userInfo: [String: [String]] = [:]
     private var signers: [String: JWTKeyCollection] = [:]
-    private(set) var url = ""
+    public private(set) var url = ""
     private var task: Task<Void, any Error>?
 
-    struct Failure: Error, CustomStringConvertible { var description: String }
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
+        public init(description: String) { self.description = description }
+    }
 
     /// Starts the issuer with one ES256 key `k1` published.
-    static func start() async throws -> TestIssuer {
+    public static func start() async throws -> TestIssuer {
         let issuer = TestIssuer()
         try await issuer.addKey(kid: "k1", publish: true)
         for _ in 0..<5 {
@@ -53,7 +56,7 @@ final class TestIssuer: @unchecked Sendable {
         throw Failure(description: "the test issuer did not start")
     }
 
-    func stop() { task?.cancel() }
+    public func stop() { task?.cancel() }
 
     private func fetch(_ path: String) async throws -> Data {
         let (data, response) = try await URLSession.shared.data(from: URL(string: url + path)!)
@@ -80,7 +83,7 @@ final class TestIssuer: @unchecked Sendable {
     }
 
     /// Adds a signing key; published in the JWKS or kept back (to be published later: rotation).
-    func addKey(kid: String, publish: Bool, rsa: Bool = false) async throws {
+    public func addKey(kid: String, publish: Bool, rsa: Bool = false) async throws {
         let collection = JWTKeyCollection()
         var jwk: [String: String] = ["kid": kid, "use": "sig"]
         if rsa {
@@ -113,26 +116,26 @@ final class TestIssuer: @unchecked Sendable {
     private var pendingKeys: [String: [String: String]] = [:]
 
     /// Publishes a key added earlier with `publish: false`.
-    func publish(kid: String) {
+    public func publish(kid: String) {
         lock.lock(); defer { lock.unlock() }
         published[kid] = pendingKeys[kid]?.filter { $0.key != "pem" }
     }
 
     /// The PEM of a key's public half (for the HS256-with-the-public-key attack).
-    func publicKeyPEM(kid: String) -> String {
+    public func publicKeyPEM(kid: String) -> String {
         lock.lock(); defer { lock.unlock() }
         return pendingKeys[kid]?["pem"] ?? ""
     }
 
     /// Entitlements UserInfo answers for `subject`.
-    func setUserInfo(subject: String, entitlements: [String]) {
+    public func setUserInfo(subject: String, entitlements: [String]) {
         lock.lock(); defer { lock.unlock() }
         userInfo[subject] = entitlements
     }
 
     /// Claims of a token: sensible defaults (issuer, audience, an hour of validity) overridden
     /// by `claims` (a value of NSNull removes the claim).
-    func claims(subject: String, audience: String = "dte-test", entitlements: [String]? = nil,
+    public func claims(subject: String, audience: String = "dte-test", entitlements: [String]? = nil,
                 _ overrides: [String: Any] = [:]) -> [String: Any] {
         let now = Date().timeIntervalSince1970
         var claims: [String: Any] = ["iss": url, "sub": subject, "aud": audience, "iat": Int(now), "nbf": Int(now) - 5,
@@ -145,14 +148,14 @@ final class TestIssuer: @unchecked Sendable {
     }
 
     /// A token signed by jwt-kit with the key `kid`.
-    func token(_ claims: [String: Any], kid: String = "k1") async throws -> String {
+    public func token(_ claims: [String: Any], kid: String = "k1") async throws -> String {
         let collection = lock.withLock { signers[kid] }
         guard let collection else { throw Failure(description: "no key \(kid)") }
         return try await collection.sign(AnyClaims(claims), kid: JWKIdentifier(string: kid))
     }
 
     /// A token with `alg: none` and no signature.
-    static func unsignedToken(_ claims: [String: Any]) -> String {
+    public static func unsignedToken(_ claims: [String: Any]) -> String {
         let header = base64URL(try! JSONSerialization.data(withJSONObject: ["alg": "none", "typ": "JWT"]))
         let body = base64URL(try! JSONSerialization.data(withJSONObject: claims))
         return "\(header).\(body)."
@@ -160,25 +163,25 @@ final class TestIssuer: @unchecked Sendable {
 
     /// A token signed with HS256, using the issuer's public key as the HMAC secret (the classic
     /// algorithm-confusion attack).
-    func hmacWithPublicKeyToken(_ claims: [String: Any], kid: String = "k1") async throws -> String {
+    public func hmacWithPublicKeyToken(_ claims: [String: Any], kid: String = "k1") async throws -> String {
         let collection = JWTKeyCollection()
         await collection.add(hmac: HMACKey(from: publicKeyPEM(kid: kid)), digestAlgorithm: .sha256, kid: JWKIdentifier(string: kid))
         return try await collection.sign(AnyClaims(claims), kid: JWKIdentifier(string: kid))
     }
 
-    static func base64URL(_ data: Data) -> String {
+    public static func base64URL(_ data: Data) -> String {
         data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
             .replacingOccurrences(of: "=", with: "")
     }
 
-    static func decodeSegment(_ text: Substring) -> [String: Any]? {
+    public static func decodeSegment(_ text: Substring) -> [String: Any]? {
         var standard = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
         while standard.count % 4 != 0 { standard += "=" }
         guard let data = Data(base64Encoded: standard) else { return nil }
         return try? JSONSerialization.jsonObject(with: data) as? [String: Any]
     }
 
-    static func openssl(_ arguments: [String]) throws -> String {
+    public static func openssl(_ arguments: [String]) throws -> String {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["openssl"] + arguments
@@ -194,14 +197,14 @@ final class TestIssuer: @unchecked Sendable {
 }
 
 /// Any JSON object as a JWT payload (jwt-kit signs what it encodes).
-struct AnyClaims: JWTPayload, @unchecked Sendable {
+public struct AnyClaims: JWTPayload, @unchecked Sendable {
     // Immutable after init; JSON values only.
     let object: [String: Any]
-    init(_ object: [String: Any]) { self.object = object }
-    init(from decoder: any Decoder) throws { object = [:] }
-    func verify(using algorithm: some JWTAlgorithm) async throws {}
+    public init(_ object: [String: Any]) { self.object = object }
+    public init(from decoder: any Decoder) throws { object = [:] }
+    public func verify(using algorithm: some JWTAlgorithm) async throws {}
 
-    func encode(to encoder: any Encoder) throws {
+    public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: Key.self)
         for (key, value) in object {
             let k = Key(stringValue: key)
