@@ -66,6 +66,12 @@ struct SettingOptions: ParsableArguments {
     var holdJobs = false
     @Flag(help: "Honour runAsUser/runAsGroup (the agent must run as root; never uid 0).")
     var allowRunAsUser = false
+    @Option(help: "With --allow-run-as-user: uids pods may run as, comma-separated (1000-1999,alice).")
+    var runAsUsers: String?
+    @Option(help: "With --allow-run-as-user: gids pods may run as (default: any group of the user but 0).")
+    var runAsGroups: String?
+    @Option(help: "With --allow-run-as-user: the account (name or uid) of pods without runAsUser.")
+    var runAsDefaultUser: String?
 
     func load() throws -> AgentConfiguration {
         var configuration = AgentConfiguration()
@@ -81,6 +87,7 @@ struct SettingOptions: ParsableArguments {
             ("account", account), ("qos", qos), ("default-memory", defaultMemory), ("default-cpus", defaultCpus),
             ("default-walltime", defaultWalltime), ("image-prefix", imagePrefix), ("htcondor-bin-dir", htcondorBinDir), ("apptainer-options", apptainerOptions),
             ("retention", retention), ("poll-interval", pollInterval), ("max-pods", maxPods), ("log-level", logLevel),
+            ("run-as-users", runAsUsers), ("run-as-groups", runAsGroups), ("run-as-default-user", runAsDefaultUser),
         ]
         for (key, value) in flags {
             if let value { try ConfigSetting.apply(key: key, value: .scalar(value), to: &configuration) }
@@ -177,10 +184,8 @@ extension DTEAgent {
                 retrieved = RetrievedPodData(pod: try decoder.decode(Pod.self, from: data))
             }
             let job = try PodJobBuilder(configuration: configuration, instanceID: "render").build(retrieved)
-            print("# \(job.podDir)/job.slurm")
-            print(job.batchScript)
-            print("# \(job.podDir)/job.sh")
-            print(job.runnerScript, terminator: "")
+            print("# \(job.scriptPath)")
+            print(job.batchScript, terminator: "")
             if configuration.backend == .htcondor {
                 print("# \(job.podDir)/job.sub")
                 print(try HTCondorCLI.submitDescription(job.request, executable: "\(job.podDir)/job.slurm",

@@ -96,6 +96,20 @@ dte_bwrap_rebuild() {
     else dte_args+=(--ro-bind "$entry" "$entry"); fi
   done
 }
+dte_inside() {
+  local root path
+  if ! root=$(realpath -e -- "$1" 2>/dev/null); then
+    printf 'dte-agent: the volume folder %s does not exist; the container is not started\n' "$1" >&2; return 1
+  fi
+  if ! path=$(realpath -e -- "$2" 2>/dev/null); then
+    printf 'dte-agent: %s does not exist; the container is not started\n' "$2" >&2; return 1
+  fi
+  if [[ $path != "$root" && $path != "$root"/* ]]; then
+    printf 'dte-agent: %s leads outside its volume %s (to %s); the container is not started\n' "$2" "$1" "$path" >&2
+    return 1
+  fi
+  printf '%s\n' "$path"
+}
 dte_run() {
   local kind=$1 name=$2 fn=$3 post=$4 pre=$5 started rc main
   local status="$DTE_POD_DIR/$kind-$name.status" out="$DTE_POD_DIR/$kind-$name.out"
