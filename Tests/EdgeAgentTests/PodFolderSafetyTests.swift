@@ -1,5 +1,6 @@
 @testable import EdgeAgent
 import Foundation
+import Logging
 import PodWire
 import Testing
 
@@ -105,6 +106,26 @@ import Testing
         // Kubernetes' UIDs keep the readable `<namespace>-<uid>` (and pods recorded before).
         #expect(builder.podDirectory(namespace: "tests", uid: uuid) == "/srv/dte/pods/tests-\(uuid)")
         #expect(builder.podDirectory(namespace: "tests", uid: "u1") == "/srv/dte/pods/tests_u1")
+    }
+
+    /// A pod recorded before the folder names changed (`tests-u1` for a UID that is not a
+    /// UUID, now `tests_u1`) keeps the folder its record names.
+    @Test func podsRecordedUnderTheOldFolderNameKeepTheirFolder() async throws {
+        let dir = try Self.folder("oldname")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var configuration = AgentConfiguration()
+        configuration.setDataDir(dir)
+        let store = try PodStore.open(stateDir: dir)
+        let request = try Fixtures.builder(configuration).build(
+            Fixtures.pod("old", uid: "u1", containers: [Fixtures.container("main", ["true"])])).request
+        let old = "\(configuration.workDir)/tests-u1"
+        try store.save(PodRecord(uid: "u1", namespace: "tests", name: "old", jobID: "1", phase: .active, podDir: old,
+                                 initContainers: [], containers: [TrackedContainer(name: "main", image: "")],
+                                 request: request, createdAt: 0, updatedAt: 0))
+        let controller = try PodController(configuration: configuration, backend: SlurmCLI(logger: Logger(label: "t")),
+                                           store: store, logger: Logger(label: "t"))
+        #expect(await controller.logTarget(uid: "u1", namespace: "tests", name: "old")?.podDir == old)
+        #expect(controller.builder.podDirectory(namespace: "tests", uid: "u1") == "\(configuration.workDir)/tests_u1")
     }
 
     /// The submitted script carries the runner itself: nothing in the pod folder is executed

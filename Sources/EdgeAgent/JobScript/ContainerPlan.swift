@@ -41,7 +41,7 @@ public struct ContainerPlan: Sendable, Hashable {
     public var filePrefix: String { "\(kind.rawValue)-\(name)" }
     /// The environment file (NUL-separated `NAME=VALUE`, mode 0600).
     public var envFile: String { "\(filePrefix).env" }
-    /// The shell function in `job.sh` that starts this container.
+    /// The shell function in the job script that starts this container.
     public var functionName: String { "dte_\(kind == .initContainer ? "init" : "run")_\(index)" }
 
     /// The environment with later duplicates winning, in first-seen order.
