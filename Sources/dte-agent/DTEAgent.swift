@@ -95,6 +95,12 @@ struct SettingOptions: ParsableArguments {
     var maxConnections: String?
     @Option(help: "Seconds a connection may stay silent (default 60).")
     var idleTimeout: String?
+    @Option(help: "With --allow-run-as-user: uids pods may run as, comma-separated (1000-1999,alice).")
+    var runAsUsers: String?
+    @Option(help: "With --allow-run-as-user: gids pods may run as (default: any group of the user but 0).")
+    var runAsGroups: String?
+    @Option(help: "With --allow-run-as-user: the account (name or uid) of pods without runAsUser.")
+    var runAsDefaultUser: String?
 
     func load() throws -> AgentConfiguration {
         var configuration = AgentConfiguration()
@@ -114,6 +120,7 @@ struct SettingOptions: ParsableArguments {
             ("max-pods-per-identity", maxPodsPerIdentity), ("tls-cert", tlsCert), ("tls-key", tlsKey),
             ("tls-client-ca", tlsClientCa), ("socket-group", socketGroup), ("max-connections", maxConnections),
             ("idle-timeout", idleTimeout),
+            ("run-as-users", runAsUsers), ("run-as-groups", runAsGroups), ("run-as-default-user", runAsDefaultUser),
         ]
         for (key, value) in flags {
             if let value { try ConfigSetting.apply(key: key, value: .scalar(value), to: &configuration) }
@@ -234,10 +241,8 @@ extension DTEAgent {
                 retrieved = RetrievedPodData(pod: try decoder.decode(Pod.self, from: data))
             }
             let job = try PodJobBuilder(configuration: configuration, instanceID: "render").build(retrieved)
-            print("# \(job.podDir)/job.slurm")
-            print(job.batchScript)
-            print("# \(job.podDir)/job.sh")
-            print(job.runnerScript, terminator: "")
+            print("# \(job.scriptPath)")
+            print(job.batchScript, terminator: "")
             if configuration.backend == .htcondor {
                 print("# \(job.podDir)/job.sub")
                 print(try HTCondorCLI.submitDescription(job.request, executable: "\(job.podDir)/job.slurm",

@@ -151,7 +151,6 @@ import Testing
         let backend = SlurmLibrary(logger: .init(label: "t"))
         try FileManager.default.createDirectory(atPath: job.podDir, withIntermediateDirectories: true)
         try job.batchScript.write(toFile: "\(job.podDir)/job.slurm", atomically: true, encoding: .utf8)
-        try job.runnerScript.write(toFile: "\(job.podDir)/job.sh", atomically: true, encoding: .utf8)
         let submitted = try await backend.submit(job.request, script: job.batchScript, scriptPath: "\(job.podDir)/job.slurm")
         let store = try PodStore.open(stateDir: dir)
         try store.save(PodRecord(uid: job.uid, namespace: job.namespace, name: job.name, jobID: nil, phase: .submitting,

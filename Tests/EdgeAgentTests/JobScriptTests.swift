@@ -105,7 +105,9 @@ import Testing
         var configuration = Fixtures.configuration()
         configuration.allowedHostPaths = ["/scratchy", "/scratch"]
         let job = try Fixtures.builder(configuration).build(pod)
-        #expect(job.runnerScript.contains("a+=(--bind /scratch/project /data)"))
+        // Bound as found when the container starts, and only while it stays inside /scratch.
+        #expect(job.runnerScript.contains("dte_m0=$(dte_inside /scratch /scratch/project) || exit 1\n"))
+        #expect(job.runnerScript.contains("a+=(--bind \"$dte_m0\" /data)"))
         configuration.allowedHostPaths = ["/scratchy"]
         #expect(throws: AgentError.self) { try Fixtures.builder(configuration).build(pod) }
     }

@@ -79,7 +79,10 @@ import Testing
         #expect(refused.status == 422)
         #expect(String(decoding: refused.body, as: UTF8.self).contains("allow-run-as-user"))
 
-        let agent = try TestAgent(runtime: .none) { $0.allowRunAsUser = true }
+        let agent = try TestAgent(runtime: .none) {
+            $0.allowRunAsUser = true
+            $0.runAsUsers = [65534...65534]
+        }
         defer { agent.stop() }
         #expect(try await agent.request(.post, "/create", body: try JSONEncoder().encode(pod("run-as-root", user: 0, group: 0))).status == 422)
         let nobody = pod("run-as-nobody", user: 65534)
@@ -95,10 +98,19 @@ import Testing
         var info = stat()
         #expect(stat(agent.podDir(uid), &info) == 0 && info.st_uid == 65534)
 
-        let grouped = pod("run-as-group", user: 65534, group: 100)
+        // The script the job runs is the agent's, outside the folder the job's user owns.
+        #expect(!FileManager.default.fileExists(atPath: "\(agent.podDir(uid))/job.slurm"))
+        #expect(stat("\(agent.configuration.workDir)/.scripts/tests-\(uid).slurm", &info) == 0 && info.st_uid == 0
+                    && info.st_mode & 0o077 == 0)
+
+        // A group the user belongs to (its primary group) is honoured; one it does not, never.
+        let grouped = pod("run-as-group", user: 65534, group: Int(entry.pw_gid))
         _ = try await agent.create(grouped)
         #expect(try await agent.finished(grouped.pod.metadata.uid).exitCode("main") == 0)
-        #expect(try await agent.logs(grouped.pod.metadata.uid, "main").1.hasPrefix("65534\n100\n"))
+        #expect(try await agent.logs(grouped.pod.metadata.uid, "main").1.hasPrefix("65534\n\(entry.pw_gid)\n"))
+        let foreign = try await agent.request(.post, "/create", body: try JSONEncoder().encode(pod("run-as-foreign", user: 65534, group: 100)))
+        #expect(foreign.status == 422)
+        #expect(String(decoding: foreign.body, as: UTF8.self).contains("runAsGroup 100 is not a group of user"))
     }
 
     @Test func interruptedCreateIsResubmittedWhenItsJobNeverReachedSlurm() async throws {
@@ -109,7 +121,7 @@ import Testing
         configuration.defaultMemoryMiB = 200
         let store = try PodStore.open(stateDir: dir)
         let builder = PodJobBuilder(configuration: configuration, instanceID: try store.instanceID())
-        func intent(_ pod: RetrievedPodData, writeRunner: Bool) throws -> PodJob {
+        func intent(_ pod: RetrievedPodData, writeScript: Bool) throws -> PodJob {
             let job = try builder.build(pod)
             let fm = FileManager.default
             try fm.createDirectory(atPath: job.podDir, withIntermediateDirectories: true)
@@ -117,8 +129,7 @@ import Testing
                 try fm.createDirectory(atPath: "\(job.podDir)/\(directory.path)", withIntermediateDirectories: true)
             }
             for file in job.files { try file.contents.write(to: URL(fileURLWithPath: "\(job.podDir)/\(file.path)")) }
-            try job.batchScript.write(toFile: "\(job.podDir)/job.slurm", atomically: true, encoding: .utf8)
-            if writeRunner { try job.runnerScript.write(toFile: "\(job.podDir)/job.sh", atomically: true, encoding: .utf8) }
+            if writeScript { try job.batchScript.write(toFile: job.scriptPath, atomically: true, encoding: .utf8) }
             try store.save(PodRecord(uid: job.uid, namespace: job.namespace, name: job.name, jobID: nil, phase: .submitting,
                                      podDir: job.podDir, initContainers: [], containers: [TrackedContainer(name: "main", image: "")],
                                      request: job.request, createdAt: 0, updatedAt: 0))
@@ -126,10 +137,10 @@ import Testing
         }
         // The agent stopped after storing the intent and writing the folder, before sbatch.
         let complete = Fixtures.pod("never-submitted", containers: [Fixtures.container("main", ["echo", "resubmitted"])])
-        _ = try intent(complete, writeRunner: true)
+        _ = try intent(complete, writeScript: true)
         // …and one that stopped while writing the folder.
         let partial = Fixtures.pod("half-written", containers: [Fixtures.container("main", ["true"])])
-        let partialJob = try intent(partial, writeRunner: false)
+        let partialJob = try intent(partial, writeScript: false)
 
         let agent = try TestAgent(dataDir: dir)
         defer { agent.stop() }
@@ -149,13 +160,14 @@ import Testing
     @Test func honouredUserBecomesSbatchUidAndMixedUsersAreRefused() throws {
         var configuration = Fixtures.configuration()
         configuration.allowRunAsUser = true
+        configuration.runAsUsers = [65534...65534]
         var data = Fixtures.pod("as-user", containers: [Fixtures.container("main", ["true"])])
-        data.pod.spec.securityContext = PodSecurityContext(runAsUser: 1234, runAsGroup: 99)
+        data.pod.spec.securityContext = PodSecurityContext(runAsUser: 65534, runAsGroup: 65534)
         let builder = Fixtures.builder(configuration)
         if geteuid() == 0 {
             let job = try builder.build(data)
-            #expect(job.request.userID == 1234 && job.request.groupID == 99)
-            #expect(job.batchScript.contains("#SBATCH --uid=1234\n#SBATCH --gid=99\n"))
+            #expect(job.request.userID == 65534 && job.request.groupID == 65534)
+            #expect(job.batchScript.contains("#SBATCH --uid=65534\n#SBATCH --gid=65534\n"))
         }
         data.pod.spec.containers.append(Fixtures.container("other", ["true"]))
         data.pod.spec.containers[1].securityContext = PodSecurityContext(runAsUser: 4321)

@@ -49,7 +49,7 @@ import Testing
         let status = try await agent.finished(pod.pod.metadata.uid)
         #expect(status.exitCode("main") == 0)
         #expect(try await agent.logs(pod.pod.metadata.uid, "main").1 == "value fast s3cr3t 3\n")
-        let script = try String(contentsOfFile: "\(agent.podDir(pod.pod.metadata.uid))/job.sh", encoding: .utf8)
+        let script = try String(contentsOfFile: "\(agent.podDir(pod.pod.metadata.uid))/job.slurm", encoding: .utf8)
         #expect(!script.contains("s3cr3t"))
     }
 

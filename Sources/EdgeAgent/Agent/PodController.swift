@@ -197,7 +197,7 @@ public actor PodController {
             async let stored: Void = store.perform([.insert(record)])
             try await stored
             try await written
-            let id = try await backend.submit(job.request, script: job.batchScript, scriptPath: "\(job.podDir)/job.slurm")
+            let id = try await backend.submit(job.request, script: job.batchScript, scriptPath: job.scriptPath)
             submittedJob = id
             let updated = Self.now()
             try await store.perform([.submitted(uid: meta.uid, jobID: id, updatedAt: updated)])
@@ -575,17 +575,16 @@ public actor PodController {
                 pod.jobID = job.jobID
                 logger.info("adopted the job of an interrupted create", metadata: ["uid": "\(pod.uid)", "job": "\(job.jobID)"])
             } else {
-                let script = "\(dir)/job.slurm"
-                guard let text = FileManager.default.contents(atPath: script),
-                      FileManager.default.fileExists(atPath: "\(dir)/job.sh") else {
+                // The script the agent wrote itself (never one the job's user could change).
+                let script = builder.scriptPath(podDir: dir, request: stored.request)
+                guard let text = PodFolder.readScript(script) else {
                     logger.warning("dropping an interrupted create whose folder is incomplete", metadata: ["uid": "\(pod.uid)"])
                     untrack(pod.uid)
                     try await store.perform([.delete(uid: pod.uid)])
                     PodFolder.remove(dir, workDir: configuration.workDir)
                     continue
                 }
-                pod.jobID = try await backend.submit(stored.request, script: String(decoding: text, as: UTF8.self),
-                                                     scriptPath: script)
+                pod.jobID = try await backend.submit(stored.request, script: text, scriptPath: script)
                 logger.info("resubmitted an interrupted create", metadata: ["uid": "\(pod.uid)", "job": "\(pod.jobID ?? "")"])
             }
             pod.phase = .active

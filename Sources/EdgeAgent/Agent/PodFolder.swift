@@ -2,8 +2,21 @@ import Foundation
 
 /// Writing and removing pod folders.
 enum PodFolder {
+    /// The agent's own copy of the script of a job that runs as another account:
+    /// `<work-dir>/.scripts/<pod folder name>.slurm` (no pod folder name starts with `.`).
+    static func agentScriptPath(podDir: String) -> String {
+        let folder = (podDir as NSString).lastPathComponent
+        let workDir = (podDir as NSString).deletingLastPathComponent
+        return "\(workDir)/.scripts/\(folder).slurm"
+    }
+
     /// Writes the pod folder from scratch: folders, volume files (secrets 0600), env files,
-    /// `job.sh` and `job.slurm`.
+    /// and the job script (`job.slurm`, or the agent's own copy for another account's job).
+    ///
+    /// When the job runs as another account the pod folder and what is in it become that
+    /// account's (its job writes status and output files there), except the script: it is
+    /// kept where only the agent can write, so nothing the job's user can change is ever
+    /// submitted.
     static func write(_ job: PodJob) throws(AgentError) {
         let fm = FileManager.default
         do {
@@ -15,14 +28,16 @@ enum PodFolder {
             for file in job.files {
                 try writeFile("\(job.podDir)/\(file.path)", file.contents, mode: file.mode)
             }
-            try writeFile("\(job.podDir)/job.sh", Data(job.runnerScript.utf8), mode: 0o700)
-            try writeFile("\(job.podDir)/job.slurm", Data(job.batchScript.utf8), mode: 0o700)
+            let scriptFolder = (job.scriptPath as NSString).deletingLastPathComponent
+            if scriptFolder != job.podDir { try makeDirectory(scriptFolder, mode: 0o700) }
+            try writeFile(job.scriptPath, Data(job.batchScript.utf8), mode: 0o700)
             if let uid = job.request.userID {
-                // The job runs as another account: the folder is that account's.
-                let gid = job.request.groupID ?? uid
+                // The job runs as another account: the folder is that account's (not the script).
+                let owner = try Checked.exactly(uid, as: uid_t.self, "uid")
+                let group = try Checked.exactly(job.request.groupID ?? uid, as: gid_t.self, "gid")
                 let paths = [job.podDir] + job.directories.map { "\(job.podDir)/\($0.path)" }
-                    + job.files.map { "\(job.podDir)/\($0.path)" } + ["\(job.podDir)/job.sh", "\(job.podDir)/job.slurm"]
-                for path in paths where lchown(path, uid_t(uid), gid_t(gid)) != 0 {
+                    + job.files.map { "\(job.podDir)/\($0.path)" }
+                for path in paths where lchown(path, owner, group) != 0 {
                     throw AgentError(.internalFailure, "cannot give \(path) to uid \(uid): \(String(cString: strerror(errno)))")
                 }
             }
@@ -72,15 +87,17 @@ enum PodFolder {
         let target = PodJobBuilder.normalize(podDir)
         guard target.hasPrefix(base + "/"), target != base else { return }
         try? FileManager.default.removeItem(atPath: target)
+        unlink(agentScriptPath(podDir: target))
     }
 
-    /// The last `bytes` of a file, as text.
+    /// The script the agent submitted for a job, read back (recovery after a restart): only
+    /// when it is a regular file the agent owns that no one else can write; nil otherwise.
+    static func readScript(_ path: String) -> String? {
+        SafeFile.readOwn(path, limit: Limits.scriptBytes).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// The last `bytes` of a regular file in the pod folder, as text (never a symlink or FIFO).
     static func tail(of path: String, bytes: Int) -> String? {
-        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
-        defer { try? handle.close() }
-        let size = (try? handle.seekToEnd()) ?? 0
-        try? handle.seek(toOffset: size > UInt64(bytes) ? size - UInt64(bytes) : 0)
-        guard let data = try? handle.readToEnd() else { return nil }
-        return String(decoding: data, as: UTF8.self)
+        SafeFile.tail(path, bytes: bytes).map { String(decoding: $0, as: UTF8.self) }
     }
 }

@@ -83,6 +83,12 @@ public struct AgentConfiguration: Sendable, Hashable {
     public var allowedHostPaths: [String] = []
     /// Whether a pod's `runAsUser` is honoured (it never is when false: jobs run as the agent).
     public var allowRunAsUser: Bool = false
+    /// The uids pods may run as with `allow-run-as-user` (`run-as-users`: ranges, uids, names).
+    public var runAsUsers: [ClosedRange<Int>] = []
+    /// The gids pods may run as (`run-as-groups`); empty: any group of the user (never 0).
+    public var runAsGroups: [ClosedRange<Int>] = []
+    /// The uid a pod without `runAsUser` runs as (`run-as-default-user`); nil: such a pod is refused.
+    public var runAsDefaultUser: Int?
     /// How long a finished pod's folder and record are kept, in seconds.
     public var retentionSeconds: Int = 7 * 86_400
     /// How often the poller queries Slurm, in seconds.
@@ -120,9 +126,35 @@ public struct AgentConfiguration: Sendable, Hashable {
 
     /// Checks that values make sense together; the message says which setting to fix.
     public func validate() throws(AgentError) {
-        guard defaultMemoryMiB > 0 else { throw AgentError(.badRequest, "default-memory must be positive") }
-        guard defaultCPUs > 0 else { throw AgentError(.badRequest, "default-cpus must be positive") }
-        guard pollIntervalSeconds > 0 else { throw AgentError(.badRequest, "poll-interval must be positive") }
+        _ = try Checked.inRange(defaultMemoryMiB, Limits.memoryMiB, "setting 'default-memory'", unit: "MiB", code: .badRequest)
+        _ = try Checked.inRange(defaultCPUs, Limits.cpus, "setting 'default-cpus'", code: .badRequest)
+        if let seconds = defaultWalltimeSeconds {
+            _ = try Checked.inRange(seconds, Limits.walltimeSeconds, "setting 'default-walltime'", unit: "s", code: .badRequest)
+        }
+        _ = try Checked.inRange(retentionSeconds, Limits.retentionSeconds, "setting 'retention'", unit: "s", code: .badRequest)
+        _ = try Checked.inRange(maxPods, Limits.maxPods, "setting 'max-pods'", code: .badRequest)
+        guard Limits.pollIntervalSeconds.contains(pollIntervalSeconds) else {
+            throw AgentError(.badRequest, "setting 'poll-interval': \(pollIntervalSeconds) s is out of range "
+                                + "(allowed: \(Limits.pollIntervalSeconds.lowerBound) to \(Limits.pollIntervalSeconds.upperBound) s)")
+        }
+        if allowRunAsUser {
+            guard !runAsUsers.isEmpty || runAsDefaultUser != nil else {
+                throw AgentError(.badRequest, "allow-run-as-user needs run-as-users (the uids pods may use, e.g. "
+                                    + "[1000-1999, alice]) or run-as-default-user")
+            }
+        } else if !runAsUsers.isEmpty || !runAsGroups.isEmpty || runAsDefaultUser != nil {
+            throw AgentError(.badRequest, "run-as-users, run-as-groups and run-as-default-user apply only with allow-run-as-user")
+        }
+        for (setting, ranges) in [("run-as-users", runAsUsers), ("run-as-groups", runAsGroups)] {
+            for range in ranges where range.lowerBound < Limits.accountID.lowerBound || range.upperBound > Limits.accountID.upperBound {
+                throw AgentError(.badRequest, "setting '\(setting)': \(range.lowerBound)-\(range.upperBound) is out of range "
+                                    + "(allowed: \(Limits.accountID.lowerBound) to \(Limits.accountID.upperBound); 0, root, never)")
+            }
+        }
+        if let uid = runAsDefaultUser, !Limits.accountID.contains(uid) {
+            throw AgentError(.badRequest, "setting 'run-as-default-user': uid \(uid) is out of range "
+                                + "(allowed: \(Limits.accountID.lowerBound) to \(Limits.accountID.upperBound); 0, root, never)")
+        }
         for name in [partition, account, qos].compactMap({ $0 }) where !PodValidation.isSlurmName(name) {
             throw AgentError(.badRequest, "'\(name)' is not a valid Slurm partition/account/QoS name")
         }

@@ -86,7 +86,8 @@ public enum ConfigSetting {
     public static let names: [String] = [
         "listen", "data-dir", "state-dir", "work-dir", "backend", "slurm-api", "runtime", "partition", "account",
         "qos", "default-memory", "default-cpus", "default-walltime", "image-prefix", "htcondor-bin-dir", "apptainer-options",
-        "allowed-sbatch-flags", "allowed-host-paths", "allow-run-as-user", "retention", "poll-interval",
+        "allowed-sbatch-flags", "allowed-host-paths", "allow-run-as-user", "run-as-users", "run-as-groups",
+        "run-as-default-user", "retention", "poll-interval",
         "max-pods", "log-level", "hold-jobs",
         "oidc-issuer", "oidc-audience", "oidc-leeway", "oidc-key-refresh", "entitlement", "namespace-entitlement",
         "max-pods-per-identity", "tls-cert", "tls-key", "tls-client-ca", "socket-group", "allow-insecure-listen",
@@ -104,6 +105,7 @@ public enum ConfigSetting {
             case .scalar(let text): text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
             }
         }
+        let field = "setting '\(key)'"
         func bad(_ expected: String) -> AgentError {
             AgentError(.badRequest, "setting '\(key)': expected \(expected)")
         }
@@ -130,15 +132,16 @@ public enum ConfigSetting {
         case "qos": c.qos = try scalar()
         case "default-memory":
             let text = try scalar()
-            if let mib = Int(text) { c.defaultMemoryMiB = mib }
-            else if let bytes = Quantity.parse(text) { c.defaultMemoryMiB = Int((bytes / 1_048_576).rounded(.up)) }
-            else { throw bad("MiB or a quantity like 2Gi") }
+            if !text.isEmpty, text.allSatisfy({ $0.isASCII && $0.isNumber }) {
+                c.defaultMemoryMiB = try Checked.parse(text, Limits.memoryMiB, field, unit: "MiB", code: .badRequest)
+            } else if let bytes = Quantity.parse(text) {
+                c.defaultMemoryMiB = try Checked.roundedUp(bytes / 1_048_576, Limits.memoryMiB, field, unit: "MiB", code: .badRequest)
+            } else { throw bad("MiB or a quantity like 2Gi") }
         case "default-cpus":
-            guard let n = Int(try scalar()) else { throw bad("a whole number") }
-            c.defaultCPUs = n
+            c.defaultCPUs = try Checked.parse(try scalar(), Limits.cpus, field, code: .badRequest)
         case "default-walltime":
             guard let seconds = Duration.seconds(try scalar()) else { throw bad("a duration like 2h, 90m or 01:30:00") }
-            c.defaultWalltimeSeconds = seconds
+            c.defaultWalltimeSeconds = try Checked.inRange(seconds, Limits.walltimeSeconds, field, unit: "s", code: .badRequest)
         case "image-prefix": c.imagePrefix = try scalar()
         case "htcondor-bin-dir": c.htcondorBinDir = try scalar()
         case "apptainer-options": c.apptainerOptions = list()
@@ -147,17 +150,32 @@ public enum ConfigSetting {
         case "allow-run-as-user":
             guard let flag = Bool(try scalar()) else { throw bad("true or false") }
             c.allowRunAsUser = flag
+        case "run-as-users":
+            c.runAsUsers = try list().map { entry throws(AgentError) in
+                try accountRange(entry, setting: key) { Accounts.user(name: $0)?.uid }
+            }
+        case "run-as-groups":
+            c.runAsGroups = try list().map { entry throws(AgentError) in
+                try accountRange(entry, setting: key) { Accounts.groupID(name: $0) }
+            }
+        case "run-as-default-user":
+            c.runAsDefaultUser = try accountRange(try scalar(), setting: key) { Accounts.user(name: $0)?.uid }.lowerBound
         case "retention":
             guard let seconds = Duration.seconds(try scalar()) else { throw bad("a duration like 7d or 12h") }
-            c.retentionSeconds = seconds
+            c.retentionSeconds = try Checked.inRange(seconds, Limits.retentionSeconds, field, unit: "s", code: .badRequest)
         case "poll-interval":
             let text = try scalar()
-            if let value = Double(text) { c.pollIntervalSeconds = value }
-            else if let seconds = Duration.seconds(text) { c.pollIntervalSeconds = Double(seconds) }
+            let value: Double
+            if let number = Double(text) { value = number }  // nan and inf fail the range below
+            else if let seconds = Duration.seconds(text) { value = Double(seconds) }
             else { throw bad("seconds") }
+            guard Limits.pollIntervalSeconds.contains(value) else {
+                throw AgentError(.badRequest, "\(field): \(text) is out of range (allowed: "
+                                    + "\(Limits.pollIntervalSeconds.lowerBound) to \(Limits.pollIntervalSeconds.upperBound) s)")
+            }
+            c.pollIntervalSeconds = value
         case "max-pods":
-            guard let n = Int(try scalar()), n > 0 else { throw bad("a positive whole number") }
-            c.maxPods = n
+            c.maxPods = try Checked.parse(try scalar(), Limits.maxPods, field, code: .badRequest)
         case "log-level": c.logLevel = try scalar()
         case "hold-jobs":
             guard let flag = Bool(try scalar()) else { throw bad("true or false") }
@@ -195,13 +213,45 @@ public enum ConfigSetting {
         }
     }
 
+    /// A uid/gid setting entry: `1000-1999`, `1234` or a name (looked up on this host).
+    /// uid/gid 0 is never allowed; the message names the setting.
+    static func accountRange(_ entry: String, setting: String,
+                             lookup: (String) -> Int?) throws(AgentError) -> ClosedRange<Int> {
+        let field = "setting '\(setting)'"
+        let bounds = Limits.accountID
+        let isNumber = { (text: Substring) in !text.isEmpty && text.allSatisfy { $0.isASCII && $0.isNumber } }
+        let parts = entry.split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false)
+        if parts.count == 2, isNumber(parts[0]), isNumber(parts[1]) {
+            let low = try Checked.parse(parts[0], bounds, field, code: .badRequest)
+            let high = try Checked.parse(parts[1], bounds, field, code: .badRequest)
+            guard low <= high else { throw AgentError(.badRequest, "\(field): range '\(entry)' ends before it starts") }
+            return low...high
+        }
+        if isNumber(Substring(entry)) {
+            let id = try Checked.parse(entry, bounds, field, code: .badRequest)
+            return id...id
+        }
+        guard !entry.isEmpty, let id = lookup(entry) else {
+            throw AgentError(.badRequest, "\(field): '\(entry)' is neither a number, a range like 1000-1999, nor a name known on this host")
+        }
+        guard bounds.contains(id) else {
+            throw AgentError(.badRequest, "\(field): '\(entry)' is uid/gid \(id), out of range "
+                                + "(allowed: \(bounds.lowerBound) to \(bounds.upperBound); 0, root, never)")
+        }
+        return id...id
+    }
+
     /// Durations in settings: `90` (seconds), `90s`, `15m`, `2h`, `7d`, or Slurm's `HH:MM:SS` forms.
+    /// `Int.max` for a duration too large to count (callers check their setting's range).
     enum Duration {
         static func seconds(_ text: String) -> Int? {
-            if let n = Int(text), n >= 0 { return n }
+            let digits = { (t: Substring) in !t.isEmpty && t.allSatisfy { $0.isASCII && $0.isNumber } }
+            if digits(Substring(text)) { return Int(text) ?? Int.max }
             let units: [Character: Int] = ["s": 1, "m": 60, "h": 3600, "d": 86_400]
-            if let unit = text.last, let factor = units[unit], let n = Int(text.dropLast()), n >= 0 {
-                return n * factor
+            if let unit = text.last, let factor = units[unit], digits(text.dropLast()) {
+                guard let n = Int(text.dropLast()) else { return Int.max }
+                let (seconds, overflow) = n.multipliedReportingOverflow(by: factor)
+                return overflow ? Int.max : seconds
             }
             if text.contains(":") || text.contains("-") { return PodValidation.walltimeSeconds(text) }
             return nil

@@ -90,6 +90,8 @@ public struct HTCondorCLI: BatchBackend {
         for path in [executable, request.workDir] where path.contains(where: { $0.isNewline || $0 == "\"" }) {
             throw AgentError(.internalFailure, "the pod folder '\(path)' cannot be written into a submit description")
         }
+        let cpus = try Checked.inRange(request.cpusPerTask, Limits.cpus, "cpus")
+        let memory = try Checked.inRange(request.memoryMiB, Limits.memoryMiB, "memory", unit: "MiB")
         var lines = [
             "# dte-agent: pod job \(request.name)",
             "universe = vanilla",
@@ -100,8 +102,8 @@ public struct HTCondorCLI: BatchBackend {
             "output = \(request.workDir)/job.out",
             "error = \(request.workDir)/job.err",
             "batch_name = \(request.name)",
-            "request_cpus = \(request.cpusPerTask)",
-            "request_memory = \(request.memoryMiB)",
+            "request_cpus = \(cpus)",
+            "request_memory = \(memory)",
             "getenv = false",
             "environment = \(environmentValue(environment))",
             "+DTEComment = \(classAdString(request.comment))",
@@ -113,7 +115,11 @@ public struct HTCondorCLI: BatchBackend {
             }
         }
         if let account = request.account { lines.append("accounting_group = \(account)") }
-        if let minutes = request.timeLimitMinutes { lines.append("allowed_job_duration = \(minutes * 60)") }
+        if let minutes = request.timeLimitMinutes {
+            let seconds = try Checked.multiplyAdd(minutes, 60, 0, Limits.walltimeSeconds.lowerBound...(Limits.walltimeSeconds.upperBound + 59),
+                                                  "time limit", unit: "s")
+            lines.append("allowed_job_duration = \(seconds)")
+        }
         if !request.afterOK.isEmpty {
             lines.append("+DTEAfter = \(classAdString(request.afterOK.joined(separator: " ")))")
         }
@@ -297,7 +303,7 @@ public struct HTCondorCLI: BatchBackend {
         var bool: Bool? { if case .bool(let b) = self { b } else { nil } }
         var int: Int? {
             switch self {
-            case .number(let n) where n.isFinite: Int(n)
+            case .number(let n) where n.isFinite && abs(n) < 9.0e18: Int(n)
             case .bool(let b): b ? 1 : 0
             default: nil
             }

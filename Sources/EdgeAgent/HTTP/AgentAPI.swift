@@ -191,18 +191,27 @@ public enum AgentAPI {
     /// until the container has ended and everything is sent, or the byte limit is reached.
     static func follow(path: String, podDir: String, prefix: String, options: LogOptions, now: Double,
                        writer: inout any ResponseBodyWriter, finished: @Sendable () async -> Bool) async throws {
+        // What exists: the last `Tail` lines, or (with no byte limit) at most the last
+        // `logResponseBytes`; found by reading back from the end, never the whole file.
         var offset = 0
+        if let handle = SafeFile.open(path), options.tail > 0 || options.limitBytes == 0 {
+            offset = LogReader.tailStart(handle, lines: options.tail > 0 ? options.tail : Int.max,
+                                         maxBytes: Limits.logResponseBytes).offset
+        }
         var sent = 0
-        var first = true
         let since = LogReader.since(options, now: now)
         while true {
             let ended = ContainerRecord.read(podDir: podDir, prefix: prefix)?.exitCode != nil
             let podEnded = await finished()
             let data = readFrom(path: path, offset: offset)
-            let (lines, consumed) = LogReader.parse(data)
+            var (lines, consumed) = LogReader.parse(data)
+            if consumed == 0 && data.count == LogReader.chunkBytes {
+                // A line longer than a chunk: sent as it is.
+                lines = LogReader.parse(data + Data([10])).lines
+                consumed = data.count
+            }
             offset += consumed
-            var chunk = LogReader.render(lines, options: options, since: since, applyTail: first)
-            first = false
+            var chunk = LogReader.render(lines, options: options, since: since, applyTail: false)
             if options.limitBytes > 0, sent + chunk.count > options.limitBytes {
                 chunk = chunk.prefix(options.limitBytes - sent)
             }
@@ -216,15 +225,10 @@ public enum AgentAPI {
         }
     }
 
+    /// At most one chunk of the log from `offset` (nothing when the file is not a regular file).
     static func readFrom(path: String, offset: Int) -> Data {
-        guard let handle = FileHandle(forReadingAtPath: path) else { return Data() }
-        defer { try? handle.close() }
-        do {
-            try handle.seek(toOffset: UInt64(offset))
-            return try handle.readToEnd() ?? Data()
-        } catch {
-            return Data()
-        }
+        guard let handle = SafeFile.open(path), offset < handle.size else { return Data() }
+        return handle.read(at: offset, count: min(LogReader.chunkBytes, handle.size - offset))
     }
 }
 

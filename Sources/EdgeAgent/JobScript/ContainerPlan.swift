@@ -9,6 +9,17 @@ public struct ContainerPlan: Sendable, Hashable {
         public var source: String
         public var target: String
         public var readOnly: Bool
+        /// Checks made when the container starts, in order: `path` (symlinks followed) must
+        /// lie inside `root`; the last path resolved is what is bound. Empty for a pod volume
+        /// bound whole (a folder the agent made). A `subPath` must stay in its volume (a
+        /// symlink planted by an earlier container cannot lead out), a `hostPath` in its
+        /// allowed folder.
+        public var confinement: [Confinement] = []
+
+        public struct Confinement: Sendable, Hashable {
+            public var root: String
+            public var path: String
+        }
     }
 
     public var kind: Kind
@@ -30,7 +41,7 @@ public struct ContainerPlan: Sendable, Hashable {
     public var filePrefix: String { "\(kind.rawValue)-\(name)" }
     /// The environment file (NUL-separated `NAME=VALUE`, mode 0600).
     public var envFile: String { "\(filePrefix).env" }
-    /// The shell function in `job.sh` that starts this container.
+    /// The shell function in the job script that starts this container.
     public var functionName: String { "dte_\(kind == .initContainer ? "init" : "run")_\(index)" }
 
     /// The environment with later duplicates winning, in first-seen order.

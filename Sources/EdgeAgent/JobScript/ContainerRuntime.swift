@@ -72,6 +72,11 @@ public struct ContainerRuntime: Sendable {
         let envFile = Shell.quote("\(podDir)/\(plan.envFile)")
         var lines = ["dte_load_env \(envFile)"]
         let argv = hook ?? (plan.command + plan.args)
+        if kind != .none { lines += confinementLines(plan) }
+        /// A mount's source as a bash word: the path checked at start (`"$dte_mN"`) or as written.
+        func source(_ index: Int) -> String {
+            plan.mounts[index].confinement.isEmpty ? Shell.quote(plan.mounts[index].source) : "\"$dte_m\(index)\""
+        }
         switch kind {
         case .none:
             if let dir = plan.workingDir { lines.append("cd \(Shell.quote(dir)) || exit 1") }
@@ -82,8 +87,8 @@ public struct ContainerRuntime: Sendable {
             for (level, children) in Self.rebuildLevels(plan.mounts.map(\.target)) {
                 lines.append("dte_bwrap_rebuild a \(Shell.quote(level)) \(Shell.words(children))")
             }
-            for mount in plan.mounts {
-                lines.append("a+=(\(mount.readOnly ? "--ro-bind" : "--bind") \(Shell.quote(mount.source)) \(Shell.quote(mount.target)))")
+            for (index, mount) in plan.mounts.enumerated() {
+                lines.append("a+=(\(mount.readOnly ? "--ro-bind" : "--bind") \(source(index)) \(Shell.quote(mount.target)))")
             }
             lines.append("a+=(--clearenv --setenv PATH /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin)")
             lines.append("local kv; for kv in \"${DTE_ENV[@]}\"; do a+=(--setenv \"${kv%%=*}\" \"${kv#*=}\"); done")
@@ -94,10 +99,15 @@ public struct ContainerRuntime: Sendable {
             let hasCommand = hook != nil || !plan.command.isEmpty
             var words = [hasCommand ? "exec" : "run"] + configuration.apptainerOptions
             words += ["--env-file", "\(podDir)/\(plan.filePrefix).apptainer-env"]
-            for mount in plan.mounts { words += ["--bind", "\(mount.source):\(mount.target)\(mount.readOnly ? ":ro" : "")"] }
+            var quoted = words.map(Shell.quote)
+            for (index, mount) in plan.mounts.enumerated() {
+                quoted += ["--bind", source(index) + Shell.quote(":\(mount.target)\(mount.readOnly ? ":ro" : "")")]
+            }
+            words = []
             if let dir = plan.workingDir { words += ["--pwd", dir] }
             words.append(apptainerImage(plan.image))
-            lines.append("exec \(tool) \(Shell.words(words + argv))")
+            quoted += (words + argv).map(Shell.quote)
+            lines.append("exec \(tool) \(quoted.joined(separator: " "))")
         case .podman:
             let container = "dte-\(podUID)-\(plan.name)"
             var words = hook != nil ? ["exec"] : ["run", "--rm", "--name", container]
@@ -107,14 +117,19 @@ public struct ContainerRuntime: Sendable {
                 lines.append("exec podman exec \"${a[@]}\" \(Shell.words([container] + hook))")
                 return lines
             }
-            for mount in plan.mounts { words += ["-v", "\(mount.source):\(mount.target)\(mount.readOnly ? ":ro" : "")"] }
+            var quoted = words.map(Shell.quote)
+            for (index, mount) in plan.mounts.enumerated() {
+                quoted += ["-v", source(index) + Shell.quote(":\(mount.target)\(mount.readOnly ? ":ro" : "")")]
+            }
+            words = []
             if let dir = plan.workingDir { words += ["-w", dir] }
             var rest = plan.args
             if let entry = plan.command.first {
                 words += ["--entrypoint", Self.jsonArray([entry])]
                 rest = Array(plan.command.dropFirst()) + plan.args
             }
-            lines.append("exec podman \(Shell.words(words)) \"${a[@]}\" \(Shell.words([plan.image] + rest))")
+            quoted += words.map(Shell.quote)
+            lines.append("exec podman \(quoted.joined(separator: " ")) \"${a[@]}\" \(Shell.words([plan.image] + rest))")
         case .enroot:
             let container = "dte-\(podUID)-\(plan.name)"
             if let hook {
@@ -126,11 +141,27 @@ public struct ContainerRuntime: Sendable {
             lines.append("enroot create --force --name \(Shell.quote(container)) \(image) || exit 1")
             lines.append("local -a a=(start --rw)")
             lines.append("local kv; for kv in \"${DTE_ENV[@]}\"; do a+=(--env \"$kv\"); done")
-            for mount in plan.mounts { lines.append("a+=(--mount \(Shell.quote("\(mount.source):\(mount.target)")))") }
+            for (index, mount) in plan.mounts.enumerated() {
+                lines.append("a+=(--mount \(source(index))\(Shell.quote(":\(mount.target)")))")
+            }
             lines.append("enroot \"${a[@]}\" \(Shell.words([container] + argv))")
             lines.append("local rc=$?")
             lines.append("enroot remove --force \(Shell.quote(container)) >/dev/null 2>&1")
             lines.append("exit \"$rc\"")
+        }
+        return lines
+    }
+
+    /// Lines that resolve each confined mount's source when the container starts (symlinks
+    /// followed, with its volume as the root) into `dte_mN`, and end the container with a
+    /// message in its log when it leads outside.
+    func confinementLines(_ plan: ContainerPlan) -> [String] {
+        var lines: [String] = []
+        for (index, mount) in plan.mounts.enumerated() where !mount.confinement.isEmpty {
+            lines.append("local dte_m\(index)")
+            for check in mount.confinement {
+                lines.append("dte_m\(index)=$(dte_inside \(Shell.quote(check.root)) \(Shell.quote(check.path))) || exit 1")
+            }
         }
         return lines
     }

@@ -89,10 +89,12 @@ public struct PodJob: Sendable, Hashable {
     public var directories: [(path: String, mode: Int)]
     /// Files to write, volumes and environment files included (secrets with mode 0600).
     public var files: [PodFile]
-    /// `job.slurm`: the `#SBATCH` header and a call of `job.sh`.
+    /// `job.slurm`: the `#SBATCH` header followed by the runner (what is submitted).
     public var batchScript: String
-    /// `job.sh`: runs the containers and records their status.
+    /// The runner part of `batchScript`: runs the containers and records their status.
     public var runnerScript: String
+    /// Where `batchScript` is written (see `PodJobBuilder.scriptPath`).
+    public var scriptPath: String
     /// Init container names, in order.
     public var initContainers: [String]
     /// Regular container names, in order.

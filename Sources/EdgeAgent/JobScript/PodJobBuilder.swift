@@ -28,9 +28,14 @@ public struct PodJobBuilder: Sendable {
         self.instanceID = instanceID
     }
 
-    /// The pod folder for a pod: `<work-dir>/<namespace>-<uid>`.
+    /// The pod folder for a pod: `<work-dir>/<namespace>-<uid>` for a UID in canonical UUID
+    /// form (what Kubernetes sends), `<work-dir>/<namespace>_<uid>` for any other UID. Names
+    /// never collide: neither a namespace nor a UID holds `_`, so a name with `_` splits
+    /// there, and one without ends in its 36-character UUID (`a-b` + `c…` and `a` + `b-c…`
+    /// would otherwise spell the same folder).
     public func podDirectory(namespace: String, uid: String) -> String {
-        (configuration.workDir as NSString).appendingPathComponent("\(namespace)-\(uid)")
+        let separator = PodValidation.isCanonicalUUID(uid) ? "-" : "_"
+        return (configuration.workDir as NSString).appendingPathComponent("\(namespace)\(separator)\(uid)")
     }
 
     /// The UIDs listed in `dte.io/after`, validated.
@@ -92,12 +97,13 @@ public struct PodJobBuilder: Sendable {
         let request = try jobRequest(pod: pod, podDir: podDir, afterOK: afterOK)
         let runtime = ContainerRuntime(configuration: configuration, podUID: meta.uid)
         let runner = try RunnerScript(podDir: podDir, plans: plans, runtime: runtime).render()
-        let batch = Self.batchScript(request: request, podDir: podDir)
+        let batch = Self.batchScript(request: request, runner: runner)
         var images: [String: String] = [:]
         for plan in plans { images[plan.name] = plan.image }
         return PodJob(
             uid: meta.uid, namespace: meta.namespace, name: meta.name, podDir: podDir, request: request,
             directories: layout.directories, files: layout.files, batchScript: batch, runnerScript: runner,
+            scriptPath: scriptPath(podDir: podDir, request: request),
             initContainers: plans.filter { $0.kind == .initContainer }.map(\.name),
             containers: plans.filter { $0.kind == .regular }.map(\.name), images: images)
     }
@@ -170,6 +176,8 @@ public struct PodJobBuilder: Sendable {
         var kind: VolumeKind
         /// Absolute host path of the volume's folder (or the hostPath).
         var source: String
+        /// For a hostPath: the allowed folder it must stay in when it is bound.
+        var allowedRoot: String? = nil
     }
 
     private func resolveVolumes(_ volumes: [Volume], sources: Sources, pod: RetrievedPodData, podDir: String,
@@ -192,10 +200,13 @@ public struct PodJobBuilder: Sendable {
                     if source.optional == true { result[volume.name] = ResolvedVolume(kind: .configMap, source: "\(podDir)/\(folder)"); continue }
                     throw AgentError.invalid("configMap '\(source.name)' used by volume '\(volume.name)' was not sent with the pod")
                 }
-                try project(values, items: source.items, into: folder, mode: source.defaultMode ?? 0o644,
+                let mode = try Checked.fileMode(source.defaultMode ?? 0o644, "volume '\(volume.name)' configMap.defaultMode")
+                try project(values, items: source.items, into: folder, mode: mode,
                             what: "configMap '\(source.name)'", layout: &layout)
                 result[volume.name] = ResolvedVolume(kind: .configMap, source: "\(podDir)/\(folder)")
             } else if let source = volume.secret {
+                // Secrets are always written 0600 (owner only); the mode is still checked.
+                if let mode = source.defaultMode { _ = try Checked.fileMode(mode, "volume '\(volume.name)' secret.defaultMode") }
                 let folder = "secrets/\(volume.name)"
                 layout.directory(folder, mode: 0o700)
                 guard let values = sources.secrets[source.secretName] else {
@@ -206,6 +217,7 @@ public struct PodJobBuilder: Sendable {
                             what: "secret '\(source.secretName)'", layout: &layout)
                 result[volume.name] = ResolvedVolume(kind: .secret, source: "\(podDir)/\(folder)")
             } else if let projected = volume.projected {
+                if let mode = projected.defaultMode { _ = try Checked.fileMode(mode, "volume '\(volume.name)' projected.defaultMode") }
                 let folder = "projectedVolumeMaps/\(volume.name)"
                 layout.directory(folder, mode: 0o700)
                 if let content = sources.projected[volume.name] {
@@ -246,16 +258,16 @@ public struct PodJobBuilder: Sendable {
                     throw AgentError.invalid("hostPath '\(path)' of volume '\(volume.name)' must be absolute without '..'")
                 }
                 let normalized = Self.normalize(path)
-                let allowed = configuration.allowedHostPaths.contains { prefix in
-                    let base = Self.normalize(prefix)
-                    return normalized == base || normalized.hasPrefix(base == "/" ? "/" : base + "/")
-                }
-                guard allowed else {
+                // The allowed folder it lies in (the deepest, when several match).
+                let root = configuration.allowedHostPaths.map(Self.normalize).filter { base in
+                    normalized == base || normalized.hasPrefix(base == "/" ? "/" : base + "/")
+                }.max { $0.count < $1.count }
+                guard root != nil else {
                     throw AgentError(.unsupported,
                                      "hostPath '\(path)' of volume '\(volume.name)' is not under a folder this site allows "
                                         + "(allowed-host-paths: \(configuration.allowedHostPaths.joined(separator: ", ")))")
                 }
-                result[volume.name] = ResolvedVolume(kind: .hostPath, source: normalized)
+                result[volume.name] = ResolvedVolume(kind: .hostPath, source: normalized, allowedRoot: root)
             } else {
                 throw AgentError(.unsupported, "volume '\(volume.name)' has no type this agent supports "
                                     + "(supported: configMap, secret, projected, emptyDir, hostPath)")
@@ -278,7 +290,9 @@ public struct PodJobBuilder: Sendable {
                 throw AgentError.invalid("\(what): item path '\(item.path)' must be relative without '..'")
             }
             guard let bytes = values[item.key] else { throw AgentError.invalid("\(what) has no key '\(item.key)'") }
-            layout.file("\(folder)/\(item.path)", bytes, mode: mode == 0o600 ? 0o600 : (item.mode ?? mode))
+            var itemMode: Int?
+            if let mode = item.mode { itemMode = try Checked.fileMode(mode, "\(what) item '\(item.key)' mode") }
+            layout.file("\(folder)/\(item.path)", bytes, mode: mode == 0o600 ? 0o600 : (itemMode ?? mode))
         }
     }
 
@@ -373,14 +387,20 @@ public struct PodJobBuilder: Sendable {
                 throw AgentError.invalid("container '\(name)': mountPath '\(mount.mountPath)' must be an absolute path without '..'")
             }
             var source = volume.source
+            var confinement: [ContainerPlan.Mount.Confinement] = []
+            if let root = volume.allowedRoot {
+                confinement.append(.init(root: root, path: volume.source))
+            }
             if let sub = mount.subPath, !sub.isEmpty {
                 guard PodValidation.isRelativeFilePath(sub) else {
                     throw AgentError.invalid("container '\(name)': subPath '\(sub)' must be relative without '..'")
                 }
                 source += "/" + sub
+                confinement.append(.init(root: volume.source, path: source))
             }
             let readOnly = mount.readOnly == true || [.configMap, .secret, .projected].contains(volume.kind)
-            mounts.append(ContainerPlan.Mount(source: source, target: Self.normalize(mount.mountPath), readOnly: readOnly))
+            mounts.append(ContainerPlan.Mount(source: source, target: Self.normalize(mount.mountPath), readOnly: readOnly,
+                                              confinement: confinement))
         }
         func hook(_ handler: LifecycleHandler?, _ which: String) throws(AgentError) -> [String]? {
             guard let handler else { return nil }
@@ -448,10 +468,14 @@ public struct PodJobBuilder: Sendable {
             peak.cpu = max(peak.cpu, a.cpu); peak.memory = max(peak.memory, a.memory); peak.gpus = max(peak.gpus, a.gpus)
             peak.cpuSet = peak.cpuSet || a.cpuSet; peak.memorySet = peak.memorySet || a.memorySet
         }
-        let cpus = peak.cpuSet ? max(1, Int(peak.cpu.rounded(.up))) : configuration.defaultCPUs
+        let cpus = peak.cpuSet
+            ? try Checked.roundedUp(max(1, peak.cpu), Limits.cpus, "resources cpu (the pod's containers together)")
+            : configuration.defaultCPUs
         let memory = peak.memorySet && peak.memory > 0
-            ? max(1, Int((peak.memory / 1_048_576).rounded(.up))) : configuration.defaultMemoryMiB
-        let gpus = Int(peak.gpus.rounded(.up))
+            ? try Checked.roundedUp(peak.memory / 1_048_576, Limits.memoryMiB,
+                                    "resources memory (the pod's containers together)", unit: "MiB")
+            : configuration.defaultMemoryMiB
+        let gpus = try Checked.roundedUp(peak.gpus, Limits.gpus, "resources nvidia.com/gpu (the pod's containers together)")
 
         let annotations = pod.metadata.annotations
         func slurmName(_ key: String, _ fallback: String?) throws(AgentError) -> String? {
@@ -463,14 +487,14 @@ public struct PodJobBuilder: Sendable {
         }
         var seconds = configuration.defaultWalltimeSeconds
         if let deadline = pod.spec.activeDeadlineSeconds {
-            guard deadline > 0 else { throw AgentError.invalid("activeDeadlineSeconds must be positive") }
-            seconds = deadline
+            seconds = try Checked.inRange(deadline, Limits.walltimeSeconds, "spec.activeDeadlineSeconds", unit: "s")
         }
         if let text = annotations[Annotation.walltime] {
             guard let value = PodValidation.walltimeSeconds(text) else {
                 throw AgentError.invalid("annotation \(Annotation.walltime): '\(text)' is not a Slurm time (e.g. 90, 01:30:00, 1-00:00:00)")
             }
-            seconds = min(value, seconds ?? value)
+            let checked = try Checked.inRange(value, Limits.walltimeSeconds, "annotation \(Annotation.walltime)", unit: "s")
+            seconds = min(checked, seconds ?? checked)
         }
         for id in afterOK where !id.allSatisfy(\.isNumber) {
             throw AgentError(.internalFailure, "dependency job id '\(id)' is not numeric")
@@ -491,44 +515,67 @@ public struct PodJobBuilder: Sendable {
             userID: account?.uid, groupID: account?.gid)
     }
 
-    /// The account a pod's `runAsUser`/`runAsGroup` asks for: nil when it asks for none (or
-    /// for the agent's own user). Honoured only with `allow-run-as-user` and an agent running
-    /// as root (Slurm lets only root submit for another user); never root. One pod is one job,
-    /// so every container must run as the same user.
+    /// The account a pod's job runs as; nil: the agent's own account.
+    ///
+    /// Without `allow-run-as-user` jobs run as the agent (a `runAsUser` other than the agent's
+    /// own uid is refused). With it (the agent must be root: Slurm lets only root submit for
+    /// another user): the pod's `runAsUser`, else the site's `run-as-default-user`, else the
+    /// pod is refused; the uid must be listed in `run-as-users`, the group (`runAsGroup`, else
+    /// the user's primary group) must be one the user belongs to and, when the site lists
+    /// `run-as-groups`, one of those; uid 0 and gid 0 never. One pod is one job, so every
+    /// container runs as the same user.
     func runAs(_ pod: Pod, agentUID: Int = Int(geteuid())) throws(AgentError) -> (uid: Int, gid: Int)? {
         let all = pod.spec.initContainers + pod.spec.containers
         let users = all.map { $0.securityContext?.runAsUser ?? pod.spec.securityContext?.runAsUser }
         let groups = all.map { $0.securityContext?.runAsGroup ?? pod.spec.securityContext?.runAsGroup }
-        guard let uid = users.compactMap({ $0 }).first else {
-            if groups.contains(where: { $0 != nil }) {
-                throw AgentError(.unsupported, "runAsGroup without runAsUser is not supported; set runAsUser too")
-            }
-            return nil
-        }
-        guard users.allSatisfy({ $0 == uid }), Set(groups).count == 1 else {
+        guard Set(users).count == 1, Set(groups).count == 1 else {
             throw AgentError(.unsupported, "all containers of a pod run as one user (one Slurm job): "
                                 + "runAsUser/runAsGroup differ between its containers")
         }
+        let asked = users.first ?? nil
         let group = groups.first ?? nil
-        if uid == agentUID && group == nil { return nil }
+        if let asked { _ = try Checked.inRange(asked, 0...Limits.accountID.upperBound, "runAsUser") }
+        if let group { _ = try Checked.inRange(group, 0...Limits.accountID.upperBound, "runAsGroup") }
         guard configuration.allowRunAsUser else {
-            throw AgentError(.unsupported, "runAsUser \(uid) is not honoured on this site (allow-run-as-user is off); "
+            if group != nil && asked == nil {
+                throw AgentError(.unsupported, "runAsGroup without runAsUser is not supported; set runAsUser too")
+            }
+            guard let asked, asked != agentUID || group != nil else { return nil }
+            throw AgentError(.unsupported, "runAsUser \(asked) is not honoured on this site (allow-run-as-user is off); "
                                 + "jobs run as the agent's account")
+        }
+        guard let uid = asked ?? configuration.runAsDefaultUser else {
+            throw AgentError(.unsupported, "the pod sets no runAsUser and this site has no run-as-default-user: "
+                                + "set securityContext.runAsUser to an allowed uid (run-as-users: \(Self.describe(configuration.runAsUsers)))")
         }
         guard uid > 0, group.map({ $0 > 0 }) ?? true else {
             throw AgentError(.unsupported, "runAsUser/runAsGroup 0 (root) is never honoured")
         }
+        guard asked == nil || configuration.runAsUsers.contains(where: { $0.contains(uid) }) else {
+            throw AgentError(.unsupported, "runAsUser \(uid) is not one this site allows "
+                                + "(run-as-users: \(Self.describe(configuration.runAsUsers)))")
+        }
         guard agentUID == 0 else {
             throw AgentError(.unsupported, "the agent runs as uid \(agentUID), not root, so it cannot submit jobs as uid \(uid)")
         }
-        if let group { return (uid, group) }
-        var entry = passwd()
-        var result: UnsafeMutablePointer<passwd>?
-        var buffer = [CChar](repeating: 0, count: 4096)
-        guard getpwuid_r(uid_t(uid), &entry, &buffer, buffer.count, &result) == 0, result != nil else {
-            throw AgentError(.unsupported, "runAsUser \(uid) has no account on this host and the pod sets no runAsGroup")
+        guard let account = Accounts.user(uid: uid) else {
+            throw AgentError(.unsupported, "runAsUser \(uid) has no account on this host")
         }
-        return (uid, Int(entry.pw_gid))
+        let gid = group ?? account.gid
+        guard gid > 0 else { throw AgentError(.unsupported, "uid \(uid)'s primary group is 0 (root), which is never honoured") }
+        guard Accounts.groups(of: account).contains(gid) else {
+            throw AgentError(.unsupported, "runAsGroup \(gid) is not a group of user \(account.name) (uid \(uid))")
+        }
+        if !configuration.runAsGroups.isEmpty, !configuration.runAsGroups.contains(where: { $0.contains(gid) }) {
+            throw AgentError(.unsupported, "group \(gid) is not one this site allows "
+                                + "(run-as-groups: \(Self.describe(configuration.runAsGroups)))")
+        }
+        return (uid, gid)
+    }
+
+    static func describe(_ ranges: [ClosedRange<Int>]) -> String {
+        ranges.isEmpty ? "none" : ranges.map { $0.count == 1 ? "\($0.lowerBound)" : "\($0.lowerBound)-\($0.upperBound)" }
+            .joined(separator: ", ")
     }
 
     func extraFlags(_ text: String?) throws(AgentError) -> [String] {
@@ -552,10 +599,22 @@ public struct PodJobBuilder: Sendable {
 
     // MARK: - Scripts
 
-    static func batchScript(request: SlurmJobRequest, podDir: String) -> String {
+    /// `job.slurm`: the `#SBATCH` header, then the runner itself. Slurm keeps the script it
+    /// was given, so what runs never depends on a file in the pod folder (which the job's
+    /// user may write).
+    static func batchScript(request: SlurmJobRequest, runner: String) -> String {
         var lines = ["#!/bin/bash"]
         lines += request.sbatchOptions.map { "#SBATCH \($0)" }
-        lines.append("exec /bin/bash \(Shell.quote(podDir + "/job.sh"))")
-        return lines.joined(separator: "\n") + "\n"
+        var body = Substring(runner)
+        if body.hasPrefix("#!") { body = body.drop { $0 != "\n" }.dropFirst() }
+        return lines.joined(separator: "\n") + "\n" + body
+    }
+
+    /// Where the agent keeps the script it submits: `<pod folder>/job.slurm`, or, when the
+    /// job runs as another account (whose pod folder it is), `<work-dir>/.scripts/<folder>.slurm`,
+    /// which only the agent can read and write. Recovery after a restart reads it back from there.
+    public func scriptPath(podDir: String, request: SlurmJobRequest) -> String {
+        guard request.userID != nil else { return (podDir as NSString).appendingPathComponent("job.slurm") }
+        return PodFolder.agentScriptPath(podDir: podDir)
     }
 }

@@ -1,6 +1,6 @@
 import Foundation
 
-/// `job.sh`: runs a pod's containers inside its Slurm job.
+/// The runner: the body of `job.slurm` after its `#SBATCH` lines; runs a pod's containers inside its Slurm job.
 ///
 /// - Init containers run one after another; the first failure ends the job with its exit code.
 /// - Regular containers then run together; the job exits with the highest exit code.
@@ -95,6 +95,20 @@ dte_bwrap_rebuild() {
     if [[ -L $entry ]]; then dte_args+=(--symlink "$(readlink "$entry")" "$entry")
     else dte_args+=(--ro-bind "$entry" "$entry"); fi
   done
+}
+dte_inside() {
+  local root path
+  if ! root=$(realpath -e -- "$1" 2>/dev/null); then
+    printf 'dte-agent: the volume folder %s does not exist; the container is not started\n' "$1" >&2; return 1
+  fi
+  if ! path=$(realpath -e -- "$2" 2>/dev/null); then
+    printf 'dte-agent: %s does not exist; the container is not started\n' "$2" >&2; return 1
+  fi
+  if [[ $path != "$root" && $path != "$root"/* ]]; then
+    printf 'dte-agent: %s leads outside its volume %s (to %s); the container is not started\n' "$2" "$1" "$path" >&2
+    return 1
+  fi
+  printf '%s\n' "$path"
 }
 dte_run() {
   local kind=$1 name=$2 fn=$3 post=$4 pre=$5 started rc main

@@ -25,6 +25,20 @@ public enum PodValidation {
             && text.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) || $0 == 45 }
     }
 
+    /// A UUID in its canonical form (`8-4-4-4-12` hex digits), as Kubernetes writes pod UIDs.
+    public static func isCanonicalUUID(_ text: String) -> Bool {
+        let bytes = Array(text.utf8)
+        guard bytes.count == 36 else { return false }
+        for (index, b) in bytes.enumerated() {
+            if [8, 13, 18, 23].contains(index) {
+                guard b == UInt8(ascii: "-") else { return false }
+            } else {
+                guard (b >= 48 && b <= 57) || (b >= 97 && b <= 102) || (b >= 65 && b <= 70) else { return false }
+            }
+        }
+        return true
+    }
+
     /// A ConfigMap/Secret key: `[-._a-zA-Z0-9]+`, not `.` or `..`, ≤ 253 (as Kubernetes).
     public static func isDataKey(_ text: String) -> Bool {
         guard (1...253).contains(text.utf8.count), text != ".", text != ".." else { return false }
@@ -67,34 +81,39 @@ public enum PodValidation {
             || b == UInt8(ascii: "-") || b == UInt8(ascii: "_") || b == UInt8(ascii: ".")
     }
 
-    /// Slurm walltime: minutes, `MM:SS`, `HH:MM:SS`, `D-HH`, `D-HH:MM`, `D-HH:MM:SS`; returns seconds.
+    /// Slurm walltime: minutes, `MM:SS`, `HH:MM:SS`, `D-HH`, `D-HH:MM`, `D-HH:MM:SS`; returns
+    /// seconds, `Int.max` when the text is a time too large to count (callers check the
+    /// result against `Limits.walltimeSeconds`), nil when it is not a Slurm time.
     public static func walltimeSeconds(_ text: String) -> Int? {
+        guard text.utf8.count <= 64 else { return nil }
         let parts = text.split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false)
+        func number(_ part: Substring) -> Int? {
+            guard !part.isEmpty, part.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }) else { return nil }
+            return Int(part) ?? Int.max  // all digits, too many for Int: too large
+        }
         var days = 0
         var rest = Substring(text)
         if parts.count == 2 {
-            guard let d = Int(parts[0]), d >= 0 else { return nil }
+            guard let d = number(parts[0]) else { return nil }
             days = d
             rest = parts[1]
         }
-        let fields = rest.split(separator: ":", omittingEmptySubsequences: false).map { Int($0) }
-        guard !fields.isEmpty, fields.count <= 3, fields.allSatisfy({ ($0 ?? -1) >= 0 }) else { return nil }
+        let fields = rest.split(separator: ":", omittingEmptySubsequences: false).map(number)
+        guard !fields.isEmpty, fields.count <= 3, fields.allSatisfy({ $0 != nil }) else { return nil }
         let v = fields.compactMap { $0 }
-        let seconds: Int
+        let factors: [Int]
         if parts.count == 2 {
-            switch v.count {
-            case 1: seconds = v[0] * 3600
-            case 2: seconds = v[0] * 3600 + v[1] * 60
-            default: seconds = v[0] * 3600 + v[1] * 60 + v[2]
-            }
+            factors = [[3600], [3600, 60], [3600, 60, 1]][v.count - 1]
         } else {
-            switch v.count {
-            case 1: seconds = v[0] * 60
-            case 2: seconds = v[0] * 60 + v[1]
-            default: seconds = v[0] * 3600 + v[1] * 60 + v[2]
-            }
+            factors = [[60], [60, 1], [3600, 60, 1]][v.count - 1]
         }
-        let total = days * 86_400 + seconds
+        var total = 0
+        for (value, factor) in zip([days] + v, [86_400] + factors) {
+            let (product, o1) = value.multipliedReportingOverflow(by: factor)
+            let (sum, o2) = total.addingReportingOverflow(product)
+            if o1 || o2 { return Int.max }
+            total = sum
+        }
         return total > 0 ? total : nil
     }
 }

@@ -6,7 +6,7 @@ public enum Quantity {
     /// the text is not a quantity.
     public static func parse(_ text: String) -> Double? {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
-        guard !trimmed.isEmpty else { return nil }
+        guard !trimmed.isEmpty, trimmed.utf8.count <= 64 else { return nil }
         let suffixes: [(String, Double)] = [
             ("Ki", 1024), ("Mi", 1024 * 1024), ("Gi", 1024 * 1024 * 1024), ("Ti", 1024 * 1024 * 1024 * 1024),
             ("Pi", pow(1024, 5)), ("Ei", pow(1024, 6)),

@@ -61,15 +61,33 @@ public struct SlurmLibrary: BatchBackend {
         desc.script = c(script)
         if !request.afterOK.isEmpty { desc.dependency = c("afterok:" + request.afterOK.joined(separator: ":")) }
         if let gres = request.gres { desc.tres_per_node = c("gres:\(gres)") }
-        desc.cpus_per_task = UInt16(clamping: request.cpusPerTask)
-        desc.pn_min_memory = UInt64(request.memoryMiB)
+        // The request was range-checked when it was built (Limits); these conversions check
+        // again so that no request can trap here.
+        do throws(AgentError) {
+            desc.cpus_per_task = try Checked.exactly(try Checked.inRange(request.cpusPerTask, Limits.cpus, "cpus-per-task"),
+                                                     as: UInt16.self, "cpus-per-task")
+            desc.pn_min_memory = try Checked.exactly(try Checked.inRange(request.memoryMiB, Limits.memoryMiB, "memory", unit: "MiB"),
+                                                     as: UInt64.self, "memory")
+            if let minutes = request.timeLimitMinutes {
+                desc.time_limit = try Checked.exactly(try Checked.inRange(minutes, 1...(Limits.walltimeSeconds.upperBound / 60),
+                                                                          "time limit", unit: "min"),
+                                                      as: UInt32.self, "time limit")
+            }
+            desc.user_id = getuid()
+            desc.group_id = getgid()
+            if let uid = request.userID {
+                desc.user_id = try Checked.exactly(try Checked.inRange(uid, Limits.accountID, "uid"), as: uid_t.self, "uid")
+            }
+            if let gid = request.groupID {
+                desc.group_id = try Checked.exactly(try Checked.inRange(gid, Limits.accountID, "gid"), as: gid_t.self, "gid")
+            }
+        } catch {
+            return .failure(error)
+        }
         desc.min_nodes = 1
         desc.max_nodes = 1
         desc.num_tasks = 1
-        if let minutes = request.timeLimitMinutes { desc.time_limit = UInt32(clamping: minutes) }
         if request.hold == true { desc.priority = 0 }
-        desc.user_id = request.userID.map { uid_t($0) } ?? getuid()
-        desc.group_id = request.groupID.map { gid_t($0) } ?? getgid()
         let envPointers = environment.map { c($0) }
         let envArray = UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>.allocate(capacity: envPointers.count + 1)
         defer { envArray.deallocate() }

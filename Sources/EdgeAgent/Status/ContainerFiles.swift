@@ -6,16 +6,17 @@ public struct ContainerRecord: Sendable, Hashable {
     public var exitCode: Int?
     public var finished: Double?
 
-    /// Parses `started=…`, `exit=…`, `finished=…` lines (times in seconds, `.` or `,` decimals).
+    /// Parses `started=…`, `exit=…`, `finished=…` lines (times in seconds, `.` or `,` decimals);
+    /// a value that is not a number in range (exit 0–255, times before 2500) is left unset.
     public init(parsing text: String) {
         for line in text.split(whereSeparator: \.isNewline) {
             let pair = line.split(separator: "=", maxSplits: 1).map(String.init)
             guard pair.count == 2 else { continue }
-            let value = pair[1].replacingOccurrences(of: ",", with: ".")
+            let value = pair[1]
             switch pair[0] {
-            case "started": started = Double(value)
-            case "exit": exitCode = Int(value)
-            case "finished": finished = Double(value)
+            case "started": started = Checked.fileNumber(value, Limits.fileTime)
+            case "exit": exitCode = Checked.fileInt(value, 0...255)
+            case "finished": finished = Checked.fileNumber(value, Limits.fileTime)
             default: break
             }
         }
@@ -27,9 +28,11 @@ public struct ContainerRecord: Sendable, Hashable {
         self.finished = finished
     }
 
-    /// Reads `<podDir>/<prefix>.status`; nil when the container has not started.
+    /// Reads `<podDir>/<prefix>.status`; nil when the container has not started, and when
+    /// the file is anything but a short regular file (a symlink, a FIFO, garbage): the job's
+    /// user can write the pod folder, so what is there is read as hostile.
     public static func read(podDir: String, prefix: String) -> ContainerRecord? {
-        guard let data = FileManager.default.contents(atPath: "\(podDir)/\(prefix).status") else { return nil }
+        guard let data = SafeFile.read("\(podDir)/\(prefix).status", limit: Limits.statusFileBytes) else { return nil }
         let record = ContainerRecord(parsing: String(decoding: data, as: UTF8.self))
         return record.started == nil && record.exitCode == nil ? nil : record
     }
