@@ -233,13 +233,7 @@ public final class TokenSource: @unchecked Sendable {
         guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
             throw failure("the token file \(path) (from \(description)) is not a regular file; write the token into a file (mode 0600)")
         }
-        let firstWarning = { [self] in
-            lock.withLock { () -> Bool in
-                defer { warnedAboutMode = true }
-                return !warnedAboutMode
-            }
-        }
-        if info.st_mode & 0o044 != 0, firstWarning() {
+        if info.st_mode & 0o044 != 0, firstModeWarning() {
             warn("the token file \(path) for site \(site) can be read by other users (mode \(String(info.st_mode & 0o777, radix: 8))); "
                  + "chmod 600 \(path)")
         }
@@ -258,6 +252,14 @@ public final class TokenSource: @unchecked Sendable {
             }
         }
         return bytes
+    }
+
+    /// Whether the file-mode warning is yet to be given (and from now on, given).
+    private func firstModeWarning() -> Bool {
+        lock.withLock {
+            defer { warnedAboutMode = true }
+            return !warnedAboutMode
+        }
     }
 
     /// Asks oidc-agent for a token: `oidc-token [--aud=<audience>] <account>`, no shell.

@@ -219,6 +219,11 @@ final class SiteTokenEndToEndTests: XCTestCase {
         XCTAssertEqual(gone.status, 1)
         XCTAssertTrue(gone.err.contains("cannot refresh site local: cannot read the token file \(repository)/.dte/gone.token "
                                         + "(from token_file \(repository)/.dte/gone.token for site local in dte.yaml)"), gone.err)
+        // a site dte.yaml names that the repository does not have gets a warning
+        try "version: 1\nsites:\n  lcoal: { token_file: .dte/local.token }\n".write(toFile: repository + "/dte.yaml", atomically: true, encoding: .utf8)
+        let typo = try dte(["plan"], env: ["DTE_TOKEN": envToken])
+        XCTAssertEqual(typo.status, 0, typo.err)
+        XCTAssertTrue(typo.err.contains("warning: dte.yaml has settings under sites: for lcoal, but the repository has no site lcoal"), typo.err)
         // and the schema is checked
         try "version: 1\nsites:\n  local: { token_flie: x, oidc_account: -x }\n".write(toFile: repository + "/dte.yaml", atomically: true, encoding: .utf8)
         let bad = try dte(["validate"])
