@@ -49,6 +49,7 @@ extension AgentProvider {
         }
         let status = response.status.code
         guard status == 401 || status == 403 else { return (response, bearer) }
+        if status == 401 { token.discardKept() }
         let text = (try? await response.body.collect(upTo: 16 << 10)).map { String(buffer: $0) } ?? ""
         throw refusal(status: status, url: url, challenge: response.headers["WWW-Authenticate"].first, body: text, sent: bearer)
     }

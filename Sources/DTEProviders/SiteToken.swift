@@ -173,6 +173,11 @@ public final class TokenSource: @unchecked Sendable {
         }
     }
 
+    /// Forgets a kept oidc-agent token (the site refused it): the next request asks oidc-token again.
+    public func discardKept() {
+        lock.withLock { cached = nil }
+    }
+
     func failure(_ message: String) -> ProviderError {
         ProviderError(.credentials, site: site, message)
     }

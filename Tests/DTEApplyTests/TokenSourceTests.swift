@@ -106,6 +106,10 @@ final class TokenSourceTests: XCTestCase {
             }
             let runs = try String(contentsOfFile: count, encoding: .utf8).split(separator: "\n").count
             XCTAssertEqual(runs, expectedRuns, "a token valid for \(lifetime) s")
+            // a refused token (HTTP 401) is not kept
+            source.discardKept()
+            _ = try await source.token()
+            XCTAssertEqual(try String(contentsOfFile: count, encoding: .utf8).split(separator: "\n").count, expectedRuns + 1)
         }
     }
 
