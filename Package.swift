@@ -112,7 +112,11 @@ let package = Package(
         ),
         .testTarget(name: "DTEModelTests", dependencies: ["DTEModel"], swiftSettings: strict),
         .testTarget(name: "DTEStateTests", dependencies: ["DTEState"], swiftSettings: strict),
-        .testTarget(name: "DTEApplyTests", dependencies: ["DTEState", "DTETestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "DTEApplyTests",
+            dependencies: ["DTEState", "DTETestSupport", "DTEProviders", "PodWire", .product(name: "Hummingbird", package: "hummingbird")],
+            swiftSettings: strict
+        ),
         .testTarget(name: "DTEPlannerTests", dependencies: ["DTEPlanner", "DTECompiler", "DTEState", "DTEModel"], swiftSettings: strict),
         .testTarget(
             name: "DTECompilerTests",

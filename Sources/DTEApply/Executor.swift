@@ -202,7 +202,7 @@ public struct Executor: Sendable {
                 switch await waitForSuccess(of: record, dependent: c.address, progress: progress) {
                 case .succeeded: continue
                 case .failed(let why): return ApplyResult(address: c.address, outcome: .skipped, jobID: nil, message: why)
-                case .timedOut(let why): return ApplyResult(address: c.address, outcome: .failed, jobID: nil, message: why)
+                case .timedOut(let why), .refused(let why): return ApplyResult(address: c.address, outcome: .failed, jobID: nil, message: why)
                 }
             }
             // values from get_attribute: the resources they name exist (and were waited for) by now
@@ -257,7 +257,8 @@ public struct Executor: Sendable {
         try await store.setOutputs(OutputValue.resolve(definitions, attributes: attributes))
     }
 
-    enum WaitOutcome: Sendable, Equatable { case succeeded, failed(String), timedOut(String) }
+    /// `refused`: the dependency's site refuses this caller (token or entitlement): asking again cannot help.
+    enum WaitOutcome: Sendable, Equatable { case succeeded, failed(String), timedOut(String), refused(String) }
 
     /// Polls the dependency's site until its job succeeded, failed or the wait timed out,
     /// recording what the site reports. Nothing is written for the dependent meanwhile.
@@ -295,6 +296,8 @@ public struct Executor: Sendable {
                     if absent >= 3 { return .failed("site \(dep.site) no longer knows \(dep.address) (\(job))") }
                     now = "\(job) not reported yet"
                 }
+            } catch let e as ProviderError where e.isAuthorization {
+                return .refused("cannot learn whether \(dep.address) finished: \(e); nothing was submitted for \(dependent)")
             } catch {
                 now = "no answer (\(error)); asking again"
             }

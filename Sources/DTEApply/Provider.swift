@@ -66,7 +66,12 @@ extension ObservedPod {
 
 /// Why a provider call failed, classified by what the caller should do.
 public struct ProviderError: Error, Sendable, CustomStringConvertible {
-    public enum Kind: String, Sendable { case unreachable, rejected, failed }
+    /// `unreachable`: no answer (may pass); `rejected`: the site refused this request; `failed`: an
+    /// answer that makes no sense; `unauthenticated`: the site wants another token (HTTP 401);
+    /// `forbidden`: the token's identity may not do this (HTTP 403); `credentials`: no usable token
+    /// could be had here (file unreadable, token malformed, oidc-token failed). The last three do
+    /// not pass by asking again.
+    public enum Kind: String, Sendable { case unreachable, rejected, failed, unauthenticated, forbidden, credentials }
     public var kind: Kind
     public var site: String
     public var message: String
@@ -76,6 +81,9 @@ public struct ProviderError: Error, Sendable, CustomStringConvertible {
         self.message = message
     }
     public var description: String { "site \(site): \(message)" }
+
+    /// Whether asking again cannot help (the token or its identity must change first).
+    public var isAuthorization: Bool { [.unauthenticated, .forbidden, .credentials].contains(kind) }
 }
 
 /// How apply reaches a site. Contract: `create` is idempotent on the pod UID (a second call

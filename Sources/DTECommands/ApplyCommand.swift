@@ -53,6 +53,7 @@ extension DTE {
             let wd = location.workingDirectory
             let plan: Plan
             let store: SQLiteStateStore
+            let config: RepositoryConfig?
             if let planFile {
                 let path = SourceSet.absolute(planFile, relativeTo: wd)
                 guard let data = FileManager.default.contents(atPath: path) else { throw CommandFailure("cannot read the plan \(planFile)") }
@@ -66,17 +67,17 @@ extension DTE {
                 guard plan.formatVersion == Plan.formatVersion else {
                     throw CommandFailure("\(planFile) has plan format \(plan.formatVersion); this dte reads \(Plan.formatVersion)")
                 }
-                var config: RepositoryConfig?
-                if let root = RepositoryConfig.findRoot(from: wd) { config = RepositoryConfig.load(root: root, display: "dte.yaml").0 }
+                config = RepositoryConfig.findRoot(from: wd).map { RepositoryConfig.load(root: $0, display: "dte.yaml").0 }
                 store = try stateOptions.open(config: config, workingDirectory: wd)
             } else {
                 var source = try SourceOptions.parse([])
                 source.chdir = location.chdir
                 let made = try await makePlan(source: source, stateOptions: stateOptions,
                                               scope: PlanScope(sites: sites, targets: targets, replace: replace, destroy: destroy, refresh: refresh,
-                                                               agents: agentOptions.overrides))
+                                                               agents: agentOptions.settings))
                 plan = made.0
                 store = made.1
+                config = made.2.config
                 print(PlanView(plan: plan, color: useColor()).text())
                 if plan.diagnostics.hasErrors { throw ExitCode(1) }
                 if !plan.hasChanges {
@@ -108,12 +109,10 @@ extension DTE {
             } catch let e as ApplyError {
                 throw CommandFailure(e.message)
             }
-            var endpoints = Dictionary(plan.desired.sites.compactMap { s in s.endpoint.map { (s.name, $0) } }, uniquingKeysWith: { a, _ in a })
-            for (k, v) in agentOptions.overrides { endpoints[k] = v }
-            let agentEndpoints = endpoints
-            let who = holderName
-            var executor = Executor(store: store, providers: { site in agentEndpoints[site].map { AgentProvider(site: site, endpoint: $0) } },
-                                    parallelism: parallelism, holder: who)
+            let agents = try SiteAgents(sites: plan.desired.sites, settings: agentOptions.settings, config: config,
+                                        workingDirectory: wd, interactive: false)
+            defer { agents.client.shutdown { _ in } }
+            var executor = Executor(store: store, providers: { agents.provider($0) }, parallelism: parallelism, holder: holderName)
             executor.waitTimeout = waitTimeout.seconds
             let color = useColor()
             let results: [ApplyResult]

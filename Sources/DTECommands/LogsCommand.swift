@@ -50,20 +50,25 @@ extension DTE {
             guard choices.contains(name) else {
                 throw CommandFailure("\(address) has no container \"\(name)\"; its containers: \(choices.joined(separator: ", "))")
             }
-            let endpoint = try agentEndpoint(site: record.site)
             var options = LogOptions(timestamps: timestamps, follow: follow)
             options.tail = tail ?? 0
             options.sinceSeconds = since.map { max(1, Int($0.seconds.rounded(.up))) } ?? 0
-            let client = AgentProvider.makeInteractiveClient()
-            let provider = AgentProvider(site: record.site, endpoint: endpoint, client: client)
+            let wd = location.workingDirectory
+            let c = Compiler.compile(.repository("."), workingDirectory: wd)
+            let config = c.config ?? RepositoryConfig.findRoot(from: wd).map { RepositoryConfig.load(root: $0, display: "dte.yaml").0 }
+            let agents = try SiteAgents(sites: SiteInfo.all(in: c.model), settings: agentOptions.settings, config: config,
+                                        workingDirectory: wd, interactive: true)
+            defer { agents.client.shutdown { _ in } }
+            guard let provider = agents.provider(record.site) else {
+                throw CommandFailure("site \(record.site) has no agent endpoint in the repository (site descriptor removed?); pass --agent \(record.site)=URL")
+            }
             do {
-                defer { client.shutdown { _ in } }
                 try await provider.logs(of: pod, container: name, options: options) { chunk in
                     FileHandle.standardOutput.write(chunk)
                 }
             } catch let e as ProviderError {
                 switch e.kind {
-                case .unreachable:
+                case .unreachable, .unauthenticated, .forbidden, .credentials:
                     throw CommandFailure("cannot get the log of \(address) from site \(record.site): \(e.message)")
                 case .rejected, .failed:
                     throw CommandFailure("site \(record.site) has no log of \(address) (job \(record.jobID ?? "-")): \(e.message)")
@@ -99,16 +104,6 @@ extension DTE {
             if let best = closestMatch(to: address, in: known), !close.contains(best) { close.insert(best, at: 0) }
             let hint = close.isEmpty ? "`dte state list` shows what there is" : "did you mean " + close.prefix(5).joined(separator: ", ") + "?"
             return "no resource \(address) in the state; \(hint)"
-        }
-
-        /// `--agent SITE=URL`, else the site descriptor's endpoint.
-        func agentEndpoint(site: String) throws -> String {
-            if let url = agentOptions.overrides[site] { return url }
-            let c = Compiler.compile(.repository("."), workingDirectory: location.workingDirectory)
-            guard let endpoint = SiteInfo.all(in: c.model).first(where: { $0.name == site })?.endpoint else {
-                throw CommandFailure("site \(site) has no agent endpoint in the repository (site descriptor removed?); pass --agent \(site)=URL")
-            }
-            return endpoint
         }
     }
 }

@@ -114,7 +114,7 @@ extension DTE {
 
         var scope: PlanScope {
             PlanScope(sites: sites, targets: targets, replace: replace, destroy: destroy, refresh: refresh, refreshOnly: refreshOnly,
-                      agents: agentOptions.overrides)
+                      agents: agentOptions.settings)
         }
 
         public func run() async throws {
@@ -153,7 +153,8 @@ extension DTE {
             let store = try stateOptions.open(config: c.config, workingDirectory: source.workingDirectory)
             let snapshot = try await store.snapshot()
             let observed = try await refresh(snapshot, sites: SiteInfo.all(in: c.model),
-                                             scope: PlanScope(sites: sites, agents: agentOptions.overrides))
+                                             scope: PlanScope(sites: sites, agents: agentOptions.settings), config: c.config,
+                                             workingDirectory: source.workingDirectory)
             let rows = snapshot.resources.filter { sites.isEmpty || sites.contains($0.site) }
             if rows.isEmpty { print("no managed resources\(sites.isEmpty ? "" : " on \(sites.joined(separator: ", "))")") }
             let width = rows.map(\.address.count).max() ?? 0
@@ -299,56 +300,32 @@ struct PlanScope {
     var destroy = false
     var refresh = true
     var refreshOnly = false
-    var agents: [String: String] = [:]
-}
-
-/// How to reach the sites' agents.
-struct AgentOptions: ParsableArguments {
-    @Option(name: .customLong("agent"), help: ArgumentHelp("Reach SITE's agent at URL instead of its descriptor's endpoint (repeatable).", valueName: "site=url"))
-    var agents: [String] = []
-
-    func validate() throws {
-        for a in agents where !a.contains("=") { throw ValidationError("--agent takes SITE=URL, got \"\(a)\"") }
-    }
-
-    var overrides: [String: String] {
-        var out: [String: String] = [:]
-        for a in agents {
-            let parts = a.split(separator: "=", maxSplits: 1).map(String.init)
-            if parts.count == 2 { out[parts[0]] = parts[1] }
-        }
-        return out
-    }
+    var agents = AgentSettings()
 }
 
 /// Asks each site that holds recorded resources (in scope) what became of its pods.
-/// A site that cannot be reached is an error naming it.
-func refresh(_ snapshot: StateSnapshot, sites: [SiteInfo], scope: PlanScope) async throws -> [String: ObservedPod] {
-    var endpoints = Dictionary(sites.compactMap { s in s.endpoint.map { (s.name, $0) } }, uniquingKeysWith: { a, _ in a })
-    for (k, v) in scope.agents { endpoints[k] = v }
-    var observed: [String: ObservedPod] = [:]
+/// A site that cannot be reached, or refuses the token, is an error naming it.
+func refresh(_ snapshot: StateSnapshot, sites: [SiteInfo], scope: PlanScope, config: RepositoryConfig?,
+             workingDirectory: String) async throws -> [String: ObservedPod] {
     let bySite = Dictionary(grouping: snapshot.resources.filter { scope.sites.isEmpty || scope.sites.contains($0.site) }, by: \.site)
-    guard !bySite.isEmpty else { return observed }
     // A site whose agent refuses the connection is reported at once, not retried until the timeout.
-    let client = AgentProvider.makeInteractiveClient()
+    let agents = try SiteAgents(sites: sites, settings: scope.agents, config: config, workingDirectory: workingDirectory, interactive: true)
     do {
-        let result = try await refresh(bySite, endpoints: endpoints, client: client)
-        try? await client.shutdown()
+        let result = bySite.isEmpty ? [:] : try await refresh(bySite, agents: agents)
+        await agents.shutdown()
         return result
     } catch {
-        try? await client.shutdown()
+        await agents.shutdown()
         throw error
     }
 }
 
-private func refresh(_ bySite: [String: [ResourceRecord]], endpoints: [String: String],
-                     client: HTTPClient) async throws -> [String: ObservedPod] {
+private func refresh(_ bySite: [String: [ResourceRecord]], agents: SiteAgents) async throws -> [String: ObservedPod] {
     var observed: [String: ObservedPod] = [:]
     for (site, records) in bySite.sorted(by: { $0.key < $1.key }) {
-        guard let endpoint = endpoints[site] else {
+        guard let provider = agents.provider(site) else {
             throw CommandFailure("cannot refresh site \(site): no agent endpoint (site descriptor removed?); pass --refresh=false to plan without asking it")
         }
-        let provider = AgentProvider(site: site, endpoint: endpoint, client: client)
         let refs = records.compactMap { r -> PodRef? in
             guard let uid = r.podUID else { return nil }
             let parts = r.address.split(separator: ".").map(String.init)
@@ -357,8 +334,10 @@ private func refresh(_ bySite: [String: [ResourceRecord]], endpoints: [String: S
         let statuses: [PodObservation]
         do {
             statuses = try await provider.status(refs)
+        } catch let e as ProviderError where e.isAuthorization {
+            throw CommandFailure("cannot refresh site \(site): \(e.message)")
         } catch {
-            throw CommandFailure("cannot refresh site \(site) (agent \(endpoint)): \(error); pass --refresh=false to plan without asking it")
+            throw CommandFailure("cannot refresh site \(site) (agent \(provider.endpoint)): \(error); pass --refresh=false to plan without asking it")
         }
         let byUID = Dictionary(statuses.map { ($0.uid, $0) }, uniquingKeysWith: { a, _ in a })
         for r in records {
@@ -398,7 +377,8 @@ func makePlan(source: SourceOptions, stateOptions: StateOptions, scope: PlanScop
     options.replace = Set(scope.replace)
     options.destroy = scope.destroy
     options.refreshOnly = scope.refreshOnly
-    let observed = scope.refresh || scope.refreshOnly ? try await refresh(snapshot, sites: desired.sites, scope: scope) : nil
+    let observed = scope.refresh || scope.refreshOnly
+        ? try await refresh(snapshot, sites: desired.sites, scope: scope, config: c.config, workingDirectory: wd) : nil
     let root = c.config?.root ?? wd
     let plan = Planner.plan(desired: desired, state: snapshot, options: options,
                             sourceHash: sourceHash(c.files, root: wd), gitCommit: gitCommit(in: root), observed: observed)

@@ -15,6 +15,21 @@ public struct RepositoryConfig: Sendable {
     public var importMap: [String: String] = [:]
     public var prune: Bool = true
     public var selfHeal: Bool = false
+    /// Per site (by site name): how `dte` gets the bearer token it sends to the site's agent.
+    public var siteCredentials: [String: SiteCredentials] = [:]
+
+    /// `sites: { <site>: { token_file: PATH, oidc_account: NAME } }` in dte.yaml.
+    public struct SiteCredentials: Sendable, Hashable {
+        /// A file holding the token, re-read on every request; relative to the repository root
+        /// (`~/` is the home folder). Keep it out of git (e.g. under `.dte/`) with mode 0600.
+        public var tokenFile: String?
+        /// The oidc-agent account (`oidc-token <account>`) to ask instead of the site's issuer.
+        public var oidcAccount: String?
+        public init(tokenFile: String? = nil, oidcAccount: String? = nil) {
+            self.tokenFile = tokenFile
+            self.oidcAccount = oidcAccount
+        }
+    }
 
     public init(root: String) {
         self.root = root
@@ -35,7 +50,7 @@ public struct RepositoryConfig: Sendable {
             err("expected-map", "dte.yaml must be a map", rootNode.mark, "")
             return (config, diags)
         }
-        let allowed = ["version", "state", "import_map", "sync", "description"]
+        let allowed = ["version", "state", "import_map", "sync", "sites", "description"]
         for e in entries {
             switch e.key {
             case "version":
@@ -72,6 +87,39 @@ public struct RepositoryConfig: Sendable {
                         err("unknown-key", "unknown key \"\(s.key)\" in sync", s.keyMark, "sync.\(s.key)", hint: "allowed keys: prune, self_heal")
                     }
                 }
+            case "sites":
+                guard let m = e.value.entries else {
+                    err("expected-map", "sites must map site names to their settings", e.value.mark, "sites",
+                        hint: "e.g. sites: { vega: { token_file: .dte/vega.token } }")
+                    continue
+                }
+                for site in m {
+                    let path = "sites.\(site.key)"
+                    guard let settings = site.value.entries else {
+                        err("expected-map", "\(path) must be a map", site.value.mark, path, hint: "allowed keys: token_file, oidc_account")
+                        continue
+                    }
+                    var c = SiteCredentials()
+                    for k in settings {
+                        let text = k.value.string
+                        switch k.key {
+                        case "token_file":
+                            if let t = text, !t.isEmpty, t.count <= 4096, !t.contains("\0") { c.tokenFile = t } else {
+                                err("expected-path", "\(path).token_file must be a file path", k.value.mark, "\(path).token_file",
+                                    hint: "relative to the repository root, e.g. .dte/\(site.key).token (keep it out of git, mode 0600)")
+                            }
+                        case "oidc_account":
+                            if let t = text, Self.isAccountName(t) { c.oidcAccount = t } else {
+                                err("invalid-account", "\(path).oidc_account must be an oidc-agent account name (1 to 256 visible characters, not starting with \"-\")",
+                                    k.value.mark, "\(path).oidc_account", hint: "the short name given to oidc-gen, e.g. egi")
+                            }
+                        default:
+                            err("unknown-key", "unknown key \"\(k.key)\" in \(path)", k.keyMark, "\(path).\(k.key)",
+                                hint: "allowed keys: token_file, oidc_account")
+                        }
+                    }
+                    config.siteCredentials[site.key] = c
+                }
             case "description": break
             default:
                 var hint = "allowed keys: " + allowed.joined(separator: ", ")
@@ -80,6 +128,11 @@ public struct RepositoryConfig: Sendable {
             }
         }
         return (config, diags)
+    }
+
+    /// An oidc-agent account name as `oidc-token` takes it: visible ASCII, no option lookalike.
+    public static func isAccountName(_ s: String) -> Bool {
+        !s.isEmpty && s.utf8.count <= 256 && !s.hasPrefix("-") && s.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7f }
     }
 
     /// Finds the repository root: the nearest folder at or above `start` holding `dte.yaml`.

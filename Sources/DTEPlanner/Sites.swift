@@ -27,6 +27,9 @@ public struct SiteInfo: Sendable, Codable, Hashable {
     public var name: String
     public var kind: String
     public var endpoint: String?
+    /// The OIDC issuer and audience of the tokens the site's agent accepts (`agent.issuer`, `agent.audience`).
+    public var issuer: String?
+    public var audience: String?
     public var runtimes: [String]
     public var partitions: [PartitionInfo]
     public var allocations: [AllocationInfo]
@@ -47,6 +50,7 @@ public struct SiteInfo: Sendable, Codable, Hashable {
             }
             return SiteInfo(name: n.name, kind: n.isA("dte.nodes.Site.HTCondor") ? "htcondor" : "slurm",
                             endpoint: n.property("agent")?["endpoint"]?.stringValue,
+                            issuer: n.property("agent")?["issuer"]?.stringValue, audience: n.property("agent")?["audience"]?.stringValue,
                             runtimes: (n.property("runtimes")?.listValue ?? []).compactMap(\.stringValue),
                             partitions: partitions, allocations: allocations)
         }.sorted { $0.name < $1.name }

@@ -7,15 +7,20 @@ import PodWire
 
 /// Reaches a site's `dte-agent` over HTTP (the interLink plugin API): one pod per component,
 /// placement in validated `dte.io/*` annotations.
+/// Every request carries the site's bearer token (`token`) when it has one.
 public struct AgentProvider: Provider {
     public let site: String
     public let endpoint: String
+    public let token: TokenSource
     let client: HTTPClient
     let timeout: TimeAmount
 
-    public init(site: String, endpoint: String, client: HTTPClient = .shared, timeout: TimeAmount = .seconds(30)) {
+    /// `client`: one made by `makeClient()` or `makeInteractiveClient()` (they never follow a
+    /// redirect, which could carry the token elsewhere).
+    public init(site: String, endpoint: String, token: TokenSource? = nil, client: HTTPClient, timeout: TimeAmount = .seconds(30)) {
         self.site = site
         self.endpoint = endpoint.hasSuffix("/") ? String(endpoint.dropLast()) : endpoint
+        self.token = token ?? .noToken(site: site)
         self.client = client
         self.timeout = timeout
     }
@@ -44,15 +49,14 @@ public struct AgentProvider: Provider {
         return RetrievedPodData(pod: Pod(metadata: meta, spec: spec), container: [RetrievedContainer(name: r.spec.component)])
     }
 
+    /// POSTs `body` as JSON to `path` and reads the whole answer (a refusal's text without the token).
     func post<T: Encodable>(_ path: String, _ body: T) async throws -> (status: UInt, body: Data) {
-        var request = HTTPClientRequest(url: endpoint + path)
-        request.method = .POST
-        request.headers.add(name: "Content-Type", value: "application/json")
-        request.body = .bytes(ByteBuffer(bytes: try JSONEncoder().encode(body)))
+        let (response, sent) = try await send(path, body, deadline: .now() + timeout)
         do {
-            let response = try await client.execute(request, timeout: timeout)
             let bytes = try await response.body.collect(upTo: 64 << 20)
-            return (response.status.code, Data(bytes.readableBytesView))
+            let data = Data(bytes.readableBytesView)
+            guard response.status.code != 200, let sent else { return (response.status.code, data) }
+            return (response.status.code, Data(Self.redacting(sent, in: String(decoding: data, as: UTF8.self)).utf8))
         } catch {
             throw ProviderError(.unreachable, site: site, "cannot reach the agent at \(endpoint): \(error)")
         }
