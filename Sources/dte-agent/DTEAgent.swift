@@ -58,6 +58,10 @@ struct SettingOptions: ParsableArguments {
     var retention: String?
     @Option(help: "Seconds between Slurm polls.")
     var pollInterval: String?
+    @Option(help: "Seconds a submit or cancel may take before the caller gets 503 Retry-After (default 5).")
+    var backendTimeout: String?
+    @Option(help: "Seconds the job poll may take (default 30).")
+    var pollTimeout: String?
     @Option(help: "Most pods tracked at once.")
     var maxPods: String?
     @Option(help: "trace, debug, info, notice, warning, error, critical.")
@@ -81,6 +85,7 @@ struct SettingOptions: ParsableArguments {
             ("account", account), ("qos", qos), ("default-memory", defaultMemory), ("default-cpus", defaultCpus),
             ("default-walltime", defaultWalltime), ("image-prefix", imagePrefix), ("htcondor-bin-dir", htcondorBinDir), ("apptainer-options", apptainerOptions),
             ("retention", retention), ("poll-interval", pollInterval), ("max-pods", maxPods), ("log-level", logLevel),
+            ("backend-timeout", backendTimeout), ("poll-timeout", pollTimeout),
         ]
         for (key, value) in flags {
             if let value { try ConfigSetting.apply(key: key, value: .scalar(value), to: &configuration) }

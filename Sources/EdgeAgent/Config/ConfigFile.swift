@@ -87,7 +87,7 @@ public enum ConfigSetting {
         "listen", "data-dir", "state-dir", "work-dir", "backend", "slurm-api", "runtime", "partition", "account",
         "qos", "default-memory", "default-cpus", "default-walltime", "image-prefix", "htcondor-bin-dir", "apptainer-options",
         "allowed-sbatch-flags", "allowed-host-paths", "allow-run-as-user", "retention", "poll-interval",
-        "max-pods", "log-level", "hold-jobs",
+        "max-pods", "log-level", "hold-jobs", "backend-timeout", "poll-timeout",
     ]
 
     public static func apply(key: String, value: ConfigValue, to c: inout AgentConfiguration) throws(AgentError) {
@@ -152,6 +152,11 @@ public enum ConfigSetting {
             if let value = Double(text) { c.pollIntervalSeconds = value }
             else if let seconds = Duration.seconds(text) { c.pollIntervalSeconds = Double(seconds) }
             else { throw bad("seconds") }
+        case "backend-timeout", "poll-timeout":
+            let text = try scalar()
+            guard let seconds = Double(text).flatMap({ $0.isFinite ? $0 : nil }) ?? Duration.seconds(text).map(Double.init),
+                  seconds > 0, seconds <= 3600 else { throw bad("seconds, more than 0 and at most 3600") }
+            if key == "backend-timeout" { c.backendTimeouts.call = seconds } else { c.backendTimeouts.poll = seconds }
         case "max-pods":
             guard let n = Int(try scalar()), n > 0 else { throw bad("a positive whole number") }
             c.maxPods = n
