@@ -32,6 +32,7 @@ final class FaultToleranceTests: XCTestCase {
         let port = try ProcessRestartTests.freePort()
         let first = try startAgent(dataDir: dir, port: port)
         let instance = try await first.instance()
+        instances.append(instance)
         let pods = (0..<300).map { Fixtures.pod("burst-\($0)", containers: [Fixtures.container("main", ["true"])]) }
         let bodies = try pods.map { try JSONEncoder().encode($0) }
 
@@ -57,6 +58,7 @@ final class FaultToleranceTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(beforeKill, 60)
         XCTAssertLessThan(beforeKill, 300, "the kill came after every create was answered: nothing was interrupted")
 
+        let jobsAtKill = Self.slurmJobs(commentPrefix: "dte-agent:\(instance):").count
         // Restart on the same data, replay every create (retrying while 503) until all answer.
         let second = try startAgent(dataDir: dir, port: port)
         let started = Date()
@@ -72,7 +74,7 @@ final class FaultToleranceTests: XCTestCase {
             let uid = pod.pod.metadata.uid
             XCTAssertEqual(inSlurm.filter { $0.value == uid }.map(\.key), jobs[uid].map { [$0] } ?? [], "pod \(uid)")
         }
-        print("kill -9 burst: \(beforeKill) of 300 answered before the kill; replay converged in "
+        print("kill -9 burst: \(beforeKill) of 300 answered before the kill, \(jobsAtKill) jobs in Slurm then; replay converged in "
               + String(format: "%.1f", replaySeconds) + " s")
     }
 
@@ -84,6 +86,7 @@ final class FaultToleranceTests: XCTestCase {
         let port = try ProcessRestartTests.freePort()
         let agent = try startAgent(dataDir: dir, port: port, extra: ["--backend-timeout", "3"])
         let instance = try await agent.instance()
+        instances.append(instance)
 
         // Before the outage: 20 pods with jobs; 10 of them are deleted during it.
         let before = (0..<20).map { Fixtures.pod("steady-\($0)", containers: [Fixtures.container("main", ["true"])]) }
@@ -158,6 +161,33 @@ final class FaultToleranceTests: XCTestCase {
         XCTAssertEqual(kept.count, 10)
         XCTAssertTrue(kept.values.allSatisfy { $0 == "PENDING" }, "\(kept)")
         print("slurmctld outage: converged " + String(format: "%.1f", convergeSeconds) + " s after slurmctld was back")
+    }
+
+    // MARK: - Error answers
+
+    func testOversizeBodyIs413AndSlurmRefusalIs502WithoutInternals() async throws {
+        try SlurmCluster.require()
+        let agent = try startAgent(dataDir: Self.tempDir("errors"), port: try ProcessRestartTests.freePort())
+        instances.append(try await agent.instance())
+
+        // A body over the 32 MiB limit: 413 naming the limit, not 400.
+        var big = Data("{\"pod\":{\"metadata\":{\"name\":\"".utf8)
+        big.append(Data(repeating: UInt8(ascii: "a"), count: AgentAPI.maxBodyBytes + 1))
+        big.append(Data("\"}}}".utf8))
+        let (status, body, _) = try await agent.call("/create", big)
+        XCTAssertEqual(status, 413)
+        XCTAssertTrue(String(decoding: body, as: UTF8.self).contains("\(AgentAPI.maxBodyBytes) bytes"))
+
+        // Slurm refuses the job (no such partition): 502 with a short reason, libslurm's text
+        // stays in the agent's log; the pod is not kept.
+        let pod = Fixtures.pod("refused", containers: [Fixtures.container("main", ["true"])],
+                               annotations: ["dte.io/partition": "nosuchpartition"])
+        let refused = try await agent.timedCall("/create", try JSONEncoder().encode(pod))
+        XCTAssertEqual(refused.status, 502, refused.text)
+        XCTAssertFalse(refused.text.lowercased().contains("invalid partition"), refused.text)
+        XCTAssertTrue(refused.text.contains("Slurm refused the job"), refused.text)
+        let statuses = try await agent.timedCall("/status", try JSONEncoder().encode([pod.pod]))
+        XCTAssertEqual(statuses.text.trimmingCharacters(in: .whitespacesAndNewlines), "[]")
     }
 
     // MARK: - Helpers
