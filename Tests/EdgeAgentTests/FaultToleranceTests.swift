@@ -190,6 +190,37 @@ final class FaultToleranceTests: XCTestCase {
         XCTAssertEqual(statuses.text.trimmingCharacters(in: .whitespacesAndNewlines), "[]")
     }
 
+    // MARK: - Deadlines and their settings
+
+    func testToolPastItsDeadlineIsKilledAndReportedUnavailable() async throws {
+        let marker = "dte-deadline-\(UUID().uuidString.prefix(8))"
+        let started = Date()
+        do {
+            _ = try await CommandRunner.run("bash", ["-c", "exec -a \(marker) sleep 30"], timeout: 0.5)
+            XCTFail("a 30 s program returned within a 0.5 s deadline")
+        } catch {
+            XCTAssertEqual(error.code, .unavailable)
+            XCTAssertEqual(error.status.code, 503)
+            XCTAssertTrue(error.message.contains("0.5 s"), error.message)
+        }
+        XCTAssertLessThan(Date().timeIntervalSince(started), 5)
+        // The program is gone, not left running.
+        let left = try await CommandRunner.run("pgrep", ["-f", marker])
+        XCTAssertEqual(left.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "")
+    }
+
+    func testTimeoutSettingsAreRangeChecked() throws {
+        var configuration = AgentConfiguration()
+        try ConfigFile.apply(try ConfigFile.parse("backend-timeout: 2.5\npoll-timeout: 1m\n"), to: &configuration)
+        XCTAssertEqual(configuration.backendTimeouts, BackendTimeouts(call: 2.5, poll: 60))
+        for bad in ["0", "-1", "abc", "3601", "nan", "inf"] {
+            XCTAssertThrowsError(try ConfigSetting.apply(key: "backend-timeout", value: .scalar(bad), to: &configuration),
+                                 "backend-timeout \(bad)") { error in
+                XCTAssertTrue("\(error)".contains("backend-timeout"), "\(error)")
+            }
+        }
+    }
+
     // MARK: - Helpers
 
     private func startAgent(dataDir: String, port: Int, extra: [String] = []) throws -> FaultAgent {
