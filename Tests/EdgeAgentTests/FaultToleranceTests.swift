@@ -130,8 +130,8 @@ final class FaultToleranceTests: XCTestCase {
         let retrying = Self.inBackground(duringBodies, on: agent, deadline: 150)
         let left = 30 - Date().timeIntervalSince(outageStart)
         if left > 0 { try await Task.sleep(for: .milliseconds(Int(left * 1000))) }
-        Self.cluster("start-ctld")
         let restored = Date()
+        Self.cluster("start-ctld")
         let duringJobs = try await retrying.value
         let convergeSeconds = Date().timeIntervalSince(restored)
 
@@ -160,7 +160,8 @@ final class FaultToleranceTests: XCTestCase {
         let kept = Self.jobStates(before.dropFirst(10).compactMap { beforeJobs[$0.pod.metadata.uid] })
         XCTAssertEqual(kept.count, 10)
         XCTAssertTrue(kept.values.allSatisfy { $0 == "PENDING" }, "\(kept)")
-        print("slurmctld outage: converged " + String(format: "%.1f", convergeSeconds) + " s after slurmctld was back")
+        print("slurmctld outage: creates converged " + String(format: "%.1f", convergeSeconds)
+              + " s after slurmctld was started again (start-ctld included)")
     }
 
     // MARK: - Error answers
