@@ -164,6 +164,45 @@ final class FaultToleranceTests: XCTestCase {
               + " s after slurmctld was started again (start-ctld included)")
     }
 
+    // MARK: - Recovery from accounting
+
+    /// An interrupted create whose job reached Slurm, ended, and is no longer in slurmctld's
+    /// memory (simulated: the backend hides slurmctld's job list): recovery finds the job in
+    /// accounting (`sacct`) and adopts it instead of submitting a second one.
+    func testInterruptedCreateWhoseJobSlurmctldForgotIsAdoptedFromAccounting() async throws {
+        try SlurmCluster.require()
+        let dir = Self.tempDir("from-sacct")
+        let before = try TestAgent(dataDir: dir)
+        before.stop()
+        let instance = before.controller.builder.instanceID
+        instances.append(instance)
+        let pod = Fixtures.pod("forgotten", containers: [Fixtures.container("main", ["true"])])
+        let job = try before.controller.builder.build(pod)
+        let created = Date().timeIntervalSince1970 - 1
+        try FileManager.default.createDirectory(atPath: job.podDir, withIntermediateDirectories: true)
+        try job.batchScript.write(toFile: "\(job.podDir)/job.slurm", atomically: true, encoding: .utf8)
+        try job.runnerScript.write(toFile: "\(job.podDir)/job.sh", atomically: true, encoding: .utf8)
+        var held = job.request
+        held.hold = true
+        let slurm = SlurmLibrary(logger: .init(label: "t"))
+        let submitted = try await slurm.submit(held, script: job.batchScript, scriptPath: "\(job.podDir)/job.slurm")
+        try await slurm.cancel(jobID: submitted)
+        // Accounting has the job, its working directory included, once slurmctld has sent it
+        // to slurmdbd (a few seconds; slurmctld keeps a job for MinJobAge, 300 s, far longer).
+        XCTAssertTrue(Self.eventually(timeout: 30) { Self.accountedWorkDir(submitted) == job.podDir })
+        let store = try PodStore.open(stateDir: dir)
+        try store.save(PodRecord(uid: job.uid, namespace: job.namespace, name: job.name, jobID: nil, phase: .submitting,
+                                 podDir: job.podDir, initContainers: [], containers: [TrackedContainer(name: "main", image: "")],
+                                 request: held, createdAt: created, updatedAt: created))
+
+        let after = try TestAgent(dataDir: dir, backend: ForgetfulSlurm(slurm))
+        defer { after.stop() }
+        let status = try await after.finished(job.uid, timeout: 30)
+        XCTAssertEqual(status.jobID, submitted, "the job from accounting was adopted")
+        let jobs = Self.slurmJobs(commentPrefix: "dte-agent:\(instance):")
+        XCTAssertEqual(Array(jobs.keys), [submitted], "nothing was submitted again")
+    }
+
     // MARK: - Error answers
 
     func testOversizeBodyIs413AndSlurmRefusalIs502WithoutInternals() async throws {
@@ -320,6 +359,12 @@ final class FaultToleranceTests: XCTestCase {
         return states
     }
 
+    static func accountedWorkDir(_ id: String) -> String? {
+        guard case .success(let result) = CommandRunner.runBlocking(
+            "sacct", ["-n", "-P", "-X", "-j", id, "-o", "WorkDir"], environment: nil, timeout: 30), result.status == 0 else { return nil }
+        return result.stdout.split(whereSeparator: \.isNewline).first.map(String.init)
+    }
+
     static func cancelJobs(commentPrefix: String) {
         let ids = Array(slurmJobs(commentPrefix: commentPrefix).keys)
         guard !ids.isEmpty else { return }
@@ -334,6 +379,30 @@ final class FaultToleranceTests: XCTestCase {
         } while Date() < deadline
         return condition()
     }
+}
+
+/// The real Slurm, except that slurmctld's job list comes back empty (as for jobs it has
+/// purged after `MinJobAge`): what is found must come from accounting.
+struct ForgetfulSlurm: BatchBackend {
+    let slurm: SlurmLibrary
+    init(_ slurm: SlurmLibrary) { self.slurm = slurm }
+    func submit(_ request: SlurmJobRequest, script: String, scriptPath: String) async throws(AgentError) -> String {
+        try await slurm.submit(request, script: script, scriptPath: scriptPath)
+    }
+    func cancel(jobID: String) async throws(AgentError) { try await slurm.cancel(jobID: jobID) }
+    func jobs() async throws(AgentError) -> [String: SlurmJobInfo] { [:] }
+    func jobs(commentPrefix: String) async throws(AgentError) -> [String: SlurmJobInfo] { [:] }
+    func jobs(commentPrefix: String, changedSince since: Double?) async throws(AgentError) -> JobSnapshot? {
+        JobSnapshot(jobs: [:], updated: Date().timeIntervalSince1970)
+    }
+    func accounting(jobIDs: [String]) async throws(AgentError) -> [String: SlurmJobInfo] {
+        try await slurm.accounting(jobIDs: jobIDs)
+    }
+    func accounting(submittedSince since: Double, userID: Int?) async throws(AgentError) -> [String: SlurmJobInfo] {
+        try await slurm.accounting(submittedSince: since, userID: userID)
+    }
+    func submissionPending(comment: String) -> Bool { slurm.submissionPending(comment: comment) }
+    func capacity() async throws(AgentError) -> ClusterCapacity { try await slurm.capacity() }
 }
 
 /// A `dte-agent serve` process on a loopback port, jobs submitted held.
