@@ -7,6 +7,8 @@
 #   scripts/dev-cluster.sh status   one-line summary (exit 0 when everything is up, else 3)
 #   scripts/dev-cluster.sh env      print `export SLURM_CONF=...` lines (use with eval)
 #   scripts/dev-cluster.sh logs     tail every daemon's log
+#   scripts/dev-cluster.sh stop-ctld   stop slurmctld only (fault tests: Slurm unreachable)
+#   scripts/dev-cluster.sh start-ctld  start slurmctld again; returns once the node is usable
 #
 # Shape (fixed, whatever the machine, so that a site descriptor can describe it exactly):
 #   ClusterName=dte-local; one node named `hostname -s` with CPUs=2, RealMemory=8000 (MB),
@@ -685,6 +687,27 @@ cmd_start() {
   say "up in $(elapsed_since "$t0") s: $(summary_line)"
 }
 
+# Only for the fault-tolerance test: the rest of the cluster keeps running, so slurmctld
+# restarts from its saved state (held and pending jobs survive).
+cmd_stop_ctld() {
+  need_root
+  take_lock
+  local pid
+  if pid=$(slurmctld_pid); then
+    say "slurmctld: stopping (pid $pid)"
+    terminate "$pid"
+  fi
+}
+
+cmd_start_ctld() {
+  need_root
+  need_tools
+  take_lock
+  start_slurmctld
+  wait_node_ready
+  say "slurmctld up: $(summary_line)"
+}
+
 cmd_stop() {
   need_root
   take_lock
@@ -738,7 +761,7 @@ cmd_logs() {
 }
 
 usage() {
-  sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 case "${1:-}" in
@@ -752,6 +775,8 @@ case "${1:-}" in
   status) cmd_status ;;
   env) cmd_env ;;
   logs) cmd_logs ;;
+  stop-ctld) cmd_stop_ctld ;;
+  start-ctld) cmd_start_ctld ;;
   -h | --help | help) usage ;;
   *)
     usage >&2

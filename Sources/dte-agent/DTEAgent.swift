@@ -59,6 +59,10 @@ struct SettingOptions: ParsableArguments {
     var retention: String?
     @Option(help: "Seconds between Slurm polls.")
     var pollInterval: String?
+    @Option(help: "Seconds a submit or cancel may take before the caller gets 503 Retry-After (default 5).")
+    var backendTimeout: String?
+    @Option(help: "Seconds the job poll may take (default 30).")
+    var pollTimeout: String?
     @Option(help: "Most pods tracked at once.")
     var maxPods: String?
     @Option(help: "trace, debug, info, notice, warning, error, critical.")
@@ -121,6 +125,7 @@ struct SettingOptions: ParsableArguments {
             ("tls-client-ca", tlsClientCa), ("socket-group", socketGroup), ("max-connections", maxConnections),
             ("idle-timeout", idleTimeout),
             ("run-as-users", runAsUsers), ("run-as-groups", runAsGroups), ("run-as-default-user", runAsDefaultUser),
+            ("backend-timeout", backendTimeout), ("poll-timeout", pollTimeout),
         ]
         for (key, value) in flags {
             if let value { try ConfigSetting.apply(key: key, value: .scalar(value), to: &configuration) }

@@ -31,6 +31,11 @@ public actor PodController {
     private var lastJobsUpdate: Double?
     private var lastFullPoll = 0.0
     private var lastCancel: [String: Double] = [:]
+    /// When a submission last ended without an answer (deadline passed, Slurm unreachable):
+    /// recovery looks for its job only after `backend-timeout` more, and never resubmits
+    /// while the backend may still deliver it.
+    private var unconfirmedSince: [String: Double] = [:]
+    private var recovering = false
     private(set) var capacity: ClusterCapacity?
     private(set) var lastPollError: String?
     private(set) var lastPollAt: Double?
@@ -119,8 +124,9 @@ public actor PodController {
             return try await Self.value(of: running)
         }
         if pods[uid]?.phase == .submitting {
-            // An interrupted create from before a restart; recovery adopts or resubmits it.
-            throw AgentError(.conflict, "pod \(uid) is being recovered after a restart; retry in a few seconds")
+            // A create that was interrupted (restart) or whose submission got no answer: the
+            // poller's recovery looks its job up by comment before submitting again.
+            throw AgentError.unavailable("pod \(uid)'s job is being confirmed with the batch system; retry shortly")
         }
         let task = Task { try await self.performCreate(data, owner: owner) }
         inFlight[uid] = task
@@ -185,9 +191,11 @@ public actor PodController {
                          shape: shape, owner: identity, customDir: nil, createdAt: now, updatedAt: now))
         var submittedJob: String?
         var folder: String?
+        var keepIntent = false
         do {
             let job = try await Self.prepare(builder: builder, data: data, afterOK: afterOK)
             folder = job.podDir
+            pods[meta.uid]?.customDir = job.podDir == defaultDir ? nil : job.podDir
             let record = PodRecord(
                 uid: meta.uid, namespace: meta.namespace, name: meta.name, jobID: nil, phase: .submitting,
                 podDir: job.podDir, initContainers: shape.initContainers, containers: shape.containers,
@@ -197,7 +205,20 @@ public actor PodController {
             async let stored: Void = store.perform([.insert(record)])
             try await stored
             try await written
-            let id = try await backend.submit(job.request, script: job.batchScript, scriptPath: job.scriptPath)
+            let id: String
+            switch await submission(job) {
+            case .success(let value): id = value
+            case .failure(let error):
+                if error.code == .unavailable {
+                    // The job may or may not exist: keep the intent; recovery finds it by its
+                    // comment (or submits it once Slurm answers). Retries answer 503 meanwhile.
+                    keepIntent = true
+                    unconfirmedSince[meta.uid] = Self.now()
+                    logger.warning("submission not confirmed; the poller will look for its job before submitting again",
+                                   metadata: ["uid": "\(meta.uid)", "error": "\(error)"])
+                }
+                throw error
+            }
             submittedJob = id
             let updated = Self.now()
             try await store.perform([.submitted(uid: meta.uid, jobID: id, updatedAt: updated)])
@@ -220,11 +241,21 @@ public actor PodController {
                 logger.error("pod submitted but its job id could not be stored", metadata: ["uid": "\(meta.uid)", "job": "\(id)"])
                 return CreateResponse(podUID: meta.uid, podJID: id)
             }
+            if keepIntent { throw Self.agentError(error) }
             untrack(meta.uid)
             try? await store.perform([.delete(uid: meta.uid)])
             if let folder { PodFolder.remove(folder, workDir: configuration.workDir) }
             logger.warning("pod create failed", metadata: ["uid": "\(meta.uid)", "error": "\(error)"])
             throw Self.agentError(error)
+        }
+    }
+
+    /// Submits the job; the outcome as a value (the caller tells an unanswered submission from a refusal).
+    private func submission(_ job: PodJob) async -> Result<String, AgentError> {
+        do {
+            return .success(try await backend.submit(job.request, script: job.batchScript, scriptPath: "\(job.podDir)/job.slurm"))
+        } catch {
+            return .failure(error)
         }
     }
 
@@ -243,7 +274,8 @@ public actor PodController {
 
     /// Cancels the pod's job and forgets the pod once Slurm confirms. A pod the agent does not
     /// know, or one in a namespace the caller may not see, is `notFound` (the same answer for
-    /// both); deleting again is harmless.
+    /// both); deleting again is harmless. The deletion is stored first; when Slurm cannot be
+    /// reached the caller gets `.unavailable` (503) and the poller keeps cancelling.
     public func delete(_ pod: Pod, visibility: PodVisibility = .all) async throws(AgentError) -> String {
         guard var record = find(uid: pod.metadata.uid, namespace: pod.metadata.namespace, name: pod.metadata.name,
                                 visibility: visibility) else {
@@ -265,6 +297,10 @@ public actor PodController {
                 logger.info("pod deleted; job cancelled", metadata: ["uid": "\(record.uid)", "job": "\(job)"])
             } catch {
                 logger.warning("cancel failed; will retry", metadata: ["uid": "\(record.uid)", "job": "\(job)", "error": "\(error)"])
+                if error.code == .unavailable {
+                    throw AgentError.unavailable("pod \(record.uid)'s deletion is stored but Slurm does not answer; "
+                                                 + "the agent keeps cancelling job \(job)")
+                }
             }
         }
         return "pod \(record.uid) deletion requested; job \(record.jobID ?? "-") is being cancelled\n"
@@ -276,6 +312,7 @@ public actor PodController {
             untrack(record.uid)
             missingSince[record.uid] = nil
             lastCancel[record.uid] = nil
+            unconfirmedSince[record.uid] = nil
         }
         do { try await store.perform(records.map { .delete(uid: $0.uid) }) } catch {
             logger.error("cannot remove pods from the store", metadata: ["error": "\(error)"])
@@ -384,6 +421,9 @@ public actor PodController {
     public func pollOnce() async {
         let started = Self.now()
         counters.polls += 1
+        do { try await recover() } catch {
+            logger.warning("recovery of unconfirmed creates failed; retrying on the next poll", metadata: ["error": "\(error)"])
+        }
         // Ask for the jobs only if one changed since the last answer (then slurmctld sends
         // nothing); a full answer at least every 30 s and whenever a deletion waits.
         let full = lastJobsUpdate == nil || started - lastFullPoll >= 30
@@ -560,39 +600,104 @@ public actor PodController {
 
     // MARK: - Recovery
 
-    /// After a restart: adopt jobs of pods whose create was interrupted (matching the job
-    /// comment), resubmit those whose job never reached Slurm, and report unknown jobs.
+    /// Settles pods in phase `submitting` (a create interrupted by a restart, or whose
+    /// submission got no answer): adopts the job that carries the pod's comment — from
+    /// slurmctld, else from accounting for jobs slurmctld already forgot — and submits only when
+    /// neither has one. Runs at every poll while such pods exist. Only jobs of the agent's
+    /// account (or the pod's `runAsUser`) are adopted.
     public func recover() async throws(AgentError) {
-        let submitting = pods.values.filter { $0.phase == .submitting }
-        guard !submitting.isEmpty else { return }
-        let jobs = try await backend.jobs(commentPrefix: jobCommentPrefix)
-        var byComment: [String: SlurmJobInfo] = [:]
-        for job in jobs.values { if let comment = job.comment { byComment[comment] = job } }
-        for var pod in submitting {
+        guard !recovering else { return }
+        let now = Self.now()
+        let grace = configuration.backendTimeouts.call
+        let waiting = pods.values.filter {
+            $0.phase == .submitting && inFlight[$0.uid] == nil && now - (unconfirmedSince[$0.uid] ?? 0) >= grace
+        }
+        guard !waiting.isEmpty else { return }
+        recovering = true
+        defer { recovering = false }
+        var intents: [(pod: TrackedPod, stored: PodRecord)] = []
+        for pod in waiting {
             guard let stored = try store.find(pod.uid) else { untrack(pod.uid); continue }
-            let dir = podDir(pod)
-            if let job = byComment[stored.request.comment] {
-                pod.jobID = job.jobID
-                logger.info("adopted the job of an interrupted create", metadata: ["uid": "\(pod.uid)", "job": "\(job.jobID)"])
+            // A submission past its deadline may still reach Slurm: not before it returns.
+            if backend.submissionPending(comment: stored.request.comment) { continue }
+            intents.append((pod, stored))
+        }
+        guard !intents.isEmpty else { return }
+        let found = try await findJobs(of: intents.map(\.stored))
+        for (pod, stored) in intents {
+            // The pod may have changed while the queries ran.
+            guard var current = pods[pod.uid], current.phase == .submitting, inFlight[pod.uid] == nil else { continue }
+            if let job = found[pod.uid] {
+                current.jobID = job.jobID
+                logger.info("adopted the job of an unconfirmed create", metadata: ["uid": "\(pod.uid)", "job": "\(job.jobID)"])
+            } else if current.deleteRequested {
+                logger.info("dropping an unconfirmed create that was deleted", metadata: ["uid": "\(pod.uid)"])
+                await forget([current])
+                continue
             } else {
+                let dir = podDir(current)
                 // The script the agent wrote itself (never one the job's user could change).
-                let script = builder.scriptPath(podDir: dir, request: stored.request)
-                guard let text = PodFolder.readScript(script) else {
+                let scriptPath = builder.scriptPath(podDir: dir, request: stored.request)
+                guard let script = PodFolder.readScript(scriptPath) else {
                     logger.warning("dropping an interrupted create whose folder is incomplete", metadata: ["uid": "\(pod.uid)"])
                     untrack(pod.uid)
+                    unconfirmedSince[pod.uid] = nil
                     try await store.perform([.delete(uid: pod.uid)])
                     PodFolder.remove(dir, workDir: configuration.workDir)
                     continue
                 }
-                pod.jobID = try await backend.submit(stored.request, script: text, scriptPath: script)
-                logger.info("resubmitted an interrupted create", metadata: ["uid": "\(pod.uid)", "job": "\(pod.jobID ?? "")"])
+                do {
+                    current.jobID = try await backend.submit(stored.request, script: script, scriptPath: scriptPath)
+                } catch {
+                    if error.code == .unavailable { unconfirmedSince[pod.uid] = Self.now() }
+                    throw error
+                }
+                logger.info("submitted an unconfirmed create", metadata: ["uid": "\(pod.uid)", "job": "\(current.jobID ?? "")"])
             }
-            pod.phase = .active
-            pod.updatedAt = Self.now()
-            pods[pod.uid] = pod
-            if let id = pod.jobID { try await store.perform([.submitted(uid: pod.uid, jobID: id, updatedAt: pod.updatedAt)]) }
+            current.phase = .active
+            current.updatedAt = Self.now()
+            pods[pod.uid] = current
+            unconfirmedSince[pod.uid] = nil
+            if let id = current.jobID {
+                try await store.perform([.submitted(uid: pod.uid, jobID: id, updatedAt: current.updatedAt)])
+            }
         }
     }
+
+    /// The job each intent already has, by pod UID: slurmctld's jobs with the agent's comment
+    /// prefix first, then accounting (by comment, or by working directory where Slurm stores
+    /// no comments) for those slurmctld does not hold. Jobs of other accounts, and jobs that
+    /// ended before the intent was stored, are never matched.
+    private func findJobs(of intents: [PodRecord]) async throws(AgentError) -> [String: SlurmJobInfo] {
+        let agentUser = Int(getuid())
+        func matches(_ job: SlurmJobInfo, _ intent: PodRecord, byComment: Bool) -> Bool {
+            if let user = job.userID, user != (intent.request.userID ?? agentUser) { return false }
+            if let end = job.endTime, end < intent.createdAt - 5 { return false }
+            if let submitted = job.submitTime, submitted < intent.createdAt - 5 { return false }
+            if byComment { return job.comment == intent.request.comment }
+            return job.comment == nil && job.workDir == intent.request.workDir
+        }
+        var found: [String: SlurmJobInfo] = [:]
+        let live = try await backend.jobs(commentPrefix: jobCommentPrefix)
+        var byComment: [String: [SlurmJobInfo]] = [:]
+        for job in live.values { if let comment = job.comment { byComment[comment, default: []].append(job) } }
+        for intent in intents {
+            if let job = byComment[intent.request.comment]?.first(where: { matches($0, intent, byComment: true) }) {
+                found[intent.uid] = job
+            }
+        }
+        let rest = intents.filter { found[$0.uid] == nil }
+        guard let earliest = rest.map(\.createdAt).min() else { return found }
+        let users = Set(rest.map { $0.request.userID ?? agentUser })
+        let accounted = try await backend.accounting(submittedSince: earliest - 5, userID: users.count == 1 ? users.first : nil)
+        for intent in rest {
+            let job = accounted.values.first { matches($0, intent, byComment: true) }
+                ?? accounted.values.first { matches($0, intent, byComment: false) }
+            if let job { found[intent.uid] = job }
+        }
+        return found
+    }
+
 }
 
 /// `/healthz` body: nothing but whether the agent works.

@@ -2,7 +2,9 @@ import Foundation
 import Logging
 import ServiceLifecycle
 
-/// Runs the controller's poll every `interval` seconds until shutdown.
+/// Runs the controller's poll every `interval` seconds until shutdown. Each poll also settles
+/// creates left unconfirmed (by a restart or an unreachable Slurm), so recovery is retried
+/// until it succeeds rather than once at start.
 public struct PollerService: Service {
     /// The pause after a poll: `interval`, or three times as long as the poll took when
     /// slurmctld is slow to answer, so the agent keeps it busy at most a quarter of the time
@@ -22,11 +24,6 @@ public struct PollerService: Service {
     }
 
     public func run() async throws {
-        do {
-            try await controller.recover()
-        } catch {
-            logger.error("recovery after restart failed; will retry on the next start", metadata: ["error": "\(error)"])
-        }
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 await controller.pollOnce()

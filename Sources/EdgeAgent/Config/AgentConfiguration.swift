@@ -93,6 +93,10 @@ public struct AgentConfiguration: Sendable, Hashable {
     public var retentionSeconds: Int = 7 * 86_400
     /// How often the poller queries Slurm, in seconds.
     public var pollIntervalSeconds: Double = 3
+    /// Deadlines of batch-system calls (`backend-timeout`: submit, cancel, capacity, default
+    /// 5 s; `poll-timeout`: the job poll and accounting, default 30 s). Past one, `/create`
+    /// and `/delete` answer 503 with `Retry-After` and the poller tries again.
+    public var backendTimeouts = BackendTimeouts()
     /// The most pods the agent tracks at once, active and finished (the ping reports the rest as free `pods`).
     public var maxPods: Int = 10_000
     /// Submit every job held (`--hold`): Slurm queues it but starts it only after
@@ -223,8 +227,9 @@ extension AgentConfiguration {
     /// The batch-system client these settings ask for.
     public func makeBackend(logger: Logger) -> any BatchBackend {
         switch backend {
-        case .slurm: slurmAccess == .library ? SlurmLibrary(logger: logger) : SlurmCLI(logger: logger)
-        case .htcondor: HTCondorCLI(logger: logger, binDir: htcondorBinDir)
+        case .slurm: slurmAccess == .library ? SlurmLibrary(logger: logger, timeouts: backendTimeouts)
+            : SlurmCLI(logger: logger, timeouts: backendTimeouts)
+        case .htcondor: HTCondorCLI(logger: logger, binDir: htcondorBinDir, timeouts: backendTimeouts)
         }
     }
 }

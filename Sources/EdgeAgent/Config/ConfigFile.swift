@@ -91,7 +91,7 @@ public enum ConfigSetting {
         "max-pods", "log-level", "hold-jobs",
         "oidc-issuer", "oidc-audience", "oidc-leeway", "oidc-key-refresh", "entitlement", "namespace-entitlement",
         "max-pods-per-identity", "tls-cert", "tls-key", "tls-client-ca", "socket-group", "allow-insecure-listen",
-        "max-connections", "idle-timeout",
+        "max-connections", "idle-timeout", "backend-timeout", "poll-timeout",
     ]
 
     public static func apply(key: String, value: ConfigValue, to c: inout AgentConfiguration) throws(AgentError) {
@@ -174,6 +174,11 @@ public enum ConfigSetting {
                                     + "\(Limits.pollIntervalSeconds.lowerBound) to \(Limits.pollIntervalSeconds.upperBound) s)")
             }
             c.pollIntervalSeconds = value
+        case "backend-timeout", "poll-timeout":
+            let text = try scalar()
+            guard let seconds = Double(text).flatMap({ $0.isFinite ? $0 : nil }) ?? Duration.seconds(text).map(Double.init),
+                  seconds > 0, seconds <= 3600 else { throw bad("seconds, more than 0 and at most 3600") }
+            if key == "backend-timeout" { c.backendTimeouts.call = seconds } else { c.backendTimeouts.poll = seconds }
         case "max-pods":
             c.maxPods = try Checked.parse(try scalar(), Limits.maxPods, field, code: .badRequest)
         case "log-level": c.logLevel = try scalar()

@@ -18,9 +18,13 @@ public struct HTCondorCLI: BatchBackend {
     public var environment: [String: String]
     /// Where the condor_* tools are; nil: looked up on PATH.
     public var binDir: String?
+    /// Deadlines of the tools: the queue and history queries get the poll's.
+    public var timeouts: BackendTimeouts
 
-    public init(logger: Logger, environment: [String: String] = SlurmCLI.jobEnvironment(), binDir: String? = nil) {
+    public init(logger: Logger, environment: [String: String] = SlurmCLI.jobEnvironment(), binDir: String? = nil,
+                timeouts: BackendTimeouts = BackendTimeouts()) {
         self.logger = logger
+        self.timeouts = timeouts
         var env = environment
         env["SLURM_CONF"] = nil
         for key in ["CONDOR_CONFIG", "_CONDOR_SCHEDD_HOST", "_CONDOR_COLLECTOR_HOST"] {
@@ -38,7 +42,9 @@ public struct HTCondorCLI: BatchBackend {
     func tool(_ name: String) -> String { binDir.map { "\($0)/\(name)" } ?? name }
 
     func run(_ name: String, _ arguments: [String]) async throws(AgentError) -> CommandResult {
-        try await CommandRunner.run(tool(name), arguments, environment: environment)
+        let poll = name == "condor_q" || name == "condor_history"
+        return try await CommandRunner.run(tool(name), arguments, environment: environment,
+                                           timeout: poll ? timeouts.poll : timeouts.call)
     }
 
     static func failure(_ what: String, _ result: CommandResult) -> AgentError {

@@ -65,12 +65,15 @@ public enum AgentAPI {
 
     // MARK: - Bodies
 
+    /// The request body, at most `maxBodyBytes` (413 beyond: the body is not read further).
     static func body(_ request: Request) async throws -> ByteBuffer {
         var request = request
         do {
             return try await request.collectBody(upTo: maxBodyBytes)
+        } catch is NIOTooManyBytesError {
+            throw AgentError(.tooLarge, "the request body is larger than \(maxBodyBytes) bytes")
         } catch {
-            throw AgentError(.badRequest, "the request body is larger than \(maxBodyBytes) bytes or unreadable")
+            throw AgentError(.badRequest, "the request body could not be read")
         }
     }
 
@@ -239,7 +242,9 @@ struct ErrorLoggingMiddleware<Context: RequestContext>: RouterMiddleware {
         do {
             return try await next(request, context)
         } catch let error as AgentError {
-            if error.status.code >= 500 {
+            if error.code == .unavailable {
+                logger.warning("request answered 503", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
+            } else if error.status.code >= 500 {
                 logger.error("request failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
             }
             throw error

@@ -10,19 +10,20 @@ public struct CommandResult: Sendable {
 public enum CommandRunner {
     /// Runs `executable` (looked up on PATH when it has no slash) with `arguments`, each
     /// passed as one argv entry. Never throws for a non-zero exit; throws when the program
-    /// cannot be started.
+    /// cannot be started, and `.unavailable` when it runs longer than `timeout` seconds (it is
+    /// then killed, so no thread waits on it any longer).
     public static func run(_ executable: String, _ arguments: [String],
-                           environment: [String: String]? = nil) async throws(AgentError) -> CommandResult {
+                           environment: [String: String]? = nil, timeout: Double? = nil) async throws(AgentError) -> CommandResult {
         let result: Result<CommandResult, AgentError> = await withCheckedContinuation { continuation in
             DispatchQueue.global().async {
-                continuation.resume(returning: runBlocking(executable, arguments, environment: environment))
+                continuation.resume(returning: runBlocking(executable, arguments, environment: environment, timeout: timeout))
             }
         }
         return try result.get()
     }
 
     public static func runBlocking(_ executable: String, _ arguments: [String],
-                            environment: [String: String]?) -> Result<CommandResult, AgentError> {
+                                   environment: [String: String]?, timeout: Double? = nil) -> Result<CommandResult, AgentError> {
         let process = Process()
         guard let path = resolve(executable) else {
             return .failure(AgentError(.backendFailure, "'\(executable)' was not found on PATH; is Slurm installed on this host?"))
@@ -39,6 +40,15 @@ public enum CommandRunner {
         } catch {
             return .failure(AgentError(.backendFailure, "could not start \(executable)", cause: error))
         }
+        // The deadline: the program is killed (SIGKILL), which closes its pipes and ends the reads.
+        let expired = FlagBox()
+        let pid = process.processIdentifier
+        let killer = DispatchWorkItem {
+            expired.set()
+            kill(pid, SIGKILL)
+        }
+        if let timeout { DispatchQueue.global().asyncAfter(deadline: .now() + max(0.01, timeout), execute: killer) }
+        defer { killer.cancel() }
         // Read both pipes concurrently so a full stderr pipe cannot block the program.
         let group = DispatchGroup()
         let errorBox = DataBox()
@@ -50,6 +60,11 @@ public enum CommandRunner {
         let output = out.fileHandleForReading.readDataToEndOfFile()
         group.wait()
         process.waitUntilExit()
+        killer.cancel()
+        if expired.get() {
+            let seconds = timeout.map { String(format: "%g", $0) } ?? "?"
+            return .failure(.unavailable("\(executable) did not answer within \(seconds) s (backend-timeout)"))
+        }
         return .success(CommandResult(status: process.terminationStatus,
                                       stdout: String(decoding: output, as: UTF8.self),
                                       stderr: String(decoding: errorBox.get(), as: UTF8.self)))
@@ -73,4 +88,13 @@ final class DataBox: @unchecked Sendable {
     private var data = Data()
     func set(_ value: Data) { lock.lock(); data = value; lock.unlock() }
     func get() -> Data { lock.lock(); defer { lock.unlock() }; return data }
+}
+
+/// A flag set once from another thread.
+final class FlagBox: @unchecked Sendable {
+    // Guarded by `lock`.
+    private let lock = NSLock()
+    private var value = false
+    func set() { lock.lock(); value = true; lock.unlock() }
+    func get() -> Bool { lock.lock(); defer { lock.unlock() }; return value }
 }

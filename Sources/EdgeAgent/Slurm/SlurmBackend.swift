@@ -53,9 +53,20 @@ public struct SlurmJobInfo: Sendable, Hashable, Codable {
     public var comment: String?
     public var startTime: Double?
     public var endTime: Double?
+    /// The Unix account the job runs as (only jobs of the agent's account, or of a pod's
+    /// `runAsUser`, are ever adopted).
+    public var userID: Int?
+    /// The job's working directory (from accounting: there it identifies a pod's job even
+    /// where Slurm does not store comments).
+    public var workDir: String?
+    /// When the job was submitted (from accounting).
+    public var submitTime: Double?
 
     public init(jobID: String, state: State, exitCode: Int? = nil, signal: Int? = nil, reason: String? = nil,
-                comment: String? = nil, startTime: Double? = nil, endTime: Double? = nil) {
+                comment: String? = nil, startTime: Double? = nil, endTime: Double? = nil, userID: Int? = nil,
+                workDir: String? = nil) {
+        self.userID = userID
+        self.workDir = workDir
         self.jobID = jobID
         self.state = state
         self.exitCode = exitCode
@@ -89,6 +100,20 @@ public struct ClusterCapacity: Sendable, Hashable, Codable {
     }
 }
 
+/// Deadlines for calls to the batch system, in seconds (settings `backend-timeout` and
+/// `poll-timeout`). A call past its deadline fails as `.unavailable`.
+public struct BackendTimeouts: Sendable, Hashable {
+    /// Submit, cancel, capacity: what a caller of `/create` or `/delete` waits for.
+    public var call: Double
+    /// The job poll and accounting queries (larger answers).
+    public var poll: Double
+
+    public init(call: Double = 5, poll: Double = 30) {
+        self.call = call
+        self.poll = poll
+    }
+}
+
 /// What the agent needs from a batch system. Implementations: `SlurmCLI` (sbatch, squeue,
 /// scancel, sacct, scontrol) and `SlurmLibrary` (libslurm for submission and the job poll,
 /// the CLI for the rest).
@@ -112,6 +137,13 @@ public protocol BatchBackend: Sendable {
     func jobs(commentPrefix: String, changedSince since: Double?) async throws(AgentError) -> JobSnapshot?
     /// Final states from accounting (`sacct`) for jobs slurmctld no longer holds.
     func accounting(jobIDs: [String]) async throws(AgentError) -> [String: SlurmJobInfo]
+    /// Jobs in accounting submitted since `since` by `userID` (nil: any user), with their
+    /// comment and working directory: finds a submission whose answer was lost after
+    /// slurmctld already forgot the job.
+    func accounting(submittedSince since: Double, userID: Int?) async throws(AgentError) -> [String: SlurmJobInfo]
+    /// True while a submission with this comment may still reach the scheduler (a call that
+    /// passed its deadline but has not returned): the job must not be submitted again yet.
+    func submissionPending(comment: String) -> Bool
     /// Free and total resources of the nodes that are up.
     func capacity() async throws(AgentError) -> ClusterCapacity
 }
@@ -127,6 +159,10 @@ public struct JobSnapshot: Sendable {
 }
 
 extension BatchBackend {
+    public func accounting(submittedSince since: Double, userID: Int?) async throws(AgentError) -> [String: SlurmJobInfo] { [:] }
+
+    public func submissionPending(comment: String) -> Bool { false }
+
     public func jobs(commentPrefix: String) async throws(AgentError) -> [String: SlurmJobInfo] {
         try await jobs().filter { $0.value.comment?.hasPrefix(commentPrefix) == true }
     }

@@ -7,10 +7,31 @@ public struct SlurmCLI: BatchBackend {
     public var logger: Logger
     /// The environment sbatch runs with (and the job inherits): a clean one, never the agent's.
     public var environment: [String: String]
+    public var timeouts: BackendTimeouts
 
-    public init(logger: Logger, environment: [String: String] = SlurmCLI.jobEnvironment()) {
+    public init(logger: Logger, environment: [String: String] = SlurmCLI.jobEnvironment(),
+                timeouts: BackendTimeouts = BackendTimeouts()) {
         self.logger = logger
         self.environment = environment
+        self.timeouts = timeouts
+    }
+
+    /// Runs one Slurm tool with the call (or poll) deadline.
+    func run(_ tool: String, _ arguments: [String], poll: Bool = false) async throws(AgentError) -> CommandResult {
+        try await CommandRunner.run(tool, arguments, environment: environment,
+                                    timeout: poll ? timeouts.poll : timeouts.call)
+    }
+
+    /// The error for a tool that failed: `.unavailable` when it could not reach slurmctld or
+    /// slurmdbd (retry later), else `.backendFailure`. Its stderr goes to the log only.
+    static func failure(_ what: String, _ result: CommandResult) -> AgentError {
+        let text = result.stderr.lowercased()
+        let unreachable = ["unable to contact slurm controller", "slurm controller not responding", "socket timed out",
+                           "connection refused", "communication connection failure", "slurmdbd", "connect failure"]
+        if unreachable.contains(where: text.contains) {
+            return .unavailable("Slurm cannot be reached (\(what)); retry later", detail: result.stderr)
+        }
+        return AgentError(.backendFailure, "\(what) failed; see the agent's log", detail: result.stderr)
     }
 
     /// A minimal environment for jobs: PATH, LANG, HOME, USER and SLURM_CONF from the agent.
@@ -23,47 +44,42 @@ public struct SlurmCLI: BatchBackend {
     }
 
     public func submit(_ request: SlurmJobRequest, script: String, scriptPath: String) async throws(AgentError) -> String {
-        let result = try await CommandRunner.run("sbatch", ["--parsable", scriptPath], environment: environment)
-        guard result.status == 0 else {
-            throw AgentError(.backendFailure, "sbatch refused the job: \(result.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
-        }
+        let result = try await run("sbatch", ["--parsable", scriptPath])
+        guard result.status == 0 else { throw Self.failure("sbatch", result) }
         let first = result.stdout.split(whereSeparator: \.isNewline).last.map(String.init) ?? ""
         let id = first.split(separator: ";").first.map(String.init) ?? ""
         guard !id.isEmpty, id.allSatisfy(\.isNumber) else {
-            throw AgentError(.backendFailure, "sbatch printed no job id: '\(result.stdout)'")
+            throw AgentError(.backendFailure, "sbatch printed no job id", detail: result.stdout)
         }
         return id
     }
 
     public func cancel(jobID: String) async throws(AgentError) {
-        let result = try await CommandRunner.run("scancel", [jobID], environment: environment)
+        let result = try await run("scancel", [jobID])
         if result.status == 0 { return }
         let message = result.stderr.lowercased()
         if message.contains("invalid job id") || message.contains("already completing or completed")
             || message.contains("job has finished") {
             return
         }
-        throw AgentError(.backendFailure, "scancel \(jobID) failed: \(result.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
+        throw Self.failure("scancel \(jobID)", result)
     }
 
     public func jobs() async throws(AgentError) -> [String: SlurmJobInfo] {
-        let result = try await CommandRunner.run("squeue", ["-h", "-a", "-t", "all", "-o", "%i|%T|%r|%k"],
-                                                 environment: environment)
-        guard result.status == 0 else {
-            throw AgentError(.backendFailure, "squeue failed: \(result.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
-        }
+        let result = try await run("squeue", ["-h", "-a", "-t", "all", "-o", "%i|%T|%r|%U|%k"], poll: true)
+        guard result.status == 0 else { throw Self.failure("squeue", result) }
         return Self.parseSqueue(result.stdout)
     }
 
     static func parseSqueue(_ text: String) -> [String: SlurmJobInfo] {
         var jobs: [String: SlurmJobInfo] = [:]
         for line in text.split(whereSeparator: \.isNewline) {
-            let fields = line.split(separator: "|", maxSplits: 3, omittingEmptySubsequences: false).map(String.init)
+            let fields = line.split(separator: "|", maxSplits: 4, omittingEmptySubsequences: false).map(String.init)
             guard fields.count >= 2 else { continue }
-            let comment = fields.count > 3 && fields[3] != "(null)" ? fields[3] : nil
+            let comment = fields.count > 4 && fields[4] != "(null)" ? fields[4] : nil
             let reason = fields.count > 2 && fields[2] != "None" ? fields[2] : nil
             jobs[fields[0]] = SlurmJobInfo(jobID: fields[0], state: SlurmJobInfo.State(slurm: fields[1]),
-                                           reason: reason, comment: comment)
+                                           reason: reason, comment: comment, userID: fields.count > 3 ? Int(fields[3]) : nil)
         }
         return jobs
     }
@@ -72,28 +88,52 @@ public struct SlurmCLI: BatchBackend {
         guard !jobIDs.isEmpty else { return [:] }
         var found: [String: SlurmJobInfo] = [:]
         for chunk in stride(from: 0, to: jobIDs.count, by: 500).map({ Array(jobIDs[$0..<min($0 + 500, jobIDs.count)]) }) {
-            let result = try await CommandRunner.run(
+            let result = try await run(
                 "sacct", ["-n", "-P", "-X", "-j", chunk.joined(separator: ","), "-o", "JobID,State,ExitCode,Start,End"],
-                environment: environment)
-            guard result.status == 0 else {
-                throw AgentError(.backendFailure, "sacct failed: \(result.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
-            }
+                poll: true)
+            guard result.status == 0 else { throw Self.failure("sacct", result) }
             for (id, info) in Self.parseSacct(result.stdout) { found[id] = info }
         }
         return found
     }
 
+    public func accounting(submittedSince since: Double, userID: Int?) async throws(AgentError) -> [String: SlurmJobInfo] {
+        let start = Self.localTimeText(since)
+        let who = userID.map { ["-u", String($0)] } ?? ["-a"]
+        let result = try await run(
+            // With `-s` the window selects jobs by state during it; without, held jobs (never
+            // eligible) would be left out.
+            "sacct", ["-n", "-P", "-X", "-S", start, "-E", "now", "-s", "BF,CA,CD,DL,F,NF,OOM,PD,PR,R,RQ,RS,RV,S,TO"] + who
+                + ["-o", "JobID,State,ExitCode,Start,End,UID,Submit,WorkDir,Comment"], poll: true)
+        guard result.status == 0 else { throw Self.failure("sacct", result) }
+        return Self.parseSacct(result.stdout)
+    }
+
+    static func localTimeText(_ seconds: Double) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone.current
+        formatter.dateFormat = "yyyy-MM-dd'T'HH:mm:ss"
+        return formatter.string(from: Date(timeIntervalSince1970: seconds))
+    }
+
+    /// Parses `JobID|State|ExitCode[|Start|End[|UID|Submit|WorkDir|Comment]]` lines.
     static func parseSacct(_ text: String) -> [String: SlurmJobInfo] {
         var jobs: [String: SlurmJobInfo] = [:]
         for line in text.split(whereSeparator: \.isNewline) {
-            let fields = line.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
-            guard fields.count >= 3, fields[0].allSatisfy(\.isNumber) else { continue }
+            let fields = line.split(separator: "|", maxSplits: 8, omittingEmptySubsequences: false).map(String.init)
+            guard fields.count >= 3, !fields[0].isEmpty, fields[0].allSatisfy(\.isNumber) else { continue }
             let codes = fields[2].split(separator: ":").map { Int($0) }
-            jobs[fields[0]] = SlurmJobInfo(
+            var job = SlurmJobInfo(
                 jobID: fields[0], state: SlurmJobInfo.State(slurm: fields[1]),
                 exitCode: codes.first ?? nil, signal: codes.count > 1 ? codes[1] : nil,
+                comment: fields.count > 8 && !fields[8].isEmpty ? fields[8] : nil,
                 startTime: fields.count > 3 ? Self.localTime(fields[3]) : nil,
-                endTime: fields.count > 4 ? Self.localTime(fields[4]) : nil)
+                endTime: fields.count > 4 ? Self.localTime(fields[4]) : nil,
+                userID: fields.count > 5 ? Int(fields[5]) : nil,
+                workDir: fields.count > 7 && !fields[7].isEmpty ? fields[7] : nil)
+            job.submitTime = fields.count > 6 ? Self.localTime(fields[6]) : nil
+            jobs[fields[0]] = job
         }
         return jobs
     }
@@ -108,10 +148,8 @@ public struct SlurmCLI: BatchBackend {
     }
 
     public func capacity() async throws(AgentError) -> ClusterCapacity {
-        let result = try await CommandRunner.run("scontrol", ["show", "node", "-o"], environment: environment)
-        guard result.status == 0 else {
-            throw AgentError(.backendFailure, "scontrol show node failed: \(result.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
-        }
+        let result = try await run("scontrol", ["show", "node", "-o"])
+        guard result.status == 0 else { throw Self.failure("scontrol show node", result) }
         return try Self.parseNodes(result.stdout)
     }
 

@@ -18,15 +18,17 @@ public struct SlurmLibrary: BatchBackend {
     /// an agent with its own account then reads its jobs, not every job of the cluster
     /// (about 2.5 KB each in libslurm's answer; a large site holds 100,000 and more).
     let pollUser: uid_t?
+    let timeouts: BackendTimeouts
 
     /// `pollUser` defaults to the agent's account when that is not root: such an agent can
     /// only have submitted jobs as itself. A root agent (which may submit for other users
     /// with `allow-run-as-user`) reads all jobs.
     public init(logger: Logger, environment: [String: String] = SlurmCLI.jobEnvironment(),
-                pollUser: uid_t? = SlurmLibrary.ownJobsUser()) {
+                pollUser: uid_t? = SlurmLibrary.ownJobsUser(), timeouts: BackendTimeouts = BackendTimeouts()) {
         self.logger = logger
         self.pollUser = pollUser
-        self.cli = SlurmCLI(logger: logger, environment: environment)
+        self.timeouts = timeouts
+        self.cli = SlurmCLI(logger: logger, environment: environment, timeouts: timeouts)
         self.environment = environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
         if let conf = environment["SLURM_CONF"] { setenv("SLURM_CONF", conf, 0) }
         SlurmLibraryQueue.initialize()
@@ -35,10 +37,17 @@ public struct SlurmLibrary: BatchBackend {
     public func submit(_ request: SlurmJobRequest, script: String, scriptPath: String) async throws(AgentError) -> String {
         if !request.extraFlags.isEmpty { return try await cli.submit(request, script: script, scriptPath: scriptPath) }
         let environment = self.environment
-        let result: Result<String, AgentError> = await SlurmLibraryQueue.runSubmit {
-            Self.submitBlocking(request, script: script, environment: environment)
+        let comment = request.comment
+        let result: Result<String, AgentError> = await SlurmLibraryQueue.runSubmit(timeout: timeouts.call, what: "submission") {
+            SlurmLibraryQueue.pending.insert(comment)
+            defer { SlurmLibraryQueue.pending.remove(comment) }
+            return Self.submitBlocking(request, script: script, environment: environment)
         }
         return try result.get()
+    }
+
+    public func submissionPending(comment: String) -> Bool {
+        SlurmLibraryQueue.pending.contains(comment)
     }
 
     static func submitBlocking(_ request: SlurmJobRequest, script: String, environment: [String]) -> Result<String, AgentError> {
@@ -100,7 +109,7 @@ public struct SlurmLibrary: BatchBackend {
         let rc = slurm_submit_batch_job(&desc, &response)
         defer { if let response { slurm_free_submit_response_response_msg(response) } }
         guard rc == SLURM_SUCCESS, let response else {
-            return .failure(AgentError(.backendFailure, "Slurm refused the job: \(errorText())"))
+            return .failure(failure("Slurm refused the job"))
         }
         return .success(String(response.pointee.job_id))
     }
@@ -111,13 +120,33 @@ public struct SlurmLibrary: BatchBackend {
         return String(cString: text)
     }
 
+    /// The error for the libslurm call that just failed on this thread: `.unavailable` when
+    /// slurmctld could not be reached or did not answer (retry later), else
+    /// `.backendFailure`. libslurm's text goes to the log only.
+    static func failure(_ what: String) -> AgentError {
+        let code = slurm_get_errno()
+        let communication: [Int32] = [
+            Int32(SLURM_COMMUNICATIONS_CONNECTION_ERROR.rawValue), Int32(SLURM_COMMUNICATIONS_SEND_ERROR.rawValue),
+            Int32(SLURM_COMMUNICATIONS_RECEIVE_ERROR.rawValue), Int32(SLURM_COMMUNICATIONS_SHUTDOWN_ERROR.rawValue),
+            Int32(SLURMCTLD_COMMUNICATIONS_CONNECTION_ERROR.rawValue), Int32(SLURMCTLD_COMMUNICATIONS_SEND_ERROR.rawValue),
+            Int32(SLURMCTLD_COMMUNICATIONS_RECEIVE_ERROR.rawValue), Int32(SLURMCTLD_COMMUNICATIONS_SHUTDOWN_ERROR.rawValue),
+            Int32(SLURM_PROTOCOL_SOCKET_IMPL_TIMEOUT.rawValue), Int32(ESLURM_IN_STANDBY_MODE.rawValue),
+            Int32(ESLURM_IN_STANDBY_USE_BACKUP.rawValue), Int32(SLURM_PROTOCOL_SOCKET_ZERO_BYTES_SENT.rawValue),
+            Int32(SLURM_PROTOCOL_SOCKET_IMPL_ZERO_RECV_LENGTH.rawValue), Int32(ESLURM_PROTOCOL_INCOMPLETE_PACKET.rawValue),
+            ECONNREFUSED, ETIMEDOUT, ECONNRESET, EHOSTUNREACH,
+        ]
+        let detail = "\(what): \(errorText())"
+        if communication.contains(code) { return .unavailable("Slurm cannot be reached; retry later", detail: detail) }
+        return AgentError(.backendFailure, "\(what); see the agent's log", detail: detail)
+    }
+
     public func cancel(jobID: String) async throws(AgentError) {
         guard let id = UInt32(jobID) else { throw AgentError(.internalFailure, "job id '\(jobID)' is not numeric") }
-        let result: Result<Void, AgentError> = await SlurmLibraryQueue.run {
+        let result: Result<Void, AgentError> = await SlurmLibraryQueue.run(timeout: timeouts.call, what: "cancel") {
             if slurm_kill_job(id, UInt16(SIGKILL), 0) == SLURM_SUCCESS { return .success(()) }
             let code = slurm_get_errno()
             if code == ESLURM_ALREADY_DONE.rawValue || code == ESLURM_INVALID_JOB_ID.rawValue { return .success(()) }
-            return .failure(AgentError(.backendFailure, "cancelling job \(jobID) failed: \(Self.errorText())"))
+            return .failure(Self.failure("cancelling job \(jobID) failed"))
         }
         try result.get()
     }
@@ -129,7 +158,7 @@ public struct SlurmLibrary: BatchBackend {
     }
 
     public func jobs() async throws(AgentError) -> [String: SlurmJobInfo] {
-        let result: Result<JobSnapshot?, AgentError> = await SlurmLibraryQueue.run {
+        let result: Result<JobSnapshot?, AgentError> = await SlurmLibraryQueue.run(timeout: timeouts.poll, what: "job list") {
             Self.loadJobs(commentPrefix: nil, since: nil, user: nil)
         }
         return try result.get()?.jobs ?? [:]
@@ -137,7 +166,7 @@ public struct SlurmLibrary: BatchBackend {
 
     public func jobs(commentPrefix: String) async throws(AgentError) -> [String: SlurmJobInfo] {
         let user = pollUser
-        let result: Result<JobSnapshot?, AgentError> = await SlurmLibraryQueue.run {
+        let result: Result<JobSnapshot?, AgentError> = await SlurmLibraryQueue.run(timeout: timeouts.poll, what: "job list") {
             Self.loadJobs(commentPrefix: commentPrefix, since: nil, user: user)
         }
         return try result.get()?.jobs ?? [:]
@@ -145,7 +174,7 @@ public struct SlurmLibrary: BatchBackend {
 
     public func jobs(commentPrefix: String, changedSince since: Double?) async throws(AgentError) -> JobSnapshot? {
         let user = pollUser
-        let result: Result<JobSnapshot?, AgentError> = await SlurmLibraryQueue.run {
+        let result: Result<JobSnapshot?, AgentError> = await SlurmLibraryQueue.run(timeout: timeouts.poll, what: "job list") {
             Self.loadJobs(commentPrefix: commentPrefix, since: since, user: user)
         }
         return try result.get()
@@ -159,12 +188,12 @@ public struct SlurmLibrary: BatchBackend {
         var response: UnsafeMutablePointer<job_info_msg_t>?
         if let user {
             guard slurm_load_job_user(&response, user, UInt16(SHOW_ALL)) == SLURM_SUCCESS else {
-                return .failure(AgentError(.backendFailure, "slurm_load_job_user failed: \(errorText())"))
+                return .failure(failure("slurm_load_job_user failed"))
             }
         } else {
             guard slurm_load_jobs(time_t(since ?? 0), &response, UInt16(SHOW_ALL)) == SLURM_SUCCESS else {
                 if since != nil && slurm_get_errno() == SLURM_NO_CHANGE_IN_DATA.rawValue { return .success(nil) }
-                return .failure(AgentError(.backendFailure, "slurm_load_jobs failed: \(errorText())"))
+                return .failure(failure("slurm_load_jobs failed"))
             }
         }
         guard let response else { return .failure(AgentError(.backendFailure, "libslurm returned no job list")) }
@@ -210,13 +239,19 @@ public struct SlurmLibrary: BatchBackend {
                 exitCode: state.isTerminal ? exit : nil, signal: state.isTerminal ? signal : nil,
                 reason: reason, comment: job.comment.map { String(cString: $0) },
                 startTime: job.start_time > 0 ? Double(job.start_time) : nil,
-                endTime: job.end_time > 0 && state.isTerminal ? Double(job.end_time) : nil)
+                endTime: job.end_time > 0 && state.isTerminal ? Double(job.end_time) : nil,
+                userID: Int(job.user_id))
+            jobs[id]?.submitTime = job.submit_time > 0 ? Double(job.submit_time) : nil
         }
         return .success(JobSnapshot(jobs: jobs, updated: updated))
     }
 
     public func accounting(jobIDs: [String]) async throws(AgentError) -> [String: SlurmJobInfo] {
         try await cli.accounting(jobIDs: jobIDs)
+    }
+
+    public func accounting(submittedSince since: Double, userID: Int?) async throws(AgentError) -> [String: SlurmJobInfo] {
+        try await cli.accounting(submittedSince: since, userID: userID)
     }
 
     public func capacity() async throws(AgentError) -> ClusterCapacity {
@@ -229,21 +264,30 @@ public struct SlurmLibrary: BatchBackend {
 /// is one RPC (a munge credential, a connection, slurmctld's answer), and overlapping them
 /// lets slurmctld take the next while one is on the way. libslurm's calls are thread-safe
 /// and its error number is per thread; each closure reads it on the thread that failed.
+///
+/// Every call has a deadline: past it the caller gets `.unavailable` while the C call (which
+/// cannot be interrupted) finishes in the background; a call still queued when its deadline
+/// passes is not started at all. While `maxStuck` calls are past their deadline and still
+/// running, new calls fail at once instead of piling up behind them.
 enum SlurmLibraryQueue {
     static let queue = DispatchQueue(label: "dte-agent.libslurm")
     static let submitQueues = (0..<4).map { DispatchQueue(label: "dte-agent.libslurm.submit-\($0)") }
     nonisolated(unsafe) private static var nextSubmit = 0
     private static let submitLock = NSLock()
+    /// Calls past their deadline whose C call has not returned yet.
+    static let stuck = CallCounter()
+    static let maxStuck = 8
+    /// Comments of submissions whose C call is running.
+    static let pending = LockedSet()
 
-    static func runSubmit<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+    static func runSubmit<T: Sendable>(timeout: Double, what: String,
+                                       _ body: @escaping @Sendable () -> Result<T, AgentError>) async -> Result<T, AgentError> {
         _ = once
         let queue = submitLock.withLock { () -> DispatchQueue in
             nextSubmit = (nextSubmit + 1) % submitQueues.count
             return submitQueues[nextSubmit]
         }
-        return await withCheckedContinuation { continuation in
-            queue.async { continuation.resume(returning: body()) }
-        }
+        return await run(on: queue, timeout: timeout, what: what, body)
     }
 
     private static let once: Void = {
@@ -252,9 +296,87 @@ enum SlurmLibraryQueue {
 
     static func initialize() { _ = once }
 
-    static func run<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
-        await withCheckedContinuation { continuation in
-            queue.async { continuation.resume(returning: body()) }
+    static func run<T: Sendable>(timeout: Double, what: String,
+                                 _ body: @escaping @Sendable () -> Result<T, AgentError>) async -> Result<T, AgentError> {
+        await run(on: queue, timeout: timeout, what: what, body)
+    }
+
+    private static func run<T: Sendable>(on queue: DispatchQueue, timeout: Double, what: String,
+                                         _ body: @escaping @Sendable () -> Result<T, AgentError>) async -> Result<T, AgentError> {
+        if stuck.value >= maxStuck {
+            return .failure(.unavailable("Slurm is not answering (\(stuck.value) calls pending); retry later"))
+        }
+        let expired = AgentError.unavailable("Slurm did not answer the \(what) within \(String(format: "%g", timeout)) s (backend-timeout); retry later")
+        return await withCheckedContinuation { (continuation: CheckedContinuation<Result<T, AgentError>, Never>) in
+            let call = DeadlineCall()
+            queue.async {
+                guard call.start() else { return }
+                let result = body()
+                if call.finish() { continuation.resume(returning: result) } else { stuck.add(-1) }
+            }
+            DispatchQueue.global().asyncAfter(deadline: .now() + max(0.01, timeout)) {
+                switch call.expire() {
+                case .queued: continuation.resume(returning: .failure(expired))
+                case .running:
+                    stuck.add(1)
+                    continuation.resume(returning: .failure(expired))
+                case .done, .expired: break
+                }
+            }
         }
     }
+}
+
+/// One libslurm call racing its deadline: whichever ends first answers the caller.
+final class DeadlineCall: @unchecked Sendable {
+    enum State { case queued, running, done, expired }
+    // Guarded by `lock`.
+    private let lock = NSLock()
+    private var state = State.queued
+
+    /// The worker is about to run the call; false when the deadline already passed.
+    func start() -> Bool {
+        lock.withLock {
+            guard state == .queued else { return false }
+            state = .running
+            return true
+        }
+    }
+
+    /// The call returned; true when the caller is still waiting for it.
+    func finish() -> Bool {
+        lock.withLock {
+            guard state == .running else { return false }
+            state = .done
+            return true
+        }
+    }
+
+    /// The deadline passed; returns the state it found.
+    func expire() -> State {
+        lock.withLock {
+            let found = state
+            if found != .done { state = .expired }
+            return found
+        }
+    }
+}
+
+/// A lock-protected count.
+final class CallCounter: @unchecked Sendable {
+    // Guarded by `lock`.
+    private let lock = NSLock()
+    private var count = 0
+    var value: Int { lock.withLock { count } }
+    func add(_ delta: Int) { lock.withLock { count += delta } }
+}
+
+/// A lock-protected set of strings.
+final class LockedSet: @unchecked Sendable {
+    // Guarded by `lock`.
+    private let lock = NSLock()
+    private var items: Set<String> = []
+    func insert(_ item: String) { _ = lock.withLock { items.insert(item) } }
+    func remove(_ item: String) { _ = lock.withLock { items.remove(item) } }
+    func contains(_ item: String) -> Bool { lock.withLock { items.contains(item) } }
 }
