@@ -50,8 +50,19 @@ public struct AgentProvider: Provider {
     }
 
     /// POSTs `body` as JSON to `path` and reads the whole answer (a refusal's text without the token).
+    ///
+    /// A 503 (the site's batch system is briefly unreachable; every call here is idempotent) is
+    /// asked again after the agent's `Retry-After` (at most 10 s each time) until `timeout`.
     func post<T: Encodable>(_ path: String, _ body: T) async throws -> (status: UInt, body: Data) {
-        let (response, sent) = try await send(path, body, deadline: .now() + timeout)
+        let deadline = NIODeadline.now() + timeout
+        var (response, sent) = try await send(path, body, deadline: deadline)
+        while response.status.code == 503 {
+            let wait = min(10, max(1, Int64(response.headers.first(name: "Retry-After") ?? "") ?? 5))
+            guard NIODeadline.now() + .seconds(wait) < deadline else { break }
+            _ = try? await response.body.collect(upTo: 1 << 20)
+            try await Task.sleep(for: .seconds(wait))
+            (response, sent) = try await send(path, body, deadline: deadline)
+        }
         do {
             let bytes = try await response.body.collect(upTo: 64 << 20)
             let data = Data(bytes.readableBytesView)

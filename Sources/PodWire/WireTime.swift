@@ -95,8 +95,12 @@ public struct WireTime: Codable, Sendable, Hashable, Comparable, CustomStringCon
     /// UTC with nanoseconds, as `kubectl logs --timestamps` prints: `2026-11-25T17:40:45.123456789Z`.
     public var rfc3339Nano: String { format(fractionDigits: 9) }
 
+    /// The times RFC 3339 can write (years 0001 to 9999); others are written as the nearest.
+    static let writable: ClosedRange<Double> = -62_135_596_800...253_402_300_799
+
     private func format(fractionDigits: Int) -> String {
-        let whole = secondsSince1970.rounded(.down)
+        let seconds = secondsSince1970.isNaN ? 0 : min(max(secondsSince1970, Self.writable.lowerBound), Self.writable.upperBound)
+        let whole = seconds.rounded(.down)
         var total = Int(whole)
         let days = Int((Double(total) / 86_400).rounded(.down))
         total -= days * 86_400
@@ -108,7 +112,7 @@ public struct WireTime: Codable, Sendable, Hashable, Comparable, CustomStringCon
         }
         var text = "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(hour, 2)):\(pad(minute, 2)):\(pad(second, 2))"
         if fractionDigits > 0 {
-            let nanos = min(999_999_999, Int(((secondsSince1970 - whole) * 1e9).rounded()))
+            let nanos = min(999_999_999, max(0, Int(((seconds - whole) * 1e9).rounded())))
             text += "." + pad(nanos, 9)
         }
         return text + "Z"

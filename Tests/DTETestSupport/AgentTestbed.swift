@@ -10,6 +10,7 @@ public final class AgentTestbed {
     public let folder: String
     public var repository: String { folder + "/repo" }
     public var statePath: String { folder + "/state.db" }
+    public var agentLog: String { folder + "/agent.log" }
     /// The twin this testbed owns: its jobs are named `<twin>.<component>`.
     public let twin: String
     public private(set) var agentURL = ""
@@ -19,8 +20,12 @@ public final class AgentTestbed {
         public var description: String
     }
 
-    /// Creates the repository and starts the agent.
-    public init(sourceRoot: String = packageRoot) throws {
+    /// Added to the environment of every `dte` this testbed runs (e.g. `DTE_TOKEN`).
+    public var environment: [String: String] = [:]
+
+    /// Creates the repository and starts the agent (unless `startingAgent` is false: then call
+    /// `startAgent(arguments:)`).
+    public init(sourceRoot: String = packageRoot, startingAgent: Bool = true) throws {
         folder = NSTemporaryDirectory() + "dte-e2e-" + UUID().uuidString.prefix(8).lowercased()
         twin = "e2e-" + UUID().uuidString.prefix(6).lowercased()
         let fm = FileManager.default
@@ -29,7 +34,7 @@ public final class AgentTestbed {
         try "version: 1\n".write(toFile: repository + "/dte.yaml", atomically: true, encoding: .utf8)
         try fm.copyItem(atPath: sourceRoot + "/templates/dte/types.yaml", toPath: repository + "/templates/dte/types.yaml")
         try fm.copyItem(atPath: sourceRoot + "/sites/local.yaml", toPath: repository + "/sites/local.yaml")
-        try startAgent()
+        if startingAgent { try startAgent() }
     }
 
     /// Destroys what the twin created, cancels any job left, stops the agent, removes the folder.
@@ -45,8 +50,9 @@ public final class AgentTestbed {
         try? FileManager.default.removeItem(atPath: folder)
     }
 
-    public func startAgent() throws {
-        let started = try startTestAgent(dataDir: folder + "/agent")
+    /// Starts the agent with `arguments` added to the testbed's (its log: `agentLog`).
+    public func startAgent(arguments: [String] = []) throws {
+        let started = try startTestAgent(dataDir: folder + "/agent", arguments: arguments, logFile: agentLog)
         agent = started.process
         agentURL = started.url
     }
@@ -107,12 +113,14 @@ public final class AgentTestbed {
     /// Runs `dte` in the repository to its end.
     @discardableResult
     public func dte(_ args: [String]) throws -> CommandOutput {
-        try runDTE(arguments(args), in: repository)
+        try runCommand(builtExecutable("dte"), arguments(args), in: repository,
+                       environment: ["NO_COLOR": "1"].merging(environment) { _, new in new })
     }
 
     /// Starts `dte` in the repository without waiting for it.
     public func start(_ args: [String]) throws -> RunningCommand {
-        try RunningCommand(builtExecutable("dte"), arguments(args), in: repository, environment: ["NO_COLOR": "1"])
+        try RunningCommand(builtExecutable("dte"), arguments(args), in: repository,
+                           environment: ["NO_COLOR": "1"].merging(environment) { _, new in new })
     }
 
     /// This twin's Slurm jobs (`<id> <name>`) in any state slurmctld still remembers.

@@ -452,10 +452,10 @@ final class FaultAgent: Sendable {
                       seconds: Date().timeIntervalSince(start))
     }
 
-    /// Waits until the agent serves, then returns its instance id (from `/healthz`).
+    /// Waits until the agent serves, then returns its instance id (from `/v1/health`).
     func instance() async throws -> String {
         for _ in 0..<100 {
-            if let (status, data, _) = try? await call("/healthz"), status == 200,
+            if let (status, data, _) = try? await call("/v1/health"), status == 200,
                let health = try? JSONDecoder().decode(AgentHealth.self, from: data) {
                 return health.instance
             }

@@ -59,5 +59,9 @@ import Testing
         #expect(time.secondsSince1970 == 946_684_799)
         #expect(WireTime(rfc3339: "2026-02-30X") == nil)
         #expect(WireTime(secondsSince1970: 0).rfc3339 == "1970-01-01T00:00:00Z")
+        // Times no RFC 3339 text can hold are written as the nearest one, never a trap.
+        #expect(WireTime(secondsSince1970: 1e300).rfc3339 == "9999-12-31T23:59:59Z")
+        #expect(WireTime(secondsSince1970: -.infinity).rfc3339Nano == "0001-01-01T00:00:00.000000000Z")
+        #expect(WireTime(secondsSince1970: .nan).rfc3339 == "1970-01-01T00:00:00Z")
     }
 }

@@ -66,10 +66,28 @@ public enum AgentAPI {
     // MARK: - Bodies
 
     /// The request body, at most `maxBodyBytes` (413 beyond: the body is not read further).
+    /// How long a client may take to send a request body (a slow sender cannot hold a handler).
+    public static let bodyReadSeconds = 30
+
     static func body(_ request: Request) async throws -> ByteBuffer {
-        var request = request
         do {
-            return try await request.collectBody(upTo: maxBodyBytes)
+            return try await withThrowingTaskGroup(of: ByteBuffer?.self) { group in
+                group.addTask {
+                    var request = request
+                    return try await request.collectBody(upTo: maxBodyBytes)
+                }
+                group.addTask {
+                    try await Task.sleep(for: .seconds(bodyReadSeconds))
+                    return nil
+                }
+                defer { group.cancelAll() }
+                guard let first = try await group.next(), let buffer = first else {
+                    throw AgentError(.badRequest, "the request body was not sent within \(bodyReadSeconds) s")
+                }
+                return buffer
+            }
+        } catch let error as AgentError {
+            throw error
         } catch is NIOTooManyBytesError {
             throw AgentError(.tooLarge, "the request body is larger than \(maxBodyBytes) bytes")
         } catch {
