@@ -216,3 +216,16 @@ import Testing
         #expect(status.exitCode("main") == 0)
     }
 }
+
+/// What Slurm's tools print is parsed without trusting it either.
+@Suite struct SlurmOutputParsingTests {
+    @Test func memoryInTRESTextNeverTraps() {
+        #expect(SlurmCLI.memoryMiB("8000M") == 8000)
+        #expect(SlurmCLI.memoryMiB("1.5G") == 1536)
+        #expect(SlurmCLI.memoryMiB("2048K") == 2)
+        #expect(SlurmCLI.memoryMiB("7999") == 7999)
+        for hostile in ["1e300T", "9999999999999999999", "-5G", "nanM", "infG", "G", "", "12X"] {
+            #expect(SlurmCLI.memoryMiB(hostile) == 0, "\(hostile)")
+        }
+    }
+}

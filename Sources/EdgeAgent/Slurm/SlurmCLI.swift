@@ -198,16 +198,15 @@ public struct SlurmCLI: BatchBackend {
         return (cpu, memory, gpus)
     }
 
+    /// Memory in TRES text (`8000M`, `1.5G`, `512K`, `2T`) in MiB; 0 when not a number or beyond
+    /// any real node (a trap-free conversion whatever the text).
     static func memoryMiB(_ text: String) -> Int {
         guard let unit = text.last else { return 0 }
-        if unit.isNumber { return Int(text) ?? 0 }
-        let value = Double(text.dropLast()) ?? 0
-        switch unit {
-        case "K": return Int(value / 1024)
-        case "M": return Int(value)
-        case "G": return Int(value * 1024)
-        case "T": return Int(value * 1024 * 1024)
-        default: return Int(value)
-        }
+        let factors: [Character: Double] = ["K": 1.0 / 1024, "M": 1, "G": 1024, "T": 1024 * 1024, "P": 1024 * 1024 * 1024]
+        let number = unit.isNumber ? Double(text) : Double(text.dropLast())
+        guard let value = number, let factor = unit.isNumber ? 1 : factors[unit] else { return 0 }
+        let mib = value * factor
+        guard mib.isFinite, mib >= 0, mib < Double(Int32.max) * 1024 else { return 0 }
+        return Int(mib)
     }
 }
