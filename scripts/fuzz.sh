@@ -17,6 +17,7 @@ if ! command -v swift >/dev/null && [[ -x /opt/swift/usr/bin/swift ]]; then
   export PATH=$PATH:/opt/swift/usr/bin
 fi
 SECONDS_TO_RUN=${1:-300}
+[[ $SECONDS_TO_RUN =~ ^[0-9]+$ && $SECONDS_TO_RUN -gt 0 ]] || { echo "usage: scripts/fuzz.sh [SECONDS > 0]" >&2; exit 64; }
 
 swift build -c release --scratch-path .build-fuzz --product agent-fuzz \
   -Xswiftc -sanitize=fuzzer -Xswiftc -parse-as-library -Xswiftc -DFUZZING

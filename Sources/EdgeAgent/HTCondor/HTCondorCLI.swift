@@ -48,8 +48,9 @@ public struct HTCondorCLI: BatchBackend {
     }
 
     static func failure(_ what: String, _ result: CommandResult) -> AgentError {
-        let text = (result.stderr.isEmpty ? result.stdout : result.stderr).trimmingCharacters(in: .whitespacesAndNewlines)
-        return AgentError(.backendFailure, "\(what) failed (exit \(result.status)): \(text)")
+        // The tool's own words go to the agent's log, not to the caller.
+        AgentError(.backendFailure, "\(what) failed (exit \(result.status)); the agent's log has HTCondor's message",
+                   detail: result.stderr.isEmpty ? result.stdout : result.stderr)
     }
 
     // MARK: - Submission
@@ -64,7 +65,7 @@ public struct HTCondorCLI: BatchBackend {
         let result = try await run("condor_submit", ["-terse", path])
         guard result.status == 0 else { throw Self.failure("condor_submit", result) }
         guard let id = Self.parseTerse(result.stdout) else {
-            throw AgentError(.backendFailure, "condor_submit printed no job id: '\(result.stdout)'")
+            throw AgentError(.backendFailure, "condor_submit printed no job id", detail: result.stdout)
         }
         return id
     }
