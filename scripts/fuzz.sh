@@ -20,7 +20,7 @@ SECONDS_TO_RUN=${1:-300}
 [[ $SECONDS_TO_RUN =~ ^[0-9]+$ && $SECONDS_TO_RUN -gt 0 ]] || { echo "usage: scripts/fuzz.sh [SECONDS > 0]" >&2; exit 64; }
 
 swift build -c release --scratch-path .build-fuzz --product agent-fuzz \
-  -Xswiftc -sanitize=fuzzer -Xswiftc -parse-as-library -Xswiftc -DFUZZING
+  -Xswiftc -sanitize=fuzzer -Xswiftc -parse-as-library -Xswiftc -DFUZZING -Xswiftc -use-ld=lld
 BIN=$(swift build -c release --scratch-path .build-fuzz --show-bin-path)/agent-fuzz
 
 mkdir -p .build-fuzz/corpus Fuzz/crashes

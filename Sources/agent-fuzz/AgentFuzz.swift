@@ -2,12 +2,24 @@ import AgentFuzzing
 import Foundation
 
 #if FUZZING
-/// libFuzzer's entry (built with `-sanitize=fuzzer -D FUZZING`; `scripts/fuzz.sh` does).
-@_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzerTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
-    guard let data else { return 0 }
-    FuzzTargets.run(UnsafeRawBufferPointer(start: data, count: size))
-    return 0
+/// libFuzzer's driver (linked by `-sanitize=fuzzer`): it runs `fuzzOne` on every input it makes.
+@_silgen_name("LLVMFuzzerRunDriver")
+func LLVMFuzzerRunDriver(_ argc: UnsafeMutablePointer<CInt>,
+                         _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
+                         _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt) -> CInt
+
+/// Built with `-sanitize=fuzzer -D FUZZING` (`scripts/fuzz.sh` does): libFuzzer's command line.
+@main
+struct AgentFuzz {
+    static func main() {
+        var argc = CommandLine.argc
+        var argv = CommandLine.unsafeArgv
+        exit(LLVMFuzzerRunDriver(&argc, &argv) { data, size in
+            guard let data else { return 0 }
+            FuzzTargets.run(UnsafeRawBufferPointer(start: data, count: size))
+            return 0
+        })
+    }
 }
 #else
 /// Without libFuzzer: runs each file (or every file of each folder) given through the targets
