@@ -46,6 +46,8 @@ public struct Plan: Sendable, Codable {
     public var diagnostics: [Diagnostic]
     /// The topology outputs as far as the plan knows them (nil values are known after apply).
     public var outputs: [OutputValue]?
+    /// What the `pre-plan` and `pre-apply` hooks said about this plan.
+    public var hooks: [HookResult] = []
 
     public func count(_ a: PlanAction) -> Int {
         var n = 0
