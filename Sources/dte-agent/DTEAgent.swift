@@ -157,7 +157,7 @@ extension DTEAgent {
         @OptionGroup var options: SettingOptions
 
         func run() async throws {
-            PodController.limitMallocArenas()
+            MallocTuning.limitMallocArenas()
             let configuration = try options.load()
             LoggingSystem.bootstrap { label in
                 var handler = StreamLogHandler.standardError(label: label)

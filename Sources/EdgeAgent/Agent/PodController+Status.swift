@@ -1,0 +1,79 @@
+import Foundation
+import Logging
+import PodWire
+
+extension PodController {
+    /// Statuses of the given pods that this agent knows: active pods from the poller's last
+    /// look, finished pods from the store (read off the actor).
+    public func statuses(of requested: [Pod], visibility: PodVisibility = .all) async -> [PodStatus] {
+        let requested = requested.filter { registry[$0.metadata.uid].map { visibility.allows($0.namespace) } ?? false }
+        let finished = requested.compactMap { registry[$0.metadata.uid]?.phase == .finished ? $0.metadata.uid : nil }
+        let stored = finished.isEmpty ? [:] : await Self.storedStatuses(finished, store: store, logger: logger)
+        let now = Self.now()
+        return requested.compactMap { request in
+            let uid = request.metadata.uid
+            guard let pod = registry[uid] else { return nil }
+            if pod.phase == .finished, let status = stored[uid] { return status }
+            let mapping = mapping(pod)
+            guard let live = pod.live else { return podStatus(pod, mapping.submitted()) }
+            let files = live.files
+            return podStatus(pod, mapping.map(job: live.job, now: now, read: { files?[$0] }))
+        }
+    }
+
+    nonisolated private static func storedStatuses(_ uids: [String], store: PodStore, logger: Logger) async -> [String: PodStatus] {
+        do { return try store.statuses(of: uids) } catch {
+            logger.error("cannot read stored statuses", metadata: ["error": "\(error)"])
+            return [:]
+        }
+    }
+
+    func podStatus(_ pod: TrackedPod, _ outcome: StatusMapping.Outcome) -> PodStatus {
+        PodStatus(name: pod.name, uid: pod.uid, namespace: pod.namespace, jobID: pod.jobID ?? "",
+                  containers: outcome.containers, initContainers: outcome.initContainers)
+    }
+
+    /// The answer to the ping: what the cluster has free now.
+    public func ping() async throws(AgentError) -> PingResponse {
+        if self.capacity == nil { self.capacity = try await backend.capacity() }
+        guard let capacity else {
+            throw AgentError(.backendFailure, "cluster capacity not known yet: \(lastPollError ?? "first poll pending")")
+        }
+        return PingResponse(
+            status: lastPollError == nil ? "ok" : "degraded: \(lastPollError ?? "")",
+            resources: .init(cpu: String(capacity.freeCPUs), memory: Quantity.mebibytes(capacity.freeMemoryMiB),
+                             pods: String(max(0, configuration.maxPods - registry.count)),
+                             accelerators: [.init(resourceType: "nvidia.com/gpu", available: String(capacity.freeGPUs))]))
+    }
+
+    /// The pod a log request names (by UID, else by namespace and name).
+    public func logTarget(uid: String, namespace: String, name: String, visibility: PodVisibility = .all) -> PodLogTarget? {
+        guard let pod = registry.find(uid: uid, namespace: namespace, name: name, visibility: visibility) else { return nil }
+        return PodLogTarget(uid: pod.uid, podDir: podDir(pod), initContainers: pod.shape.initContainers.map(\.name),
+                            containers: pod.shape.containers.map(\.name))
+    }
+
+    /// Whether the pod's job has ended (for following logs).
+    public func isFinished(uid: String) -> Bool {
+        guard let record = registry[uid] else { return true }
+        return record.phase == .finished
+    }
+
+    private var healthWord: String { lastPollError == nil && lastPollAt != nil ? "ok" : (lastPollAt == nil ? "starting" : "degraded") }
+
+    /// `/healthz` for anyone: only whether the agent works.
+    public func publicHealth() -> PublicHealth { PublicHealth(status: healthWord) }
+
+    /// The details, for authenticated callers (`/v1/health`).
+    public func health() -> AgentHealth {
+        AgentHealth(
+            status: healthWord, instance: builder.instanceID, runtime: configuration.runtime.rawValue,
+            pods: registry.count, activePods: registry.activeCount,
+            lastPoll: lastPollAt.map { WireTime(secondsSince1970: $0) }, lastPollError: lastPollError,
+            orphanJobs: orphanJobs.map(\.jobID), capacity: capacity)
+    }
+
+    public func metricCounters() -> (Counters, Int, Int) {
+        (counters, registry.count, registry.activeCount)
+    }
+}
