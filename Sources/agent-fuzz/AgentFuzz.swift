@@ -2,11 +2,22 @@ import AgentFuzzing
 import Foundation
 
 #if FUZZING
-/// libFuzzer's driver (linked by `-sanitize=fuzzer`): it runs `fuzzOne` on every input it makes.
+/// libFuzzer's driver (linked by `-sanitize=fuzzer`): it parses libFuzzer's command line (corpus
+/// folders, -max_total_time, …) and calls the callback with every input it makes.
 @_silgen_name("LLVMFuzzerRunDriver")
 func LLVMFuzzerRunDriver(_ argc: UnsafeMutablePointer<CInt>,
                          _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
                          _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt) -> CInt
+
+/// One input through the targets. Also exported under libFuzzer's conventional name, which its
+/// runtime archive refers to (SwiftPM points the executable's `main` at `AgentFuzz.main`, so the
+/// runtime's own `main` is not the one that runs).
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+    guard let data else { return 0 }
+    FuzzTargets.run(UnsafeRawBufferPointer(start: data, count: size))
+    return 0
+}
 
 /// Built with `-sanitize=fuzzer -D FUZZING` (`scripts/fuzz.sh` does): libFuzzer's command line.
 @main
@@ -14,11 +25,7 @@ struct AgentFuzz {
     static func main() {
         var argc = CommandLine.argc
         var argv = CommandLine.unsafeArgv
-        exit(LLVMFuzzerRunDriver(&argc, &argv) { data, size in
-            guard let data else { return 0 }
-            FuzzTargets.run(UnsafeRawBufferPointer(start: data, count: size))
-            return 0
-        })
+        exit(LLVMFuzzerRunDriver(&argc, &argv) { data, size in fuzzOneInput(data, size) })
     }
 }
 #else

@@ -4,10 +4,11 @@
 #   1. baseline: a shell loop of `sbatch --hold --wrap true`, N jobs;
 #   2. dte-agent (release build, libslurm, --hold-jobs): N pods through POST /create,
 #      CONCURRENCY clients, until every pod has its job id;
-#   3. GET /status latency for those N pods (p50/p95 over ROUNDS calls);
+#   3. GET /status latency for those N pods (p50/p95 over ROUNDS calls), and for one pod over
+#      SMALL_ROUNDS calls (what a request itself costs: parsing, authentication, routing);
 #   4. agent memory (VmRSS) with BIG pods tracked: sampled every 0.5 s for 10 s (several
 #      polls), median and largest sample, and the peak (VmHWM) of the whole run;
-#   5. 2 and 3 again with OIDC on: every request carries a bearer token (ES256, from the
+#   5. 2 and 3 again with OIDC on (alternated with 2–3, see ORDER below): every request carries a bearer token (ES256, from the
 #      loopback issuer bench/agent/issuer.py), verified once and then cached until it expires.
 # The client is bench/agent/loadgen.c (C, one thread and keep-alive connection per client),
 # so that on a small machine the client takes little of the CPU the agent and slurmctld need.
@@ -18,6 +19,7 @@ N=${1:-1000}
 CONCURRENCY=${2:-8}
 BIG=${3:-10000}
 ROUNDS=${ROUNDS:-50}
+SMALL_ROUNDS=${SMALL_ROUNDS:-2000}
 PORT=${PORT:-4650}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -107,6 +109,7 @@ run_plain() {
   load_create=$(load)
   sleep 3   # let the poller see every job once
   "$loadgen" status 127.0.0.1 "$PORT" "$out/create-plain-$turn.json" "$ROUNDS" "$out/status-plain-$turn.json"
+  STATUS_PODS=1 "$loadgen" status 127.0.0.1 "$PORT" "$out/create-plain-$turn.json" "$SMALL_ROUNDS" "$out/one-plain-$turn.json"
   stop_agent
   python3 -c "import json; print('\n'.join(json.load(open('$out/create-plain-$turn.json'))['jobs']))" | cancel_ids
 }
@@ -121,6 +124,7 @@ run_tokens() {
   DTE_TOKEN=$(cat "$data/token") "$loadgen" create 127.0.0.1 "$PORT" "$N" "$CONCURRENCY" "$out/create-tokens-$turn.json"
   sleep 3
   DTE_TOKEN=$(cat "$data/token") "$loadgen" status 127.0.0.1 "$PORT" "$out/create-tokens-$turn.json" "$ROUNDS" "$out/status-tokens-$turn.json"
+  DTE_TOKEN=$(cat "$data/token") STATUS_PODS=1 "$loadgen" status 127.0.0.1 "$PORT" "$out/create-tokens-$turn.json" "$SMALL_ROUNDS" "$out/one-tokens-$turn.json"
   # Without the token the same agent refuses (the run above was authenticated, not open).
   refused=$(curl -s -o /dev/null -w '%{http_code}' -X POST --data '[]' "http://127.0.0.1:$PORT/status")
   stop_agent
@@ -129,7 +133,7 @@ run_tokens() {
   rm -f "$data/token"
   python3 -c "import json; print('\n'.join(json.load(open('$out/create-tokens-$turn.json'))['jobs']))" | cancel_ids
 }
-rm -f "$out"/create-plain-*.json "$out"/create-tokens-*.json "$out"/status-plain-*.json "$out"/status-tokens-*.json
+rm -f "$out"/create-plain-*.json "$out"/create-tokens-*.json "$out"/status-plain-*.json "$out"/status-tokens-*.json "$out"/one-*.json
 IFS=, read -ra turns <<< "$ORDER"
 for t in "${turns[@]}"; do
   case $t in
@@ -167,9 +171,10 @@ def side(label):
     rate, rates = mean_of("create", label, "pods_per_second")
     p50, p50s = mean_of("status", label, "p50_ms")
     p95, _ = mean_of("status", label, "p95_ms")
+    one, ones = mean_of("one", label, "p50_ms")
     first = json.load(open(sorted(glob.glob(f"{out}/create-{label}-*.json"))[0]))
     answered = json.load(open(sorted(glob.glob(f"{out}/status-{label}-*.json"))[0]))
-    return {"pods_per_second": rate, "rates": rates, "p50_ms": p50, "p50s": p50s, "p95_ms": p95,
+    return {"pods_per_second": rate, "rates": rates, "p50_ms": p50, "p50s": p50s, "p95_ms": p95, "one_ms": one, "ones": ones,
             "concurrency": first["concurrency"], "seconds": n / rate,
             "errors": sum(json.load(open(f))["errors"] for f in glob.glob(f"{out}/create-{label}-*.json")),
             "answered": answered["answered"], "rounds": answered["rounds"]}
@@ -188,6 +193,7 @@ lines = [
     f"| `/status` for {status['answered']} pods | p50 **{status['p50_ms']:.1f} ms** (mean of {each(status['p50s'], 'ms')}), p95 {status['p95_ms']:.1f} ms ({status['rounds']} calls each) | p50 ≤ 50 ms |",
     f"| with OIDC tokens: `/create` → job id, {n} pods | {create_t['pods_per_second']:.0f} pods/s (mean of {each(create_t['rates'], '')}; {create_t['errors']} errors) = {create_t['pods_per_second'] / create['pods_per_second']:.2f} of the run without tokens | ≥ 0.90 |",
     f"| with OIDC tokens: `/status` | p50 {status_t['p50_ms']:.1f} ms (mean of {each(status_t['p50s'], 'ms')}), p95 {status_t['p95_ms']:.1f} ms = {status_t['p50_ms'] / status['p50_ms']:.2f} of the p50 without tokens (without a token: HTTP {refused}) | ≤ 1.10 |",
+    f"| `/status` for one pod, {json.load(open(sorted(glob.glob(f'{out}/one-plain-*.json'))[0]))['rounds']} calls one after another: the cost of a request | without tokens p50 {create['one_ms'] * 1000:.0f} µs (mean of {' / '.join(f'{v * 1000:.0f}' for v in create['ones'])}); with tokens {create_t['one_ms'] * 1000:.0f} µs (mean of {' / '.join(f'{v * 1000:.0f}' for v in create_t['ones'])}) = {create_t['one_ms'] / create['one_ms']:.2f} | ≤ 1.10 |",
     f"| agent memory with {big} tracked pods ({big_create['pods_per_second']:.0f} pods/s) | VmRSS median **{rss / 1024:.1f} MiB** of 20 samples over 10 s (largest {rss_max / 1024:.1f} MiB; of it anonymous, i.e. not the binary's pages: {anon / 1024:.1f} MiB); peak of the run {hwm / 1024:.1f} MiB | ≤ 64 MiB |",
     "",
     f"Order: {order}. Load average at the start: {load_start}; after the plain run's creates: {load_create}. Jobs in slurmctld's memory at the end: {slurm_jobs}.",
