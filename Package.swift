@@ -48,9 +48,17 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "DTEQuality",
+            dependencies: [
+                "DTEModel", "DTECompiler", "DTEPlanner", "DTEApply",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
             name: "DTECommands",
             dependencies: [
-                "DTEModel", "DTECompiler", "DTEViews", "DTEPlanner", "DTEState", "DTEApply", "DTEProviders", "PodWire",
+                "DTEModel", "DTECompiler", "DTEViews", "DTEPlanner", "DTEState", "DTEApply", "DTEProviders", "DTEQuality", "PodWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
@@ -108,6 +116,14 @@ let package = Package(
                 .product(name: "JWTKit", package: "jwt-kit"),
             ],
             path: "Tests/DTETestSupport",
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "DTEQualityTests",
+            dependencies: [
+                "DTEQuality", "DTEApply", "DTEPlanner", "DTECompiler", "DTETestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(name: "DTEModelTests", dependencies: ["DTEModel"], swiftSettings: strict),
