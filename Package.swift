@@ -64,6 +64,7 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .target(name: "DTEHooks", dependencies: ["DTEApply", "DTEPlanner", "DTECompiler", "DTEModel", "DTEViews"], swiftSettings: strict),
         .executableTarget(name: "dte", dependencies: ["DTECommands"], swiftSettings: strict),
         .executableTarget(name: "dte-plan", dependencies: ["DTECommands"], swiftSettings: strict),
         .executableTarget(name: "dte-apply", dependencies: ["DTECommands"], swiftSettings: strict),
@@ -138,6 +139,12 @@ let package = Package(
             name: "DTECompilerTests",
             dependencies: ["DTEModel", "DTECompiler", "DTEViews", "DTETestSupport"],
             exclude: ["Fixtures"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "DTEHooksTests",
+            dependencies: ["DTEHooks", "DTEApply", "DTEPlanner", "DTECompiler", "DTEModel", "DTEViews", "DTEState", "DTETestSupport"],
+            exclude: ["Golden"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -38,6 +38,7 @@ public enum DTEChecks {
                 file: n.file, mark: n.propertyMark("schedule") ?? n.mark, path: "topology_template.node_templates.\(n.name).properties.schedule"))
         }
         out += dependencyCycles(model)
+        out += NotEnforced.run(model)
         return out
     }
 
@@ -174,5 +175,127 @@ extension String {
         while let f = s.first, set.contains(f) { s = s.dropFirst() }
         while let l = s.last, set.contains(l) { s = s.dropLast() }
         return String(s)
+    }
+}
+
+/// No silent promises: every policy or property the templates declare that DTE does not act on
+/// yet is a warning (code `not-enforced`) naming it, in `dte validate` and `dte plan`. When DTE
+/// learns to act on one, its entry goes from here (docs/types.md lists the same).
+public enum NotEnforced {
+    public static let code = "not-enforced"
+
+    /// A property of a node type DTE does not read, and what it would have done.
+    struct Unread: Sendable {
+        var type: String
+        var property: String
+        var promise: String
+        /// Whether the value (written, or the type's default) promises anything at all.
+        var promises: @Sendable (Value) -> Bool = { _ in true }
+    }
+
+    static func nonEmpty(_ v: Value) -> Bool {
+        switch v {
+        case .list(let l): return !l.isEmpty
+        case .map(let m): return !m.isEmpty
+        case .string(let s): return !s.isEmpty
+        default: return true
+        }
+    }
+
+    static let unread: [Unread] = [
+        Unread(type: "dte.nodes.Component", property: "mounts", promise: "mounts the folders in the container", promises: nonEmpty),
+        Unread(type: "dte.nodes.Component", property: "secret_env", promise: "sets variables from site secrets", promises: nonEmpty),
+        Unread(type: "dte.nodes.Component", property: "workdir", promise: "starts the container in this folder", promises: nonEmpty),
+        Unread(type: "dte.nodes.Component", property: "labels", promise: "puts these labels on the pod", promises: nonEmpty),
+        Unread(type: "dte.nodes.DigitalTwin", property: "labels", promise: "copies these labels to every component's pod", promises: nonEmpty),
+        Unread(type: "dte.nodes.BatchJob", property: "nodes", promise: "runs the job on several nodes", promises: { ($0.intValue ?? 1) > 1 }),
+        Unread(type: "dte.nodes.BatchJob", property: "tasks_per_node", promise: "starts several tasks per node", promises: { ($0.intValue ?? 1) > 1 }),
+        Unread(type: "dte.nodes.BatchJob", property: "retries", promise: "resubmits a failed run", promises: { ($0.intValue ?? 0) > 0 }),
+        Unread(type: "dte.nodes.Component", property: "schedule",
+               promise: "reruns the job on its schedule (nothing runs schedules until the GitOps loop does; apply submits it once)"),
+        Unread(type: "dte.nodes.ScheduledJob", property: "timezone", promise: "reads the schedule in this time zone",
+               promises: { $0.stringValue != "UTC" }),
+        Unread(type: "dte.nodes.ScheduledJob", property: "concurrency", promise: "limits overlapping runs of the schedule",
+               promises: { $0.stringValue != "forbid" }),
+        Unread(type: "dte.nodes.Service", property: "ports", promise: "publishes the ports (and the url attribute)", promises: nonEmpty),
+        Unread(type: "dte.nodes.Service", property: "restart", promise: "restarts the service (pods are submitted with restartPolicy Never)"),
+        Unread(type: "dte.nodes.MLTraining", property: "strategy", promise: "sets up distributed training",
+               promises: { $0.stringValue != "none" }),
+    ]
+
+    public static func run(_ model: CompiledModel) -> [Diagnostic] {
+        var out: [Diagnostic] = []
+        func warn(_ message: String, hint: String, file: String, mark: Mark, path: String) {
+            out.append(Diagnostic(.warning, code: code, message, hint: hint, file: file, mark: mark, path: path))
+        }
+        let twins = Dictionary(model.nodes.filter { $0.isA(DTEChecks.twinType) }.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        for n in model.nodes {
+            let base = "topology_template.node_templates.\(n.name)"
+            var seen: Set<String> = []
+            for u in unread where n.isA(u.type) && !seen.contains(u.property) {
+                guard let v = n.property(u.property), v != .null, u.promises(v) else { continue }
+                seen.insert(u.property)
+                let written = n.propertyMark(u.property)
+                warn("\"\(n.name)\": \(u.property) is declared but DTE does not act on it yet (it would say: \(u.promise))",
+                     hint: written == nil ? "the value comes from the type \(n.type)'s default; know that it has no effect yet"
+                                          : "remove it, or know that it has no effect yet",
+                     file: n.file, mark: written ?? n.mark, path: "\(base).properties.\(u.property)")
+            }
+            guard n.isA(DTEChecks.componentType) else { continue }
+            for r in n.requirements {
+                switch r.name {
+                case "uses", "produces":
+                    warn("\"\(n.name)\": the \(r.name) requirement\(r.target.map { " on \"\($0)\"" } ?? "") is declared but DTE does not act on it yet "
+                         + "(no mount, no DTE_\(r.name == "uses" ? "DATA" : "OUTPUT")_ variable, no implicit order after the producer)",
+                         hint: "order components with after, and pass locations in env, until DTE acts on data requirements",
+                         file: n.file, mark: r.mark, path: "\(base).requirements")
+                case "host":
+                    warn("\"\(n.name)\": the host requirement's node_filter is declared but placement does not read it yet",
+                         hint: "narrow placement with a dte.policies.Placement policy (sites, partition) instead",
+                         file: n.file, mark: r.mark, path: "\(base).requirements")
+                default: break
+                }
+            }
+        }
+        for n in model.nodes where n.isA(DTEChecks.siteType) {
+            let base = "topology_template.node_templates.\(n.name).properties"
+            if let a = n.property("agent"), a["ca_certificate"] != nil {
+                warn("site \"\(n.name)\": agent.ca_certificate is declared but DTE does not use it yet (it trusts the system's CAs only)",
+                     hint: "use a publicly trusted certificate for the agent, or add the CA to the system's trust store",
+                     file: n.file, mark: n.propertyMark("agent") ?? n.mark, path: "\(base).agent.ca_certificate")
+            }
+            if case .list(let allocations)? = n.property("allocations"), allocations.contains(where: { $0["valid_until"] != nil }) {
+                warn("site \"\(n.name)\": allocations[].valid_until is declared but DTE does not check it yet (an expired allocation still counts as granted)",
+                     hint: "remove expired allocations from the site descriptor",
+                     file: n.file, mark: n.propertyMark("allocations") ?? n.mark, path: "\(base).allocations")
+            }
+        }
+        for p in model.policies {
+            let mark = { (key: String) in p.propertyMarks[key] ?? p.mark }
+            if p.isA(DTEChecks.schedulePolicy) {
+                warn("policy \"\(p.name)\" (dte.policies.Schedule) is declared but nothing runs schedules yet: apply submits \(p.members.joined(separator: ", ")) once, "
+                     + "and the GitOps loop (dte reconcile) will rerun them",
+                     hint: "know that the schedule has no effect until the loop runs it", file: p.file, mark: p.mark, path: p.path)
+            }
+            if p.isA("dte.policies.Quality"), let c = p.property("criteria"), nonEmpty(c) {
+                warn("policy \"\(p.name)\": criteria is declared but the quality hook does not check extra criteria yet (only the level's)",
+                     hint: "ask for the level that includes them (e.g. silver includes QC.Sec)", file: p.file, mark: mark("criteria"),
+                     path: p.path + ".properties.criteria")
+            }
+            if p.isA("dte.policies.Allocation"), let project = p.property("project")?.stringValue {
+                let others = p.members.compactMap { m -> String? in
+                    let owner = model.node(m)?.requirements.first(where: { $0.name == "twin" })?.target
+                    let twin = twins[m] ?? owner.flatMap { twins[$0] }
+                    guard let t = twin else { return nil }
+                    let own = t.property("project")?.stringValue ?? t.name
+                    return own == project ? nil : "\(m) is charged to \(own)"
+                }
+                if !others.isEmpty {
+                    warn("policy \"\(p.name)\": project \(project) is declared but DTE charges a component to its twin's project (\(others.joined(separator: "; ")))",
+                         hint: "set the twin's project instead", file: p.file, mark: mark("project"), path: p.path + ".properties.project")
+                }
+            }
+        }
+        return out
     }
 }

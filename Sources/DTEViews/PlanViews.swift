@@ -75,6 +75,8 @@ public struct PlanView: Sendable {
         for c in plan.changes where c.action != .noop { width = max(width, c.address.count) }
         if width == 0 {
             out += "No changes. The state (serial \(plan.serial)) matches the repository\(scope).\n"
+            out += hooksText()
+            out += diagnosticsText()
             return out
         }
         out += "DTE will perform these actions\(scope) (state serial \(plan.serial)\(plan.gitCommit.map { ", commit \($0)" } ?? "")):\n\n"
@@ -110,11 +112,76 @@ public struct PlanView: Sendable {
             }
         }
         out += "\n" + paint(summaryLine, "1") + "\n" + useLine + "\n"
+        out += hooksText()
         if let outputs = plan.outputs, !outputs.isEmpty {
             out += "\nOutputs:\n" + OutputsView(outputs: outputs).text(indent: "  ")
         }
-        for d in plan.diagnostics { out += "\(paint("error", "1;31")): \(d.message)\n" + (d.hint.map { "  hint: \($0)\n" } ?? "") }
+        out += diagnosticsText()
         return out
+    }
+
+    /// Errors and warnings of the plan (a warning names what DTE does not act on, a hook's non-blocking failure, …).
+    func diagnosticsText() -> String {
+        var out = ""
+        for d in plan.diagnostics {
+            let sev: String
+            switch d.severity {
+            case .error: sev = paint("error", "1;31")
+            case .warning: sev = paint("warning", "1;33")
+            case .note: sev = paint("note", "1;36")
+            }
+            let at = d.file == nil ? "" : d.location + ": "
+            out += "\(at)\(sev): \(d.message)\n" + (d.hint.map { "  hint: \($0)\n" } ?? "")
+        }
+        return out
+    }
+
+    static func mark(_ v: HookVerdict) -> String {
+        switch v {
+        case .pass: return "✓"
+        case .warn: return "!"
+        case .fail: return "✗"
+        }
+    }
+
+    func paintVerdict(_ v: HookVerdict, _ s: String) -> String {
+        switch v {
+        case .pass: return paint(s, "32")
+        case .warn: return paint(s, "33")
+        case .fail: return paint(s, "1;31")
+        }
+    }
+
+    /// The hooks that refuse this plan.
+    public var blockingHooks: [HookResult] { plan.hooks.filter(\.blocks) }
+
+    /// `Hooks:` — each result with its verdict, name, phase, subject, summary, evidence and remedy;
+    /// then whether apply is refused and by which hooks.
+    func hooksText() -> String {
+        guard !plan.hooks.isEmpty else { return "" }
+        var out = "\nHooks:\n"
+        for r in plan.hooks {
+            let verdict = paintVerdict(r.verdict, "\(Self.mark(r.verdict)) \(Self.pad(r.verdict.rawValue, 4))")
+            let about = r.subject.map { " \($0)" } ?? ""
+            let kind = r.verdict == .fail ? (r.blocking ? ", blocking" : ", not blocking") : ""
+            out += "  \(verdict) \(paint(r.name, "1")) (\(r.phase.rawValue)\(kind))\(about): \(r.summary)\n"
+            for e in r.evidence {
+                out += "         \(e.passed ? "✓" : "✗") \(e.check): \(e.detail)\n"
+            }
+            if let remedy = r.remedy, r.verdict != .pass { out += "         what to do: \(remedy)\n" }
+        }
+        let blocking = blockingHooks
+        if !blocking.isEmpty {
+            let names = Self.unique(blocking.map(\.name))
+            out += paint("Apply is refused: blocking hook\(names.count == 1 ? "" : "s") \(names.joined(separator: ", ")) failed.", "1;31")
+                + " Fix what \(names.count == 1 ? "it names" : "they name") above, or make the hook non-blocking in dte.yaml (hooks: { \(names[0]): { blocking: false } }).\n"
+        }
+        return out
+    }
+
+    static func unique(_ names: [String]) -> [String] {
+        var seen: Set<String> = []
+        return names.filter { seen.insert($0).inserted }
     }
 
     /// `text` padded with spaces to `width` characters.
@@ -151,10 +218,13 @@ public struct PlanView: Sendable {
         }
         if !plan.hasChanges {
             out += "**No changes.** The state (serial \(plan.serial)) matches the repository.\n"
+            out += markdownDiagnostics()
+            out += markdownHooks(limit: limit / 2)
             return out
         }
         out += "**\(summaryLine)** \(useLine)\n\n"
-        for d in plan.diagnostics { out += "> :x: **error:** \(d.message)\n" }
+        out += markdownDiagnostics()
+        out += markdownHooks(limit: limit / 4)
         out += "| | resource | site | resources |\n|---|---|---|---|\n"
         var details = ""
         for c in plan.changes where c.action != .noop {
@@ -176,14 +246,65 @@ public struct PlanView: Sendable {
         return out
     }
 
-    /// The plan as JSON (`format_version` "1.0").
-    public func json() -> String {
-        let e = JSONEncoder()
-        e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        e.dateEncodingStrategy = .iso8601
-        guard let data = try? e.encode(plan), let s = String(data: data, encoding: .utf8) else { return "{}\n" }
-        return s + "\n"
+    func markdownDiagnostics() -> String {
+        var out = ""
+        for d in plan.diagnostics.prefix(50) {
+            let label = d.severity == .error ? ":x: **error:**" : (d.severity == .warning ? ":warning: **warning:**" : "**note:**")
+            out += "> \(label) \(Self.markdownEscaped(d.message))\n"
+        }
+        if plan.diagnostics.count > 50 { out += "> … \(plan.diagnostics.count - 50) more\n" }
+        return out.isEmpty ? "" : out + "\n"
     }
+
+    /// The hook results: a line per result (verdict, hook, phase, subject, summary), its evidence and
+    /// remedy below; at most `limit` characters.
+    func markdownHooks(limit: Int) -> String {
+        guard !plan.hooks.isEmpty else { return "" }
+        var out = "#### Hooks\n\n"
+        let blocking = blockingHooks
+        if !blocking.isEmpty {
+            out += "> :no_entry: **Apply is refused:** blocking hook\(Self.unique(blocking.map(\.name)).count == 1 ? "" : "s") "
+                + Self.unique(blocking.map(\.name)).map { "`\($0)`" }.joined(separator: ", ") + " failed.\n\n"
+        }
+        for (i, r) in plan.hooks.enumerated() {
+            let icon: String
+            switch r.verdict {
+            case .pass: icon = ":white_check_mark:"
+            case .warn: icon = ":warning:"
+            case .fail: icon = r.blocking ? ":x:" : ":warning:"
+            }
+            var item = "- \(icon) **\(r.verdict.rawValue)** `\(r.name)` (\(r.phase.rawValue)\(r.verdict == .fail ? (r.blocking ? ", blocking" : ", not blocking") : ""))"
+            if let s = r.subject { item += " `\(s)`" }
+            item += ": \(Self.markdownEscaped(r.summary))\n"
+            for e in r.evidence.prefix(20) { item += "  - \(e.passed ? ":heavy_check_mark:" : ":x:") \(Self.markdownEscaped(e.check)): \(Self.markdownEscaped(e.detail))\n" }
+            if r.evidence.count > 20 { item += "  - … \(r.evidence.count - 20) more\n" }
+            if let remedy = r.remedy, r.verdict != .pass { item += "  - **What to do:** \(Self.markdownEscaped(remedy))\n" }
+            if out.utf8.count + item.utf8.count > limit {
+                out += "- … \(plan.hooks.count - i) more hook result\(plan.hooks.count - i == 1 ? "" : "s") (see `dte plan`)\n"
+                break
+            }
+            out += item
+        }
+        return out + "\n"
+    }
+
+    /// Text from hooks and templates in Markdown: one line, no HTML, table pipes escaped, bounded.
+    static func markdownEscaped(_ s: String, limit: Int = 2000) -> String {
+        var out = ""
+        for ch in s.prefix(limit) {
+            switch ch {
+            case "\n", "\r": out += " "
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "|": out += "\\|"
+            default: out.append(ch)
+            }
+        }
+        return s.count > limit ? out + "…" : out
+    }
+
+    /// The plan as the versioned public JSON (`PlanDocument`, format_version 1.0; docs/plan-json.md).
+    public func json() -> String { PlanDocument(plan).json() }
 }
 
 /// Topology outputs, like terraform's `Outputs:`: `name = "value"`, or why it has none yet.

@@ -116,7 +116,7 @@ final class SiteTokenEndToEndTests: XCTestCase {
         XCTAssertEqual(plan.status, 0, plan.err)
         let json = try dte(["plan", "--json"], env: env)
         XCTAssertEqual(json.status, 0, json.err)
-        XCTAssertTrue(json.out.contains("\"formatVersion\""), json.out)
+        XCTAssertTrue(json.out.contains("\"format_version\""), json.out)
         let markdown = try dte(["plan", "--markdown"], env: env)
         XCTAssertEqual(markdown.status, 0, markdown.err)
         let status = try dte(["status"], env: env)

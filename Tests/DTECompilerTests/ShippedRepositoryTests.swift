@@ -9,7 +9,8 @@ import XCTest
 final class ShippedRepositoryTests: XCTestCase {
     func testEveryShippedFileValidates() {
         let c = Compiler.compile(.repository("."), workingDirectory: repositoryRoot)
-        XCTAssertEqual(c.diagnostics.count, 0, describe(c.diagnostics))
+        // only warnings about what DTE does not act on yet (docs/types.md lists them)
+        XCTAssertEqual(c.diagnostics.filter { $0.code != "not-enforced" || $0.severity != .warning }.count, 0, describe(c.diagnostics))
         for folder in ["sites", "templates", "recipes"] {
             XCTAssertTrue(c.files.contains { $0.hasPrefix(folder + "/") }, "no file of \(folder)/ was read: \(c.files)")
         }

@@ -1,0 +1,87 @@
+import DTECompiler
+import DTEModel
+import DTETestSupport
+import Foundation
+import XCTest
+
+/// No silent promises: what the templates declare and DTE does not act on yet is a warning naming it.
+final class NotEnforcedTests: XCTestCase {
+    func testValidateOnTheShippedFloodTwinWarnsAboutItsScheduleAndWhatElseItDoesNotDo() throws {
+        let r = try runDTE(["validate", "templates/flood.yaml"], in: repositoryRoot)
+        XCTAssertEqual(r.status, 0, "warnings do not fail validate:\n" + r.out + r.err)
+        let lines = r.out.split(separator: "\n").map(String.init)
+        XCTAssertTrue(lines.contains { $0.hasPrefix("templates/flood.yaml:") && $0.contains(": warning: policy \"flood-weekly-verification\" (dte.policies.Schedule) is declared but nothing runs schedules yet") }, r.out)
+        XCTAssertTrue(lines.contains { $0.contains(": warning: \"flood-ingest\": schedule is declared but DTE does not act on it yet") }, r.out)
+        XCTAssertTrue(lines.contains { $0.contains(": warning: \"flood-alert\": secret_env is declared but DTE does not act on it yet") }, r.out)
+        XCTAssertTrue(lines.contains { $0.contains(": warning: policy \"flood-quality\": criteria is declared but the quality hook does not check extra criteria yet") }, r.out)
+        XCTAssertTrue(lines.last?.hasSuffix("warnings, no errors (\(lines.last?.split(separator: "(").last ?? "")") == true, r.out)
+
+        let j = try runDTE(["validate", "--format", "json", "templates/flood.yaml"], in: repositoryRoot)
+        let report = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(j.out.utf8)) as? [String: Any])
+        XCTAssertEqual(report["valid"] as? Bool, true)
+        let diags = try XCTUnwrap(report["diagnostics"] as? [[String: Any]])
+        let schedule = try XCTUnwrap(diags.first { ($0["message"] as? String)?.contains("flood-weekly-verification") == true })
+        XCTAssertEqual(schedule["code"] as? String, "not-enforced")
+        XCTAssertEqual(schedule["severity"] as? String, "warning")
+        XCTAssertEqual(schedule["file"] as? String, "templates/flood.yaml")
+        XCTAssertNotNil(schedule["line"] as? Int)
+    }
+
+    func testEachUnreadDeclarationIsNamedWhereItIsWritten() throws {
+        let text = """
+        tosca_definitions_version: tosca_simple_yaml_1_3
+        imports: [dte/types.yaml]
+        topology_template:
+          node_templates:
+            t:
+              type: dte.nodes.DigitalTwin
+              properties: { project: p, source: https://example.org/t }
+            job:
+              type: dte.nodes.BatchJob
+              properties:
+                image: docker://x:1
+                workdir: /work
+                retries: 2
+                mounts: [ { path: /scratch } ]
+              requirements: [ { twin: t } ]
+            plain:
+              type: dte.nodes.BatchJob
+              properties: { image: docker://x:1, retries: 0 }
+              requirements: [ { twin: t } ]
+          policies:
+            - nightly:
+                type: dte.policies.Schedule
+                properties: { cron: "0 2 * * *" }
+                targets: [ job ]
+        """
+        let repo = try ScratchRepository(["templates/t.yaml": text])
+        defer { repo.remove() }
+        let c = repo.compile()
+        XCTAssertFalse(c.diagnostics.hasErrors, describe(c.diagnostics))
+        let warnings = c.diagnostics.filter { $0.code == "not-enforced" }
+        XCTAssertEqual(warnings.map { "\($0.location) \($0.path ?? "")" }, [
+            "templates/t.yaml:12:18 topology_template.node_templates.job.properties.workdir",
+            "templates/t.yaml:13:18 topology_template.node_templates.job.properties.retries",
+            "templates/t.yaml:14:17 topology_template.node_templates.job.properties.mounts",
+            "templates/t.yaml:21:7 topology_template.policies.0.nightly",
+        ], describe(c.diagnostics))
+        XCTAssertTrue(warnings.allSatisfy { $0.severity == .warning })
+        XCTAssertEqual(warnings[1].message, "\"job\": retries is declared but DTE does not act on it yet (it would say: resubmits a failed run)")
+        XCTAssertFalse(warnings.contains { $0.message.contains("\"plain\"") }, "retries: 0 promises nothing")
+    }
+
+    func testATwinThatOnlyUsesWhatDTEDoesHasNoWarning() throws {
+        let text = twinHeader + """
+        topology_template:
+          node_templates:
+            t: { type: dte.nodes.DigitalTwin, properties: { project: p, source: https://example.org/t } }
+            job:
+              type: dte.nodes.BatchJob
+              properties: { image: docker://x:1, cpus: 2, memory: 1 GB, walltime: 10 m, env: { A: b } }
+              requirements: [ { twin: t } ]
+        """
+        let repo = try ScratchRepository(["templates/t.yaml": text])
+        defer { repo.remove() }
+        XCTAssertEqual(repo.compile().diagnostics.count, 0, describe(repo.compile().diagnostics))
+    }
+}
