@@ -52,7 +52,7 @@ public struct RepositoryConfig: Sendable {
             err("expected-map", "dte.yaml must be a map", rootNode.mark, "")
             return (config, diags)
         }
-        let allowed = ["version", "state", "import_map", "sync", "sites", "hooks", "description"]
+        let allowed = ["version", "state", "import_map", "sync", "sites", "hooks", "quality", "description"]
         for e in entries {
             switch e.key {
             case "version":
