@@ -267,18 +267,18 @@ extension DTEAgent {
     struct Usage: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Print what finished jobs used, as the agent collects it (one accounting query for all).",
-            discussion: "Job ids as arguments, or '-' to read them (one per line) from standard input. "
+            discussion: "Job ids as arguments, or none to read them (whitespace-separated) from standard input. "
                 + "Prints one JSON object: job id -> usage; jobs accounting does not hold are left out.")
 
         @OptionGroup var options: SettingOptions
 
-        @Argument(help: "Job ids ('-' reads standard input).")
+        @Argument(help: "Job ids (none: read from standard input).")
         var jobs: [String] = []
 
         func run() async throws {
             let configuration = try options.load()
             var ids = jobs
-            if ids == ["-"] {
+            if ids.isEmpty {
                 ids = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
                     .split(whereSeparator: \.isWhitespace).map(String.init)
             }

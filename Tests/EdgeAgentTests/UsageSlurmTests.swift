@@ -25,16 +25,16 @@ import Testing
     static let apelSummaryMandatory = ["Site", "Month", "Year", "WallDuration", "CpuDuration", "NumberOfJobs"]
 
     /// What sacct itself says of a job, in epoch seconds (`SLURM_TIME_FORMAT=%s`): an independent reading.
-    struct Accounted { var elapsed: Int, start: Int, end: Int, cpus: Int, account: String, state: String, nodes: String }
+    struct Accounted { var elapsed: Int, start: Int, end: Int, cpus: Int, account: String, state: String, nodes: String, partition: String }
     static func accounted(_ job: String) async throws -> Accounted {
         var env = ProcessInfo.processInfo.environment
         env["SLURM_TIME_FORMAT"] = "%s"
-        let out = try await CommandRunner.run("sacct", ["-X", "-n", "-P", "-j", job, "-o", "ElapsedRaw,Start,End,NCPUS,Account,State,NodeList"],
+        let out = try await CommandRunner.run("sacct", ["-X", "-n", "-P", "-j", job, "-o", "ElapsedRaw,Start,End,NCPUS,Account,State,NodeList,Partition"],
                                               environment: env)
         let f = out.stdout.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "|", omittingEmptySubsequences: false).map(String.init)
-        try #require(f.count == 7, "sacct: \(out.stdout) \(out.stderr)")
+        try #require(f.count == 8, "sacct: \(out.stdout) \(out.stderr)")
         return Accounted(elapsed: Int(f[0]) ?? -1, start: Int(f[1]) ?? -1, end: Int(f[2]) ?? -1, cpus: Int(f[3]) ?? -1,
-                         account: f[4], state: f[5], nodes: f[6])
+                         account: f[4], state: f[5], nodes: f[6], partition: f[7])
     }
 
     /// `Key: Value` records of an APEL message, each closed by `%%`.
@@ -112,7 +112,7 @@ import Testing
             #expect(usage.startTime.map { Int($0) } == truth.start && usage.endTime.map { Int($0) } == truth.end,
                     "\(record.podName): times in UTC epoch seconds, as sacct's own %s")
             #expect(usage.cores == truth.cpus && usage.nodes == 1)
-            #expect(usage.nodeList == truth.nodes && usage.queue == "batch")
+            #expect(usage.nodeList == truth.nodes && usage.queue == (truth.partition.isEmpty ? nil : truth.partition), "\(record.podName)")
             #expect(record.owner == "local")
             if record.podUID != busy.pod.metadata.uid {
                 #expect(record.project == (truth.account.isEmpty ? record.namespace : truth.account), "the Slurm account, else the namespace")
@@ -157,7 +157,7 @@ import Testing
             #expect(fields["StartTime"] == usage.startTime.map { "\(Int($0))" } && fields["EndTime"] == usage.endTime.map { "\(Int($0))" })
             #expect(fields["Processors"] == "\(usage.cores)" && fields["NodeCount"] == "1")
             #expect(fields["MemoryReal"] == "\(usage.maxRSSKiB)", "KB")
-            #expect(fields["Queue"] == "batch" && fields["MachineName"] == usage.nodeList)
+            #expect(fields["Queue"] == usage.queue && fields["MachineName"] == usage.nodeList)
             #expect(fields["ServiceLevelType"] == "HEPscore23" && fields["ServiceLevel"] == "10.5", "a pair")
         }
 
