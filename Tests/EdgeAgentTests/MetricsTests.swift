@@ -29,7 +29,14 @@ import Testing
         let pod = Fixtures.pod("metrics", containers: [Fixtures.container("main", ["true"])])
         _ = try await agent.create(pod)
         _ = try await agent.finished(pod.pod.metadata.uid)
-        let text = String(decoding: try await agent.request(.get, "/metrics").body, as: UTF8.self)
+        // The containers' status files say it ended before the poller sees the job end: wait for that.
+        var text = ""
+        let deadline = Date().addingTimeInterval(60)
+        repeat {
+            text = String(decoding: try await agent.request(.get, "/metrics").body, as: UTF8.self)
+            if Self.value("dte_agent_pods{phase=\"finished\"}", in: text) == 1 { break }
+            try await Task.sleep(for: .milliseconds(300))
+        } while Date() < deadline
         for line in ["# TYPE dte_agent_pods gauge", "# TYPE dte_agent_pods_created_total counter",
                      "# TYPE dte_agent_backend_query_duration_seconds histogram"] {
             #expect(text.contains(line + "\n"), "\(line) in:\n\(text)")
