@@ -43,7 +43,9 @@ import Testing
     @Test func hostileSacctOutputNeverTraps() {
         let huge = "99999999999999999999999999999"
         func line(_ fields: [String]) -> String {
-            (fields + Array(repeating: "", count: max(0, SlurmCLI.usageFields.count - fields.count))).joined(separator: "|")
+            var all = fields + Array(repeating: "", count: max(0, SlurmCLI.usageFields.count - fields.count))
+            if fields.count <= 13, !fields.isEmpty, !fields[0].contains(".") { all[13] = "batch" }
+            return all.joined(separator: "|")
         }
         let lines = [
             line(["201", "COMPLETED", "\(huge):-1", "garbage", "2026-99-99T99:99:99", "9999-12-31T23:59:59", huge,
@@ -68,6 +70,8 @@ import Testing
         #expect(jobs["203"]?.maxRSSKiB == 0 && jobs["203"]?.cpuSeconds == 0)
         #expect(jobs["205"]?.cpuSeconds == 0)
         #expect(jobs.count == 4)
+        #expect(SlurmCLI.parseUsage("301|COMPLETED|0:0|||||00:01|1|1||cpu=1|acct||node1").isEmpty,
+                "a record without its partition yet is asked again later")
     }
 
     /// Recorded with the attributes the agent asks for (`condor_history -json -attributes …`):

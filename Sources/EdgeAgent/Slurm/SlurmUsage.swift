@@ -38,6 +38,9 @@ extension SlurmCLI {
                 if let rss = memoryKiB(f[10]) { stepRSS[jobID] = max(stepRSS[jobID] ?? 0, rss) }
                 continue
             }
+            // slurmdbd can hold a job's end before the rest of its record (its partition is then
+            // still empty): such a job is asked again on a later poll.
+            guard !f[13].isEmpty else { continue }
             let state = SlurmJobInfo.State(slurm: String(f[1].prefix(64)))
             let codes = f[2].split(separator: ":", maxSplits: 1)
             let tres = f[11]
