@@ -17,6 +17,8 @@ APT_PACKAGES=(
   libyaml-dev libsqlite3-dev libcurl4-openssl-dev libssl-dev openssl
   # the test runtime and benchmarks
   bubblewrap hyperfine
+  # the metrics tests: promtool check metrics, and a real Prometheus scraping the agent
+  prometheus
   # pip for the system python, in case python3 on PATH is Debian's
   python3-pip
 )

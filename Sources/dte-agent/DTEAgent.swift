@@ -11,7 +11,7 @@ struct DTEAgent: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dte-agent",
         abstract: "Runs Kubernetes pods as Slurm jobs; speaks interLink's plugin API.",
-        subcommands: [Serve.self, Render.self],
+        subcommands: [Serve.self, Render.self, Usage.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -55,6 +55,12 @@ struct SettingOptions: ParsableArguments {
     var allowedSbatchFlag: [String] = []
     @Option(help: "A host folder hostPath volumes may use (repeatable).")
     var allowedHostPath: [String] = []
+    @Option(help: "The site's name in APEL usage records (GOCDB name); enables /v1/usage?format=apel-job|apel-summary.")
+    var apelSite: String?
+    @Option(help: "The benchmark of the site's cores in APEL records: TYPE=VALUE (HEPscore23=12.5, HEPSPEC=10).")
+    var apelServiceLevel: String?
+    @Flag(help: "With --apel-site: serve GPU usage as APEL-accelerator-message (/v1/usage?format=apel-accelerator).")
+    var apelAccelerator = false
     @Option(help: "How long finished pods are kept (7d, 12h).")
     var retention: String?
     @Option(help: "Seconds between Slurm polls.")
@@ -126,6 +132,7 @@ struct SettingOptions: ParsableArguments {
             ("idle-timeout", idleTimeout),
             ("run-as-users", runAsUsers), ("run-as-groups", runAsGroups), ("run-as-default-user", runAsDefaultUser),
             ("backend-timeout", backendTimeout), ("poll-timeout", pollTimeout),
+            ("apel-site", apelSite), ("apel-service-level", apelServiceLevel),
         ]
         for (key, value) in flags {
             if let value { try ConfigSetting.apply(key: key, value: .scalar(value), to: &configuration) }
@@ -138,6 +145,7 @@ struct SettingOptions: ParsableArguments {
         }
         if allowInsecureListen { configuration.allowInsecureListen = true }
         if holdJobs { configuration.holdJobs = true }
+        if apelAccelerator { configuration.apelAccelerator = true }
         if allowRunAsUser { configuration.allowRunAsUser = true }
         if !allowedSbatchFlag.isEmpty {
             try ConfigSetting.apply(key: "allowed-sbatch-flags", value: .list(allowedSbatchFlag), to: &configuration)
@@ -253,6 +261,39 @@ extension DTEAgent {
                 print(try HTCondorCLI.submitDescription(job.request, executable: "\(job.podDir)/job.slurm",
                                                         environment: SlurmCLI.jobEnvironment()), terminator: "")
             }
+        }
+    }
+
+    struct Usage: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print what finished jobs used, as the agent collects it (one accounting query for all).",
+            discussion: "Job ids as arguments, or none to read them (whitespace-separated) from standard input. "
+                + "Prints one JSON object: job id -> usage; jobs accounting does not hold are left out.")
+
+        @OptionGroup var options: SettingOptions
+
+        @Argument(help: "Job ids (none: read from standard input).")
+        var jobs: [String] = []
+
+        func run() async throws {
+            let configuration = try options.load()
+            var ids = jobs
+            if ids.isEmpty {
+                ids = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+                    .split(whereSeparator: \.isWhitespace).map(String.init)
+            }
+            guard !ids.isEmpty else { throw ValidationError("name at least one job id") }
+            if let bad = ids.first(where: { $0.isEmpty || $0.utf8.count > 20 || !$0.allSatisfy(\.isNumber) }) {
+                throw ValidationError("'\(bad.prefix(40))' is not a job id")
+            }
+            let logger = Logger(label: "dte-agent")
+            let backend: any BatchBackend = configuration.backend == .htcondor
+                ? HTCondorCLI(logger: logger, binDir: configuration.htcondorBinDir, timeouts: configuration.backendTimeouts)
+                : SlurmCLI(logger: logger, timeouts: configuration.backendTimeouts)
+            let usage = try await backend.usage(jobIDs: ids)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            print(String(decoding: try encoder.encode(usage), as: UTF8.self))
         }
     }
 }

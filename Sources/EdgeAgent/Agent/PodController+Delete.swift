@@ -45,7 +45,12 @@ extension PodController {
             lastCancel[record.uid] = nil
             unconfirmedSince[record.uid] = nil
         }
-        do { try await store.perform(records.map { .delete(uid: $0.uid) }) } catch {
+        // A pod forgotten with a job (deleted, cancelled, expired) keeps its usage.
+        let now = Self.now()
+        let changes = records.flatMap { record -> [StoreChange] in
+            record.jobID == nil ? [.delete(uid: record.uid)] : [.queueUsage(uid: record.uid, at: now), .delete(uid: record.uid)]
+        }
+        do { try await store.perform(changes) } catch {
             logger.error("cannot remove pods from the store", metadata: ["error": "\(error)"])
         }
         await Self.removeFolders(records.map(podDir), workDir: configuration.workDir)

@@ -18,7 +18,10 @@ extension PodController {
             || registry.pods.contains { $0.deleteRequested || $0.phase == .active && $0.live == nil }
         let snapshot: JobSnapshot?
         do {
+            let clock = ContinuousClock()
+            let asked = clock.now
             snapshot = try await backend.jobs(commentPrefix: jobCommentPrefix, changedSince: full ? nil : lastJobsUpdate)
+            metrics.recordLatency("jobs", clock.now - asked)
         } catch {
             counters.pollErrors += 1
             lastPollError = error.message
@@ -53,6 +56,7 @@ extension PodController {
             await retryDeletes(jobs: snapshot.jobs)
             findOrphans(snapshot.jobs)
         }
+        await collectUsage(now: started)
         await expireFinished(now: started)
         lastPollError = nil
         lastPollAt = Self.now()
@@ -142,6 +146,7 @@ extension PodController {
             logger.info("pod finished", metadata: ["uid": "\(pod.uid)", "job": "\(pod.jobID ?? "-")",
                                                    "state": "\(s.job?.state.rawValue ?? "gone")"])
             finished.append(.finished(uid: pod.uid, status: status, finishedAt: s.at))
+            finished.append(.queueUsage(uid: pod.uid, at: s.at))
         }
         return finished
     }

@@ -73,6 +73,15 @@ extension PodController {
             orphanJobs: orphanJobs.map(\.jobID), capacity: capacity)
     }
 
+    /// The state `/metrics` publishes.
+    func metricsSnapshot() -> AgentMetrics.Snapshot {
+        var phases: [PodRecord.Phase: Int] = [:]
+        for pod in registry.pods { phases[pod.phase, default: 0] += 1 }
+        return AgentMetrics.Snapshot(counters: counters, phases: phases, tracked: registry.count,
+                                     backendUp: lastPollAt != nil && lastPollError == nil, orphans: orphanJobs.count,
+                                     capacity: capacity)
+    }
+
     public func metricCounters() -> (Counters, Int, Int) {
         (counters, registry.count, registry.activeCount)
     }

@@ -44,6 +44,8 @@ public actor PodController {
     /// Jobs this agent instance submitted that match no pod it knows (reported, never cancelled).
     var orphanJobs: [SlurmJobInfo] = []
     var counters = Counters()
+    /// What `/metrics` serves.
+    nonisolated public let metrics = AgentMetrics()
 
     /// Totals since start, for `/metrics`.
     public struct Counters: Sendable {
@@ -60,6 +62,9 @@ public actor PodController {
         let builder = PodJobBuilder(configuration: configuration, instanceID: try store.instanceID())
         self.builder = builder
         self.registry = PodRegistry(records: try store.all(), podDirectory: builder.podDirectory(namespace:uid:))
+        for (project, total) in try store.usageTotals() {
+            metrics.addUsage(project: project, coreSeconds: total.coreSeconds, gpuSeconds: total.gpuSeconds)
+        }
     }
 
     func podDir(_ pod: TrackedPod) -> String {

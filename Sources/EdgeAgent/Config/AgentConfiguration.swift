@@ -89,6 +89,17 @@ public struct AgentConfiguration: Sendable, Hashable {
     public var runAsGroups: [ClosedRange<Int>] = []
     /// The uid a pod without `runAsUser` runs as (`run-as-default-user`); nil: such a pod is refused.
     public var runAsDefaultUser: Int?
+    /// The site's name in APEL records (`apel-site`, the GOCDB name); nil: no APEL records.
+    public var apelSite: String?
+    /// The benchmark of the site's cores in APEL records (`apel-service-level`, `HEPscore23=12.5`).
+    public var apelServiceLevel: APELRecords.ServiceLevel?
+    /// Serve GPU usage as `APEL-accelerator-message` too (`apel-accelerator`).
+    public var apelAccelerator = false
+    /// How usage is written as APEL records; nil without `apel-site`.
+    public var apel: APELRecords? {
+        apelSite.map { APELRecords(site: $0, serviceLevel: apelServiceLevel, submitHost: ProcessInfo.processInfo.hostName,
+                                 accelerator: apelAccelerator) }
+    }
     /// How long a finished pod's folder and record are kept, in seconds.
     public var retentionSeconds: Int = 7 * 86_400
     /// How often the poller queries Slurm, in seconds.

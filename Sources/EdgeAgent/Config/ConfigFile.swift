@@ -91,7 +91,7 @@ public enum ConfigSetting {
         "max-pods", "log-level", "hold-jobs",
         "oidc-issuer", "oidc-audience", "oidc-leeway", "oidc-key-refresh", "entitlement", "namespace-entitlement",
         "max-pods-per-identity", "tls-cert", "tls-key", "tls-client-ca", "socket-group", "allow-insecure-listen",
-        "max-connections", "idle-timeout", "backend-timeout", "poll-timeout",
+        "max-connections", "idle-timeout", "backend-timeout", "poll-timeout", "apel-site", "apel-service-level", "apel-accelerator",
     ]
 
     public static func apply(key: String, value: ConfigValue, to c: inout AgentConfiguration) throws(AgentError) {
@@ -160,6 +160,20 @@ public enum ConfigSetting {
             }
         case "run-as-default-user":
             c.runAsDefaultUser = try accountRange(try scalar(), setting: key) { Accounts.user(name: $0)?.uid }.lowerBound
+        case "apel-site":
+            let site = try scalar()
+            guard (1...100).contains(site.utf8.count),
+                  site.unicodeScalars.allSatisfy({ $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "-_.".unicodeScalars.contains($0)) })
+            else { throw bad("a site name (GOCDB): 1 to 100 letters, digits, '-', '_' or '.'") }
+            c.apelSite = site
+        case "apel-service-level":
+            guard let level = APELRecords.ServiceLevel(try scalar()) else {
+                throw bad("TYPE=VALUE with TYPE one of \(APELRecords.ServiceLevel.types.joined(separator: ", ")) and VALUE a positive number")
+            }
+            c.apelServiceLevel = level
+        case "apel-accelerator":
+            guard let flag = Bool(try scalar()) else { throw bad("true or false") }
+            c.apelAccelerator = flag
         case "retention":
             guard let seconds = Duration.seconds(try scalar()) else { throw bad("a duration like 7d or 12h") }
             c.retentionSeconds = try Checked.inRange(seconds, Limits.retentionSeconds, field, unit: "s", code: .badRequest)

@@ -55,8 +55,11 @@ public enum AgentAPI {
         router.get("/healthz") { _, _ in try json(await controller.publicHealth()) }
         router.get("/v1/health") { _, _ in try json(await controller.health()) }
         router.get("/v1/capacity") { _, _ in try json(await controller.ping()) }
+        router.get("/v1/usage") { request, context in
+            try await UsageAPI.respond(request, context: context, access: access, controller: controller)
+        }
         router.get("/metrics") { _, _ in
-            let text = await Metrics.render(controller: controller)
+            let text = controller.metrics.render(await controller.metricsSnapshot())
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                             body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
         }

@@ -27,6 +27,8 @@ public struct SlurmJobRequest: Codable, Sendable, Hashable {
     public var userID: Int? = nil
     /// The job's group, with `userID` (`runAsGroup`, else the user's primary group).
     public var groupID: Int? = nil
+    /// The project the job's usage is accounted to (`dte.io/project`); nil: the account, else the namespace.
+    public var project: String? = nil
 
     /// `--gres` value, when the pod asks for GPUs.
     public var gres: String? {

@@ -17,6 +17,8 @@ public struct PodJobBuilder: Sendable {
         public static let gpuModel = "dte.io/gpu-model"
         public static let walltime = "dte.io/walltime"
         public static let after = "dte.io/after"
+        /// The project usage is accounted to.
+        public static let project = "dte.io/project"
         public static let slurmFlags = "slurm-job.vk.io/flags"
         /// interLink annotations that carry shell and are therefore refused.
         public static let refused = ["slurm-job.vk.io/pre-exec", "slurm-job.vk.io/singularity-options",
@@ -512,7 +514,8 @@ public struct PodJobBuilder: Sendable {
             comment: "dte-agent:\(instanceID):\(pod.metadata.uid)",
             extraFlags: try extraFlags(annotations[Annotation.slurmFlags]),
             hold: configuration.holdJobs,
-            userID: account?.uid, groupID: account?.gid)
+            userID: account?.uid, groupID: account?.gid,
+            project: try slurmName(Annotation.project, nil))
     }
 
     /// The account a pod's job runs as; nil: the agent's own account.

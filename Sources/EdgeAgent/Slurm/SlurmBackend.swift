@@ -141,6 +141,9 @@ public protocol BatchBackend: Sendable {
     /// comment and working directory: finds a submission whose answer was lost after
     /// slurmctld already forgot the job.
     func accounting(submittedSince since: Double, userID: Int?) async throws(AgentError) -> [String: SlurmJobInfo]
+    /// What the finished jobs among `jobIDs` used, from accounting, in one query; jobs it does
+    /// not hold yet (or not as ended) are left out, to be asked again later.
+    func usage(jobIDs: [String]) async throws(AgentError) -> [String: JobUsage]
     /// True while a submission with this comment may still reach the scheduler (a call that
     /// passed its deadline but has not returned): the job must not be submitted again yet.
     func submissionPending(comment: String) -> Bool
@@ -162,6 +165,8 @@ extension BatchBackend {
     public func accounting(submittedSince since: Double, userID: Int?) async throws(AgentError) -> [String: SlurmJobInfo] { [:] }
 
     public func submissionPending(comment: String) -> Bool { false }
+
+    public func usage(jobIDs: [String]) async throws(AgentError) -> [String: JobUsage] { [:] }
 
     public func jobs(commentPrefix: String) async throws(AgentError) -> [String: SlurmJobInfo] {
         try await jobs().filter { $0.value.comment?.hasPrefix(commentPrefix) == true }

@@ -250,6 +250,10 @@ public struct SlurmLibrary: BatchBackend {
         try await cli.accounting(jobIDs: jobIDs)
     }
 
+    public func usage(jobIDs: [String]) async throws(AgentError) -> [String: JobUsage] {
+        try await cli.usage(jobIDs: jobIDs)
+    }
+
     public func accounting(submittedSince since: Double, userID: Int?) async throws(AgentError) -> [String: SlurmJobInfo] {
         try await cli.accounting(submittedSince: since, userID: userID)
     }

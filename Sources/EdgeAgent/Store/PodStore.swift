@@ -102,6 +102,8 @@ public enum StoreChange: Sendable {
     case finished(uid: String, status: PodStatus, finishedAt: Double)
     /// Forgets a pod.
     case delete(uid: String)
+    /// Queues the collection of a pod's usage once its job ended (nothing when it has no job or is queued already).
+    case queueUsage(uid: String, at: Double)
 
     func apply(_ db: Database) throws {
         switch self {
@@ -119,6 +121,8 @@ public enum StoreChange: Sendable {
                 .execute(arguments: [text, finishedAt, finishedAt, uid])
         case .delete(let uid):
             try db.cachedStatement(sql: "DELETE FROM pod WHERE uid = ?").execute(arguments: [uid])
+        case .queueUsage(let uid, let at):
+            try UsageStore.queue(db, uid: uid, at: at)
         }
     }
 }
@@ -277,18 +281,19 @@ public struct PodStore: Sendable {
                 t.add(column: "ownerIssuer", .text)
             }
         }
+        migrator.registerMigration("v3-usage") { db in try UsageStore.createTable(db) }
         do { try migrator.migrate(writer) } catch {
             throw AgentError(.storeFailure, "cannot migrate the agent database", cause: error)
         }
     }
 
-    private func write<T: Sendable>(_ what: String, _ body: @Sendable (Database) throws -> T) throws(AgentError) -> T {
+    func write<T: Sendable>(_ what: String, _ body: @Sendable (Database) throws -> T) throws(AgentError) -> T {
         do { return try writer.write(body) } catch {
             throw AgentError(.storeFailure, "database write failed: \(what)", cause: error)
         }
     }
 
-    private func read<T: Sendable>(_ what: String, _ body: @Sendable (Database) throws -> T) throws(AgentError) -> T {
+    func read<T: Sendable>(_ what: String, _ body: @Sendable (Database) throws -> T) throws(AgentError) -> T {
         do { return try writer.read(body) } catch {
             throw AgentError(.storeFailure, "database read failed: \(what)", cause: error)
         }
