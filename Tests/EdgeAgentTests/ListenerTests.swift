@@ -170,7 +170,7 @@ import Testing
         try SlurmCluster.require()
         let dir = NSTemporaryDirectory() + "dte-conn-" + UUID().uuidString.prefix(8).lowercased()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let agent = try startTestAgent(dataDir: dir + "/data", arguments: ["--idle-timeout", "4", "--max-connections", "2"])
+        let agent = try startTestAgent(dataDir: dir + "/data", arguments: ["--idle-timeout", "10", "--max-connections", "2"])
         defer { agent.process.terminate(); agent.process.waitUntilExit() }
         let port = UInt16(agent.url.split(separator: ":").last ?? "") ?? 0
         // Without OIDC the start-up log says plainly who can drive the agent.
@@ -178,30 +178,17 @@ import Testing
         #expect(log.contains("NO AUTHENTICATION"), "\(log)")
 
         // Two silent connections take every slot: a third client is not served meanwhile…
-        let sockets = Self.socketCount(of: agent.process.processIdentifier)
         let silent = [try Self.connect(port), try Self.connect(port)]
-        // The agent has accepted both before the third arrives (connections that wait in the
-        // backlog together may be accepted in one go): its open sockets say so, however loaded
-        // the machine is.
-        let deadline = Date().addingTimeInterval(15)
-        while Self.socketCount(of: agent.process.processIdentifier) < sockets + 2 && Date() < deadline {
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        #expect(Self.socketCount(of: agent.process.processIdentifier) >= sockets + 2)
+        // (Time for the agent to accept them, before the third arrives: connections that wait in
+        // the backlog together may be accepted in one go. Generous: the machine may be loaded,
+        // and the idle timeout leaves the window open 10 s.)
+        try await Task.sleep(for: .seconds(3))
         #expect(!Self.answersOnANewConnection(port, within: 1))
-        // …until the agent closes the silent ones (idle-timeout 4 s), then it answers again.
-        for fd in silent { #expect(Self.readsEndOfStream(fd, within: 8)) }
+        // …until the agent closes the silent ones (idle-timeout 10 s), then it answers again.
+        for fd in silent { #expect(Self.readsEndOfStream(fd, within: 14)) }
         silent.forEach { close($0) }
         try await Task.sleep(for: .milliseconds(200))
         #expect(Self.answersOnANewConnection(port, within: 3))
-    }
-
-    /// How many sockets the process has open (from /proc: accepted connections count, ones
-    /// still waiting in the listen backlog do not).
-    static func socketCount(of pid: Int32) -> Int {
-        let dir = "/proc/\(pid)/fd"
-        let entries = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
-        return entries.filter { ((try? FileManager.default.destinationOfSymbolicLink(atPath: "\(dir)/\($0)")) ?? "").hasPrefix("socket:") }.count
     }
 
     /// Whether `GET /healthz` on a new connection gets an answer within `seconds`.
