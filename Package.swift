@@ -36,10 +36,15 @@ let package = Package(
         ),
         .target(name: "DTEModel", dependencies: ["CYAML"], swiftSettings: strict),
         .target(name: "DTECompiler", dependencies: ["DTEModel"], swiftSettings: strict),
-        .target(name: "DTEViews", dependencies: ["DTEModel", "DTECompiler", "DTEPlanner"], swiftSettings: strict),
+        .target(name: "DTEViews", dependencies: ["DTEModel", "DTECompiler", "DTEPlanner", "DTEApply"], swiftSettings: strict),
         .target(name: "DTEState", dependencies: [.product(name: "GRDB", package: "GRDB.swift")], swiftSettings: strict),
         .target(name: "DTEPlanner", dependencies: ["DTEModel", "DTECompiler", "DTEState"], swiftSettings: strict),
         .target(name: "DTEApply", dependencies: ["DTEModel", "DTEPlanner", "DTEState"], swiftSettings: strict),
+        .target(
+            name: "DTEEngine",
+            dependencies: ["DTEModel", "DTECompiler", "DTEPlanner", "DTEState", "DTEApply"],
+            swiftSettings: strict
+        ),
         .target(
             name: "DTEProviders",
             dependencies: [
@@ -59,7 +64,7 @@ let package = Package(
         .target(
             name: "DTECommands",
             dependencies: [
-                "DTEModel", "DTECompiler", "DTEViews", "DTEPlanner", "DTEState", "DTEApply", "DTEProviders", "DTEQuality", "PodWire",
+                "DTEModel", "DTECompiler", "DTEViews", "DTEPlanner", "DTEState", "DTEApply", "DTEEngine", "DTEHooks", "DTEProviders", "DTEQuality", "PodWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
@@ -135,6 +140,11 @@ let package = Package(
         .testTarget(
             name: "DTEApplyTests",
             dependencies: ["DTEState", "DTETestSupport", "DTEProviders", "PodWire", .product(name: "Hummingbird", package: "hummingbird")],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "DTEEngineTests",
+            dependencies: ["DTEEngine", "DTEApply", "DTEPlanner", "DTEState", "DTECompiler", "DTEModel", "DTEViews"],
             swiftSettings: strict
         ),
         .testTarget(name: "DTEPlannerTests", dependencies: ["DTEPlanner", "DTECompiler", "DTEState", "DTEModel"], swiftSettings: strict),

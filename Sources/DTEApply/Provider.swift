@@ -84,12 +84,18 @@ public struct ProviderError: Error, Sendable, CustomStringConvertible {
 
     /// Whether asking again cannot help (the token or its identity must change first).
     public var isAuthorization: Bool { [.unauthenticated, .forbidden, .credentials].contains(kind) }
+
+    /// Whether the same call may succeed later unchanged (no answer): the engine retries it with
+    /// bounded backoff. Every other kind is an answer (a refusal or nonsense) and fails at once.
+    public var isTransient: Bool { kind == .unreachable }
 }
 
 /// How apply reaches a site. Contract: `create` is idempotent on the pod UID (a second call
 /// returns the job of the first); `delete` may be called more than once and succeeds for a pod
 /// the site does not know.
 public protocol Provider: Sendable {
+    /// Where the site is reached (a URL), for messages.
+    var endpoint: String { get }
     func create(_ pod: PodRequest) async throws -> String
     func status(_ pods: [PodRef]) async throws -> [PodObservation]
     func delete(_ pod: PodRef) async throws

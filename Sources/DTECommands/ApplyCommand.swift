@@ -2,6 +2,7 @@ import ArgumentParser
 import AsyncHTTPClient
 import DTEApply
 import DTECompiler
+import DTEEngine
 import DTEModel
 import DTEPlanner
 import DTEProviders
@@ -53,21 +54,13 @@ extension DTE {
             let wd = location.workingDirectory
             let plan: Plan
             let store: SQLiteStateStore
+            let compilation: Compilation
             let config: RepositoryConfig?
             if let planFile {
-                let path = SourceSet.absolute(planFile, relativeTo: wd)
-                guard let data = FileManager.default.contents(atPath: path) else { throw CommandFailure("cannot read the plan \(planFile)") }
-                let d = JSONDecoder()
-                d.dateDecodingStrategy = .iso8601
-                do {
-                    plan = try d.decode(Plan.self, from: data)
-                } catch {
-                    throw CommandFailure("\(planFile) is not a DTE plan (save one with dte plan --out FILE): \(error)")
-                }
-                guard plan.formatVersion == Plan.formatVersion else {
-                    throw CommandFailure("\(planFile) has plan format \(plan.formatVersion); this dte reads \(Plan.formatVersion)")
-                }
-                config = RepositoryConfig.findRoot(from: wd).map { RepositoryConfig.load(root: $0, display: "dte.yaml").0 }
+                plan = try Self.readPlan(planFile, workingDirectory: wd)
+                // the repository's hook configuration (the saved plan holds the desired state itself)
+                compilation = Compiler.compile(.repository("."), workingDirectory: wd)
+                config = compilation.config ?? RepositoryConfig.findRoot(from: wd).map { RepositoryConfig.load(root: $0, display: "dte.yaml").0 }
                 store = try stateOptions.open(config: config, workingDirectory: wd)
             } else {
                 var source = try SourceOptions.parse([])
@@ -77,7 +70,8 @@ extension DTE {
                                                                agents: agentOptions.settings))
                 plan = made.0
                 store = made.1
-                config = made.2.config
+                compilation = made.2
+                config = compilation.config
                 print(PlanView(plan: plan, color: useColor()).text())
                 if plan.diagnostics.hasErrors { throw ExitCode(1) }
                 if !plan.hasChanges {
@@ -87,9 +81,11 @@ extension DTE {
                                               uniquingKeysWith: { a, _ in a })
                     let reported = plan.observed.filter { address, o in recorded[address].map { $0 != o.phase } ?? false }
                     guard !reported.isEmpty else { return }
+                    let engine = Engine(store: store, providers: { _ in nil }, repositoryRoot: config?.root ?? wd,
+                                        settings: ApplySettings(holder: holderName))
                     do {
-                        _ = try await Executor(store: store, providers: { _ in nil }, holder: holderName).apply(plan, gitCommit: plan.gitCommit)
-                    } catch let e as ApplyError {
+                        _ = try await engine.apply(plan)
+                    } catch let e as EngineError {
                         throw CommandFailure(e.message)
                     }
                     print("Recorded what the sites report for \(reported.count) resource\(reported.count == 1 ? "" : "s").")
@@ -104,39 +100,52 @@ extension DTE {
                     guard readLine() == "yes" else { throw CommandFailure("apply cancelled") }
                 }
             }
+            let current = try await store.snapshot()
             do {
-                try Executor.checkFresh(plan, against: try await store.snapshot())
-            } catch let e as ApplyError {
-                throw CommandFailure(e.message)
+                try Engine.checkFresh(plan, against: current)
+            } catch {
+                throw CommandFailure(error.message)
             }
             let agents = try SiteAgents(sites: plan.desired.sites, settings: agentOptions.settings, config: config,
                                         workingDirectory: wd, interactive: false)
             defer { agents.client.shutdown { _ in } }
-            var executor = Executor(store: store, providers: { agents.provider($0) }, parallelism: parallelism, holder: holderName)
-            executor.waitTimeout = waitTimeout.seconds
-            let color = useColor()
-            let results: [ApplyResult]
+            let view = ApplyView(color: useColor())
+            var settings = ApplySettings(parallelism: parallelism, holder: holderName)
+            settings.waitTimeout = waitTimeout.seconds
+            let engine = Engine(store: store, providers: { agents.provider($0) }, hooks: hookPipeline(for: compilation, workingDirectory: wd),
+                                events: { event in
+                                    print(view.line(event))
+                                    fflush(nil)
+                                },
+                                repositoryRoot: config?.root ?? wd, settings: settings)
+            let report: ApplyReport
             do {
-                results = try await executor.apply(plan, gitCommit: plan.gitCommit) { event in
-                    switch event {
-                    case .started(let address, let action): print("\(address): \(action.rawValue)…")
-                    case .waiting(let address, let dependency, let site, let status):
-                        print("\(address): waiting for \(dependency) on site \(site) to finish: \(status)")
-                    case .finished(let r):
-                        let mark = r.outcome == .failed ? (color ? "\u{1B}[31mfailed\u{1B}[0m" : "failed") : r.outcome.rawValue
-                        print("\(r.address): \(mark)\(r.jobID.map { " (job \($0))" } ?? "")\(r.message.map { ": \($0)" } ?? "")")
-                    }
-                    fflush(nil)
-                }
-            } catch let e as ApplyError {
+                report = try await engine.apply(plan)
+            } catch let e as EngineError {
                 throw CommandFailure(e.message)
             }
-            let failed = results.filter { $0.outcome == .failed || $0.outcome == .skipped }
-            let done = results.count - failed.count
-            print("\nApply complete: \(done) succeeded, \(results.filter { $0.outcome == .failed }.count) failed, \(results.filter { $0.outcome == .skipped }.count) skipped.")
+            print("\n" + view.summary(report.results))
             let outputs = try await store.outputs()
             if !outputs.isEmpty { print("\nOutputs:\n\n" + OutputsView(outputs: outputs).text(), terminator: "") }
-            if !failed.isEmpty { throw ExitCode(1) }
+            if !(report.failed.isEmpty && report.skipped.isEmpty) { throw ExitCode(1) }
+        }
+
+        /// A plan saved with `dte plan --out`, of this dte's plan format.
+        static func readPlan(_ planFile: String, workingDirectory wd: String) throws -> Plan {
+            let path = SourceSet.absolute(planFile, relativeTo: wd)
+            guard let data = FileManager.default.contents(atPath: path) else { throw CommandFailure("cannot read the plan \(planFile)") }
+            let d = JSONDecoder()
+            d.dateDecodingStrategy = .iso8601
+            let plan: Plan
+            do {
+                plan = try d.decode(Plan.self, from: data)
+            } catch {
+                throw CommandFailure("\(planFile) is not a DTE plan (save one with dte plan --out FILE): \(error)")
+            }
+            guard plan.formatVersion == Plan.formatVersion else {
+                throw CommandFailure("\(planFile) has plan format \(plan.formatVersion); this dte reads \(Plan.formatVersion)")
+            }
+            return plan
         }
     }
 }

@@ -81,14 +81,14 @@ extension DTE {
             if let spec = try? JSONDecoder().decode(ComponentSpec.self, from: Data(record.spec.utf8)) {
                 return PodRef(name: spec.component, namespace: spec.twin, uid: uid)
             }
-            let parts = record.address.split(separator: ".").map(String.init)
-            return PodRef(name: parts.last ?? record.address, namespace: parts.count > 2 ? parts[1] : "default", uid: uid)
+            let address = record.typedAddress
+            return PodRef(name: address?.name ?? record.address, namespace: address?.twin ?? "default", uid: uid)
         }
 
         /// The containers of a resource's pod: apply sends one per component, named after it.
         static func containers(of record: ResourceRecord) -> [String] {
             let spec = try? JSONDecoder().decode(ComponentSpec.self, from: Data(record.spec.utf8))
-            return [spec?.component ?? record.address.split(separator: ".").last.map(String.init) ?? record.address]
+            return [spec?.component ?? record.typedAddress?.name ?? record.address]
         }
 
         /// Says the address is unknown, with the recorded addresses closest to it.
@@ -96,9 +96,10 @@ extension DTE {
             guard !known.isEmpty else {
                 return "no resource \(address) in the state: the state is empty (nothing applied yet, or another --state?)"
             }
+            // what was typed may be no address at all (a bare component name): its last dotted part
             let last = String(address.split(separator: ".").last ?? Substring(address)).lowercased()
             var close = known.filter { candidate in
-                let tail = String(candidate.split(separator: ".").last ?? Substring(candidate)).lowercased()
+                let tail = (ResourceAddress(candidate)?.name ?? candidate).lowercased()
                 return tail == last || candidate.lowercased().contains(last) || closestMatch(to: last, in: [tail]) != nil
             }
             if let best = closestMatch(to: address, in: known), !close.contains(best) { close.insert(best, at: 0) }

@@ -2,6 +2,7 @@ import ArgumentParser
 import AsyncHTTPClient
 import DTEApply
 import DTECompiler
+import DTEEngine
 import DTEModel
 import DTEPlanner
 import DTEProviders
@@ -38,32 +39,6 @@ struct CommandFailure: Error, CustomStringConvertible {
 
 func printError(_ s: String) {
     FileHandle.standardError.write(Data(("error: " + s + "\n").utf8))
-}
-
-/// A content hash of the repository files (provenance of a saved plan).
-func sourceHash(_ files: [String], root: String) -> String {
-    var h = FNV1a64()
-    for f in files.sorted() {
-        let path = f.hasPrefix("/") ? f : (root as NSString).appendingPathComponent(f)
-        h.add(f)
-        h.add(FileManager.default.contents(atPath: path) ?? Data())
-    }
-    return "fnv1a64:" + String(h.value, radix: 16)
-}
-
-func gitCommit(in dir: String) -> String? {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = ["git", "-C", dir, "rev-parse", "--short", "HEAD"]
-    let out = Pipe()
-    p.standardOutput = out
-    p.standardError = FileHandle.nullDevice
-    guard (try? p.run()) != nil else { return nil }
-    let data = out.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    guard p.terminationStatus == 0 else { return nil }
-    let s = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-    return s.isEmpty ? nil : s
 }
 
 extension DTE {
@@ -152,9 +127,18 @@ extension DTE {
             let c = source.compile()
             let store = try stateOptions.open(config: c.config, workingDirectory: source.workingDirectory)
             let snapshot = try await store.snapshot()
-            let observed = try await refresh(snapshot, sites: SiteInfo.all(in: c.model),
-                                             scope: PlanScope(sites: sites, agents: agentOptions.settings), config: c.config,
-                                             workingDirectory: source.workingDirectory)
+            let agents = try SiteAgents(sites: SiteInfo.all(in: c.model), settings: agentOptions.settings, config: c.config,
+                                        workingDirectory: source.workingDirectory, interactive: true)
+            let engine = Engine(store: store, providers: { agents.provider($0) }, repositoryRoot: c.config?.root ?? source.workingDirectory,
+                                settings: ApplySettings(holder: "status"))
+            let observed: [String: ObservedPod]
+            do {
+                observed = try await engine.refresh(snapshot, sites: Set(sites))
+                await agents.shutdown()
+            } catch {
+                await agents.shutdown()
+                throw CommandFailure("\(error)")
+            }
             let rows = snapshot.resources.filter { sites.isEmpty || sites.contains($0.site) }
             if rows.isEmpty { print("no managed resources\(sites.isEmpty ? "" : " on \(sites.joined(separator: ", "))")") }
             let width = rows.map(\.address.count).max() ?? 0
@@ -215,7 +199,9 @@ extension DTE {
                 let store = try openState(location, stateOptions)
                 let f = ISO8601DateFormatter()
                 for h in try await store.history(limit: limit) {
-                    print("\(f.string(from: h.finishedAt))\t\(h.operation)\t\(h.result)\t\(h.who)\t\(h.gitCommit ?? "-")\tserial \(h.serialBefore)→\(h.serialAfter)\t\(h.summary)")
+                    let hooks = (try? JSONDecoder().decode([HookResult].self, from: Data(h.hooks.utf8))) ?? []
+                    let shown = hooks.isEmpty ? "" : "\thooks " + hooks.map { "\($0.name)(\($0.phase.rawValue))=\($0.verdict.rawValue)" }.joined(separator: " ")
+                    print("\(f.string(from: h.finishedAt))\t\(h.operation)\t\(h.result)\t\(h.who)\t\(h.gitCommit ?? "-")\tserial \(h.serialBefore)→\(h.serialAfter)\t\(h.summary)\(shown)")
                 }
             }
         }
@@ -303,86 +289,50 @@ struct PlanScope {
     var agents = AgentSettings()
 }
 
-/// Asks each site that holds recorded resources (in scope) what became of its pods.
-/// A site that cannot be reached, or refuses the token, is an error naming it.
-func refresh(_ snapshot: StateSnapshot, sites: [SiteInfo], scope: PlanScope, config: RepositoryConfig?,
-             workingDirectory: String) async throws -> [String: ObservedPod] {
-    let bySite = Dictionary(grouping: snapshot.resources.filter { scope.sites.isEmpty || scope.sites.contains($0.site) }, by: \.site)
-    // A site whose agent refuses the connection is reported at once, not retried until the timeout.
-    let agents = try SiteAgents(sites: sites, settings: scope.agents, config: config, workingDirectory: workingDirectory, interactive: true)
-    do {
-        let result = bySite.isEmpty ? [:] : try await refresh(bySite, agents: agents)
-        await agents.shutdown()
-        return result
-    } catch {
-        await agents.shutdown()
-        throw error
-    }
+/// The reconciliation hooks a run of plan or apply uses, from the repository's policies and
+/// dte.yaml. The one place commands get them from.
+func hookPipeline(for compilation: Compilation, workingDirectory: String) -> HookPipeline {
+    HookPipeline()
 }
 
-private func refresh(_ bySite: [String: [ResourceRecord]], agents: SiteAgents) async throws -> [String: ObservedPod] {
-    var observed: [String: ObservedPod] = [:]
-    for (site, records) in bySite.sorted(by: { $0.key < $1.key }) {
-        guard let provider = agents.provider(site) else {
-            throw CommandFailure("cannot refresh site \(site): no agent endpoint (site descriptor removed?); pass --refresh=false to plan without asking it")
-        }
-        let refs = records.compactMap { r -> PodRef? in
-            guard let uid = r.podUID else { return nil }
-            let parts = r.address.split(separator: ".").map(String.init)
-            return PodRef(name: parts.count > 2 ? parts[2] : r.address, namespace: parts.count > 1 ? parts[1] : "default", uid: uid)
-        }
-        let statuses: [PodObservation]
-        do {
-            statuses = try await provider.status(refs)
-        } catch let e as ProviderError where e.isAuthorization {
-            throw CommandFailure("cannot refresh site \(site): \(e.message)")
-        } catch {
-            throw CommandFailure("cannot refresh site \(site) (agent \(provider.endpoint)): \(error); pass --refresh=false to plan without asking it")
-        }
-        let byUID = Dictionary(statuses.map { ($0.uid, $0) }, uniquingKeysWith: { a, _ in a })
-        for r in records {
-            guard let uid = r.podUID, let o = byUID[uid] else { continue }
-            observed[r.address] = ObservedPod(o)
-        }
-    }
-    return observed
-}
-
-/// Compiles the repository, reads the state, places components and diffs: the plan.
-/// Invalid files or unplaceable components print their diagnostics and exit 1.
+/// Compiles the repository and has the engine plan it (refreshing from the sites' agents unless
+/// `--refresh=false`). Invalid files, unplaceable components or an order that is a cycle print
+/// their diagnostics and exit 1.
 func makePlan(source: SourceOptions, stateOptions: StateOptions, scope: PlanScope) async throws -> (Plan, SQLiteStateStore, Compilation) {
     let wd = source.workingDirectory
     let c = source.compile()
-    let lines = SourceLines(base: wd)
-    if !c.isValid {
-        let view = DiagnosticView(diagnostics: c.diagnostics, filesChecked: c.files.count, color: useColor(), sourceLine: { lines.line($0, $1) })
+    func fail(_ diagnostics: [Diagnostic]) -> ExitCode {
+        let lines = SourceLines(base: wd)
+        let view = DiagnosticView(diagnostics: diagnostics, filesChecked: c.files.count, color: useColor(), sourceLine: { lines.line($0, $1) })
         FileHandle.standardError.write(Data(view.text().utf8))
-        throw ExitCode(1)
+        return ExitCode(1)
     }
+    if !c.isValid { throw fail(c.diagnostics) }
     let store = try stateOptions.open(config: c.config, workingDirectory: wd)
-    let snapshot = try await store.snapshot()
-    let (desired, placementDiags) = DesiredState.build(from: c.model, used: DesiredState.allocationUse(of: snapshot.resources))
-    let known = Set(desired.sites.map(\.name))
-    for s in scope.sites where !known.contains(s) {
-        throw CommandFailure("--site \(s): no such site (sites: \(known.sorted().joined(separator: ", ")))")
+    let refreshes = scope.refresh || scope.refreshOnly
+    // A site whose agent refuses the connection is reported at once, not retried until the timeout.
+    let agents = try refreshes
+        ? SiteAgents(sites: SiteInfo.all(in: c.model), settings: scope.agents, config: c.config, workingDirectory: wd, interactive: true)
+        : nil
+    let engine = Engine(store: store, providers: { agents?.provider($0) }, hooks: hookPipeline(for: c, workingDirectory: wd),
+                        repositoryRoot: c.config?.root ?? wd, settings: ApplySettings(holder: "plan"))
+    let request = PlanRequest(sites: Set(scope.sites), targets: Set(scope.targets), replace: Set(scope.replace), destroy: scope.destroy,
+                              refresh: scope.refresh, refreshOnly: scope.refreshOnly)
+    let outcome: PlanOutcome
+    do {
+        outcome = try await engine.plan(c, request: request, workingDirectory: wd)
+        await agents?.shutdown()
+    } catch let e as EngineError {
+        await agents?.shutdown()
+        throw CommandFailure(e.message)
+    } catch {
+        await agents?.shutdown()
+        throw error
     }
-    if placementDiags.hasErrors {
-        let view = DiagnosticView(diagnostics: placementDiags, filesChecked: c.files.count, color: useColor(), sourceLine: { lines.line($0, $1) })
-        FileHandle.standardError.write(Data(view.text().utf8))
-        throw ExitCode(1)
+    switch outcome {
+    case .invalid(let diagnostics): throw fail(diagnostics)
+    case .planned(let plan): return (plan, store, c)
     }
-    var options = PlanOptions()
-    options.sites = Set(scope.sites)
-    options.targets = Set(scope.targets)
-    options.replace = Set(scope.replace)
-    options.destroy = scope.destroy
-    options.refreshOnly = scope.refreshOnly
-    let observed = scope.refresh || scope.refreshOnly
-        ? try await refresh(snapshot, sites: desired.sites, scope: scope, config: c.config, workingDirectory: wd) : nil
-    let root = c.config?.root ?? wd
-    let plan = Planner.plan(desired: desired, state: snapshot, options: options,
-                            sourceHash: sourceHash(c.files, root: wd), gitCommit: gitCommit(in: root), observed: observed)
-    return (plan, store, c)
 }
 
 func openState(_ location: LocationOptions, _ options: StateOptions) throws -> SQLiteStateStore {

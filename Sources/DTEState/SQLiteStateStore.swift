@@ -99,6 +99,9 @@ public final class SQLiteStateStore: StateStore {
         m.registerMigration("v3: topology outputs") { db in
             try db.execute(sql: "CREATE TABLE outputs (name TEXT PRIMARY KEY NOT NULL, value TEXT, note TEXT)")
         }
+        m.registerMigration("v4: hook results in history") { db in
+            try db.execute(sql: "ALTER TABLE history ADD COLUMN hooks TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(hooks))")
+        }
         return m
     }
 
@@ -305,10 +308,10 @@ public final class SQLiteStateStore: StateStore {
         try wrap("write") {
             try db.write { db in
                 try db.execute(sql: """
-                    INSERT INTO history (operation, who, git_commit, started_at, finished_at, result, summary, serial_before, serial_after)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO history (operation, who, git_commit, started_at, finished_at, result, summary, serial_before, serial_after, hooks)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """, arguments: [e.operation, e.who, e.gitCommit, e.startedAt.timeIntervalSince1970, e.finishedAt.timeIntervalSince1970,
-                                     e.result, e.summary, e.serialBefore, e.serialAfter])
+                                     e.result, e.summary, e.serialBefore, e.serialAfter, e.hooks])
             }
         }
     }
@@ -319,7 +322,8 @@ public final class SQLiteStateStore: StateStore {
                 try Row.fetchAll(db, sql: "SELECT * FROM history ORDER BY id DESC LIMIT ?", arguments: [limit]).map {
                     HistoryEntry(id: $0["id"], operation: $0["operation"], who: $0["who"], gitCommit: $0["git_commit"],
                                  startedAt: Date(timeIntervalSince1970: $0["started_at"]), finishedAt: Date(timeIntervalSince1970: $0["finished_at"]),
-                                 result: $0["result"], summary: $0["summary"], serialBefore: $0["serial_before"], serialAfter: $0["serial_after"])
+                                 result: $0["result"], summary: $0["summary"], serialBefore: $0["serial_before"], serialAfter: $0["serial_after"],
+                                 hooks: $0["hooks"])
                 }
             }
         }

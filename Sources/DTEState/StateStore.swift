@@ -88,6 +88,15 @@ public struct LockLease: Sendable, Codable, Hashable {
     public var createdAt: Date
     public var expiresAt: Date
     public var heartbeatAt: Date
+
+    public init(id: String, holder: String, operation: String, createdAt: Date, expiresAt: Date, heartbeatAt: Date) {
+        self.id = id
+        self.holder = holder
+        self.operation = operation
+        self.createdAt = createdAt
+        self.expiresAt = expiresAt
+        self.heartbeatAt = heartbeatAt
+    }
 }
 
 /// One finished (or failed) operation on the state.
@@ -102,9 +111,12 @@ public struct HistoryEntry: Sendable, Codable, Hashable {
     public var summary: String
     public var serialBefore: Int
     public var serialAfter: Int
+    /// What the reconciliation hooks said during the operation: a JSON array of hook results
+    /// (name, phase, verdict, blocking, summary, evidence, remedy, subject); `[]` when none ran.
+    public var hooks: String
 
     public init(id: Int64? = nil, operation: String, who: String, gitCommit: String?, startedAt: Date, finishedAt: Date, result: String,
-                summary: String, serialBefore: Int, serialAfter: Int) {
+                summary: String, serialBefore: Int, serialAfter: Int, hooks: String = "[]") {
         self.id = id
         self.operation = operation
         self.who = who
@@ -115,6 +127,7 @@ public struct HistoryEntry: Sendable, Codable, Hashable {
         self.summary = summary
         self.serialBefore = serialBefore
         self.serialAfter = serialAfter
+        self.hooks = hooks
     }
 }
 

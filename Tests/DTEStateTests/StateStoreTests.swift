@@ -1,147 +1,203 @@
 import DTEState
 import Foundation
-import XCTest
+import Testing
 
-/// The state-store contract, run against the SQLite store on a real file.
-final class StateStoreTests: XCTestCase {
-    var dir = ""
+/// A state backend under test: a fresh store, and a second handle on the same state (for SQLite
+/// a new connection to the same file, as a second process would open it; in memory the same store).
+struct Backend: Sendable {
+    enum Kind: String, Sendable, CaseIterable { case sqlite, memory }
+    let kind: Kind
+    let dir = NSTemporaryDirectory() + "dte-state-" + UUID().uuidString
+    let memory = InMemoryStateStore()
 
-    override func setUp() {
-        dir = NSTemporaryDirectory() + "dte-state-" + UUID().uuidString
+    init(_ kind: Kind) { self.kind = kind }
+
+    func open() throws -> any StateStore {
+        switch kind {
+        case .sqlite: return try SQLiteStateStore(path: dir + "/.dte/state.db")
+        case .memory: return memory
+        }
     }
 
-    override func tearDown() {
-        try? FileManager.default.removeItem(atPath: dir)
-    }
+    func cleanUp() { try? FileManager.default.removeItem(atPath: dir) }
+}
 
-    func store() throws -> SQLiteStateStore { try SQLiteStateStore(path: dir + "/.dte/state.db") }
+func job(_ name: String, hash: String = "h1") -> ResourceRecord {
+    ResourceRecord(address: "twin.demo.\(name)", site: "local", specHash: hash, spec: "{\"cpus\":1}", podUID: "uid-\(name)")
+}
 
-    func job(_ name: String, hash: String = "h1") -> ResourceRecord {
-        ResourceRecord(address: "twin.demo.\(name)", site: "local", specHash: hash, spec: "{\"cpus\":1}", podUID: "uid-\(name)")
-    }
-
-    func testNewStateHasALineageThatNeverChanges() async throws {
-        let s = try store()
+/// The state-store contract: every backend runs these same tests (as Terraform's backends do).
+@Suite("StateStoreConformance")
+struct StateStoreConformance {
+    @Test("a new state has a lineage that never changes", arguments: Backend.Kind.allCases)
+    func newStateHasALineageThatNeverChanges(_ kind: Backend.Kind) async throws {
+        let backend = Backend(kind)
+        defer { backend.cleanUp() }
+        let s = try backend.open()
         let a = try await s.snapshot()
-        XCTAssertEqual(a.serial, 0)
-        XCTAssertEqual(a.formatVersion, 1)
-        XCTAssertEqual(a.lineage.count, 36)
+        #expect(a.serial == 0)
+        #expect(a.formatVersion == 1)
+        #expect(a.lineage.count == 36)
         try await s.commit(job("a"))
-        let reopened = try store()
-        let b = try await reopened.snapshot()
-        XCTAssertEqual(b.lineage, a.lineage, "reopening keeps the lineage")
-        XCTAssertEqual(b.resources.map(\.address), ["twin.demo.a"])
+        let b = try await backend.open().snapshot()
+        #expect(b.lineage == a.lineage, "reopening keeps the lineage")
+        #expect(b.resources.map(\.address) == ["twin.demo.a"])
     }
 
-    func testSerialMovesOnlyWhenContentChanges() async throws {
-        let s = try store()
-        let v1 = try await s.commit(job("a"))
-        XCTAssertEqual(v1, 1)
-        let v2 = try await s.commit(job("a"))
-        XCTAssertEqual(v2, 1, "the same record again is no change")
-        let v3 = try await s.commit(job("a", hash: "h2"))
-        XCTAssertEqual(v3, 2)
-        let v4 = try await s.remove(address: "twin.demo.nothing")
-        XCTAssertEqual(v4, 2)
-        let v5 = try await s.remove(address: "twin.demo.a")
-        XCTAssertEqual(v5, 3)
+    @Test("the serial moves only when content changes", arguments: Backend.Kind.allCases)
+    func serialMovesOnlyWhenContentChanges(_ kind: Backend.Kind) async throws {
+        let backend = Backend(kind)
+        defer { backend.cleanUp() }
+        let s = try backend.open()
+        #expect(try await s.commit(job("a")) == 1)
+        #expect(try await s.commit(job("a")) == 1, "the same record again is no change")
+        #expect(try await s.commit(job("a", hash: "h2")) == 2)
+        #expect(try await s.remove(address: "twin.demo.nothing") == 2)
+        #expect(try await s.remove(address: "twin.demo.a") == 3)
+        try await s.setOutputs([OutputValue(name: "demo.job", value: "7", note: nil)])
+        try await s.setOutputs([OutputValue(name: "demo.job", value: "7", note: nil)])
         let snap = try await s.snapshot()
-        XCTAssertEqual(snap.serial, 3)
-        XCTAssertTrue(snap.resources.isEmpty)
+        #expect(snap.serial == 4, "new outputs move the serial once")
+        #expect(snap.resources.isEmpty)
+        #expect(try await s.outputs().map(\.value) == ["7"])
     }
 
-    func testSchemaRejectsBadAddressesAndDuplicatePodUIDs() async throws {
-        let s = try store()
+    @Test("bad addresses and duplicate pod UIDs are refused", arguments: Backend.Kind.allCases)
+    func refusesBadAddressesAndDuplicatePodUIDs(_ kind: Backend.Kind) async throws {
+        let backend = Backend(kind)
+        defer { backend.cleanUp() }
+        let s = try backend.open()
         var bad = job("a")
         bad.address = "preprocess"
-        do {
-            try await s.commit(bad)
-            XCTFail("an address outside twin./site. must be refused")
-        } catch let e as StateError {
-            XCTAssertEqual(e.code, .io)
-        }
+        await #expect(throws: StateError.self, "an address outside twin./site. must be refused") { try await s.commit(bad) }
         try await s.commit(job("a"))
         var clash = job("b")
         clash.podUID = "uid-a"
-        do {
-            try await s.commit(clash)
-            XCTFail("two resources cannot share a pod UID")
-        } catch {}
+        await #expect(throws: StateError.self, "two resources cannot share a pod UID") { try await s.commit(clash) }
+        #expect(try await s.snapshot().resources.map(\.address) == ["twin.demo.a"], "nothing of a refused write is kept")
     }
 
-    func testSecondLockHolderIsToldWhoHoldsIt() async throws {
-        let a = try store(), b = try store()
+    @Test("a second lock holder is told who holds it", arguments: Backend.Kind.allCases)
+    func secondLockHolderIsToldWhoHoldsIt(_ kind: Backend.Kind) async throws {
+        let backend = Backend(kind)
+        defer { backend.cleanUp() }
+        let a = try backend.open(), b = try backend.open()
         let lease = try await a.acquireLock(holder: "ci-job-17", operation: "apply", ttl: 60)
         do {
             _ = try await b.acquireLock(holder: "ci-job-18", operation: "apply", ttl: 60)
-            XCTFail("the second apply must not get the lock")
+            Issue.record("the second apply must not get the lock")
         } catch let e as StateError {
-            XCTAssertEqual(e.code, .locked)
-            XCTAssertEqual(e.holder?.holder, "ci-job-17")
-            XCTAssertTrue(e.message.contains("dte state lock break \(lease.id)"), e.message)
+            #expect(e.code == .locked)
+            #expect(e.holder?.holder == "ci-job-17")
+            #expect(e.message.contains("dte state lock break \(lease.id)"), "\(e.message)")
         }
-        let v6 = try await b.locks().map(\.id)
-        XCTAssertEqual(v6, [lease.id])
+        #expect(try await b.locks().map(\.id) == [lease.id])
         try await a.releaseLock(lease)
-        let second = try await b.acquireLock(holder: "ci-job-18", operation: "apply", ttl: 60)
-        XCTAssertEqual(second.holder, "ci-job-18")
+        #expect(try await b.acquireLock(holder: "ci-job-18", operation: "apply", ttl: 60).holder == "ci-job-18")
     }
 
-    func testExpiredLeaseIsTakenOverAndHeartbeatKeepsItAlive() async throws {
-        let s = try store()
+    @Test("an expired lease is taken over; a heartbeat keeps one alive", arguments: Backend.Kind.allCases)
+    func expiredLeaseIsTakenOverAndHeartbeatKeepsItAlive(_ kind: Backend.Kind) async throws {
+        let backend = Backend(kind)
+        defer { backend.cleanUp() }
+        let s = try backend.open()
         let old = try await s.acquireLock(holder: "dead", operation: "apply", ttl: 0.2)
         let renewed = try await s.heartbeat(old, ttl: 0.2)
-        XCTAssertGreaterThan(renewed.expiresAt, old.expiresAt)
+        #expect(renewed.expiresAt > old.expiresAt)
         try await Task.sleep(nanoseconds: 300_000_000)
-        let new = try await s.acquireLock(holder: "alive", operation: "plan", ttl: 60)
-        XCTAssertEqual(new.holder, "alive")
+        #expect(try await s.acquireLock(holder: "alive", operation: "plan", ttl: 60).holder == "alive")
         do {
             _ = try await s.heartbeat(old, ttl: 60)
-            XCTFail("a lease that was taken over cannot be renewed")
+            Issue.record("a lease that was taken over cannot be renewed")
         } catch let e as StateError {
-            XCTAssertEqual(e.code, .notLocked)
+            #expect(e.code == .notLocked)
         }
     }
 
-    func testBreakingALockById() async throws {
-        let s = try store()
+    @Test("a lock is broken by id, and breaking it twice says so", arguments: Backend.Kind.allCases)
+    func breakingALockById(_ kind: Backend.Kind) async throws {
+        let backend = Backend(kind)
+        defer { backend.cleanUp() }
+        let s = try backend.open()
         let lease = try await s.acquireLock(holder: "stuck", operation: "apply", ttl: 3600)
         try await s.breakLock(id: lease.id)
-        let v7 = try await s.locks().isEmpty
-        XCTAssertTrue(v7)
+        #expect(try await s.locks().isEmpty)
         do {
             try await s.breakLock(id: lease.id)
-            XCTFail("breaking a lock that is gone must say so")
+            Issue.record("breaking a lock that is gone must say so")
         } catch let e as StateError {
-            XCTAssertEqual(e.code, .lockNotFound)
+            #expect(e.code == .lockNotFound)
+        }
+        do {
+            _ = try await s.heartbeat(lease, ttl: 60)
+            Issue.record("a broken lease cannot be renewed")
+        } catch let e as StateError {
+            #expect(e.code == .notLocked)
         }
     }
 
-    func testIntentsSurviveAReopen() async throws {
-        let s = try store()
+    @Test("intents are kept until cleared", arguments: Backend.Kind.allCases)
+    func intentsAreKeptUntilCleared(_ kind: Backend.Kind) async throws {
+        let backend = Backend(kind)
+        defer { backend.cleanUp() }
+        let s = try backend.open()
         try await s.addIntent(ApplyIntent(address: "twin.demo.a", site: "local", podUID: "uid-a", action: "create", createdAt: Date()))
-        let reopened = try store()
-        let v8 = try await reopened.intents().map(\.podUID)
-        XCTAssertEqual(v8, ["uid-a"])
+        let reopened = try backend.open()
+        #expect(try await reopened.intents().map(\.podUID) == ["uid-a"])
+        #expect(try await reopened.snapshot().serial == 0, "an intent is not content")
         try await reopened.clearIntent(address: "twin.demo.a")
-        let v9 = try await s.intents().isEmpty
-        XCTAssertTrue(v9)
+        #expect(try await s.intents().isEmpty)
     }
 
-    func testHistoryIsNewestFirst() async throws {
-        let s = try store()
+    @Test("history is newest first and keeps hook results", arguments: Backend.Kind.allCases)
+    func historyIsNewestFirstAndKeepsHookResults(_ kind: Backend.Kind) async throws {
+        let backend = Backend(kind)
+        defer { backend.cleanUp() }
+        let s = try backend.open()
+        let hooks = #"[{"name":"quality","phase":"pre-apply","verdict":"fail"}]"#
         for (i, r) in ["succeeded", "failed"].enumerated() {
             try await s.appendHistory(HistoryEntry(operation: "apply", who: "ci", gitCommit: "abc\(i)", startedAt: Date(), finishedAt: Date(),
-                                                   result: r, summary: "{}", serialBefore: i, serialAfter: i + 1))
+                                                   result: r, summary: "{}", serialBefore: i, serialAfter: i + 1, hooks: i == 1 ? hooks : "[]"))
         }
-        let h = try await s.history(limit: 10)
-        XCTAssertEqual(h.map(\.result), ["failed", "succeeded"])
-        XCTAssertEqual(h.first?.gitCommit, "abc1")
+        let h = try await backend.open().history(limit: 10)
+        #expect(h.map(\.result) == ["failed", "succeeded"])
+        #expect(h.first?.gitCommit == "abc1")
+        #expect(h.map(\.hooks) == [hooks, "[]"])
+        #expect(try await s.history(limit: 1).count == 1)
     }
 
-    func testUnwritableLocationIsAClearError() {
-        XCTAssertThrowsError(try SQLiteStateStore(path: "/proc/dte/state.db")) { e in
-            XCTAssertTrue("\(e)".contains("/proc/dte"), "\(e)")
+    @Test("hook results in the history must be JSON", arguments: Backend.Kind.allCases)
+    func historyRefusesHookResultsThatAreNotJSON(_ kind: Backend.Kind) async throws {
+        let backend = Backend(kind)
+        defer { backend.cleanUp() }
+        let s = try backend.open()
+        await #expect(throws: StateError.self) {
+            try await s.appendHistory(HistoryEntry(operation: "apply", who: "ci", gitCommit: nil, startedAt: Date(), finishedAt: Date(),
+                                                   result: "failed", summary: "", serialBefore: 0, serialAfter: 0, hooks: "not json"))
         }
+    }
+}
+
+/// What only the SQLite store has: a file.
+@Suite("SQLiteStateStore")
+struct SQLiteStateStoreTests {
+    @Test func unwritableLocationIsAClearError() {
+        let error = #expect(throws: StateError.self) { try SQLiteStateStore(path: "/proc/dte/state.db") }
+        #expect(error.map { "\($0)".contains("/proc/dte") } == true, "the message names the location")
+    }
+}
+
+@Suite("ResourceAddress")
+struct ResourceAddressTests {
+    @Test func readsAndWritesTheTwoForms() {
+        #expect(ResourceAddress("twin.flood.model") == .component(twin: "flood", component: "model"))
+        #expect(ResourceAddress("site.vega") == .site("vega"))
+        #expect(ResourceAddress.component(twin: "flood", component: "model").description == "twin.flood.model")
+        #expect(ResourceAddress("twin.flood.model")?.sibling("prep")?.description == "twin.flood.prep")
+    }
+
+    @Test(arguments: ["", "twin", "twin.", "twin.a", "twin.a.", "twin..b", "twin.a.b.c", "site.", "site.a.b", "pod.a.b", "preprocess"])
+    func refusesAnythingElse(_ text: String) {
+        #expect(ResourceAddress(text) == nil)
     }
 }
