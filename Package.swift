@@ -56,7 +56,7 @@ let package = Package(
         .target(
             name: "DTEQuality",
             dependencies: [
-                "DTEModel", "DTECompiler", "DTEPlanner", "DTEApply",
+                "DTEModel", "DTECompiler", "DTEPlanner", "DTEState", "DTEApply",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             swiftSettings: strict

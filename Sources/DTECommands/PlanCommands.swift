@@ -3,9 +3,11 @@ import AsyncHTTPClient
 import DTEApply
 import DTECompiler
 import DTEEngine
+import DTEHooks
 import DTEModel
 import DTEPlanner
 import DTEProviders
+import DTEQuality
 import DTEState
 import DTEViews
 import Foundation
@@ -290,9 +292,26 @@ struct PlanScope {
 }
 
 /// The reconciliation hooks a run of plan or apply uses, from the repository's policies and
-/// dte.yaml. The one place commands get them from.
-func hookPipeline(for compilation: Compilation, workingDirectory: String) -> HookPipeline {
-    HookPipeline()
+/// dte.yaml (docs/hooks.md), with what the configuration says about them (a policy nothing can
+/// enforce is a warning). The one place commands get them from. Bad `quality:` settings in
+/// dte.yaml stop the command.
+func hookPipeline(for compilation: Compilation, workingDirectory: String) throws -> (HookPipeline, [Diagnostic]) {
+    let root = compilation.config?.root ?? workingDirectory
+    let model = compilation.model
+    let quality: HookConfiguration.QualityFactory?
+    if model.policies.contains(where: { $0.type == "dte.policies.Quality" }) {
+        let settings: QualitySettings
+        do { settings = try QualitySettings.load(repositoryRoot: root) } catch {
+            throw CommandFailure("the quality: section of dte.yaml: \(error.message)")
+        }
+        quality = { demands in
+            QualityHook(requirements: demands.map { QualityRequirement(twin: $0.twin, source: $0.source, level: $0.level, blocking: $0.blocking) },
+                        repositoryRoot: root, settings: settings)
+        }
+    } else {
+        quality = nil
+    }
+    return HookConfiguration.pipeline(model: model, config: compilation.config, root: root, quality: quality)
 }
 
 /// Compiles the repository and has the engine plan it (refreshing from the sites' agents unless
@@ -314,7 +333,8 @@ func makePlan(source: SourceOptions, stateOptions: StateOptions, scope: PlanScop
     let agents = try refreshes
         ? SiteAgents(sites: SiteInfo.all(in: c.model), settings: scope.agents, config: c.config, workingDirectory: wd, interactive: true)
         : nil
-    let engine = Engine(store: store, providers: { agents?.provider($0) }, hooks: hookPipeline(for: c, workingDirectory: wd),
+    let (hooks, hookDiagnostics) = try hookPipeline(for: c, workingDirectory: wd)
+    let engine = Engine(store: store, providers: { agents?.provider($0) }, hooks: hooks,
                         repositoryRoot: c.config?.root ?? wd, settings: ApplySettings(holder: "plan"))
     let request = PlanRequest(sites: Set(scope.sites), targets: Set(scope.targets), replace: Set(scope.replace), destroy: scope.destroy,
                               refresh: scope.refresh, refreshOnly: scope.refreshOnly)
@@ -331,7 +351,14 @@ func makePlan(source: SourceOptions, stateOptions: StateOptions, scope: PlanScop
     }
     switch outcome {
     case .invalid(let diagnostics): throw fail(diagnostics)
-    case .planned(let plan): return (plan, store, c)
+    case .planned(var plan):
+        // What apply's own gates would say (pre-apply hooks that do not also run before the
+        // plan): previewed here so the review shows it; apply asks them again.
+        let preview = HookPipeline(hooks.hooks.filter { $0.phases.contains(.preApply) && !$0.phases.contains(.prePlan) })
+        plan.hooks += await preview.run(HookInput(phase: .preApply, plan: plan, repositoryRoot: c.config?.root ?? wd))
+        // Warnings of the repository (declarations DTE does not act on, hooks' configuration) belong in the review too.
+        plan.diagnostics += c.diagnostics.filter { $0.severity == .warning } + hookDiagnostics
+        return (plan, store, c)
     }
 }
 

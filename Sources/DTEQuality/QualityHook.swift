@@ -1,5 +1,6 @@
 import DTEApply
 import DTEPlanner
+import DTEState
 import Foundation
 
 /// What a twin's `dte.policies.Quality` asks of its source.
@@ -42,9 +43,15 @@ public struct QualityHook: Hook {
     /// How many assessments were made (the rest came from the cache).
     public var assessmentsMade: Int { get async { await assessor.assessmentsMade } }
 
+    /// Checks the twins the plan deploys (creates, replaces or updates a component of): a twin the
+    /// plan leaves alone (out of `--site`/`--target` scope, or unchanged) is not held up by its source.
     public func run(_ input: HookInput) async -> [HookResult] {
+        var deployed: Set<String> = []
+        for change in input.plan.changes where [.create, .replace, .update].contains(change.action) {
+            if let twin = ResourceAddress(change.address)?.twin { deployed.insert(twin) }
+        }
         var results: [HookResult] = []
-        for r in requirements {
+        for r in requirements where deployed.contains(r.twin) {
             results.append(await check(r, phase: input.phase))
         }
         return results

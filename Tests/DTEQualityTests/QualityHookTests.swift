@@ -12,10 +12,14 @@ final class QualityHookTests: XCTestCase {
     var repos: [TestRepository] = []
     override func tearDown() { repos.forEach { $0.remove() } }
 
+    /// A plan that creates one component of each twin the tests name (the hook checks only twins a plan deploys).
     static let plan: Plan = {
+        let changes = ["flood", "gone", "odd", "ftp"].map {
+            #"{"address":"twin.\#($0).job","action":"create","reason":"new","changedPaths":[],"site":"s","protected":false}"#
+        }.joined(separator: ",")
         let json = """
             {"formatVersion":"1.0","createdAt":0,"lineage":"l","serial":0,"sourceHash":"h","sitesInScope":[],
-             "desired":{"resources":[],"sites":[]},"changes":[],"drift":[],"observed":{},"refreshed":false,
+             "desired":{"resources":[],"sites":[]},"changes":[\(changes)],"drift":[],"observed":{},"refreshed":false,
              "diagnostics":[],"hooks":[]}
             """
         return try! JSONDecoder().decode(Plan.self, from: Data(json.utf8))
