@@ -27,12 +27,23 @@ final class ConcurrentApplyTests: XCTestCase {
         // an answer; the second starts only once the lease is visible: no race decides the outcome.
         bed.pauseAgent()
         let first = try bed.start(["apply", "--auto-approve", "--site", "local", "--holder", "ci-pipeline-1"])
+        // Before its lock, apply compiles and plans without the agent (the state is empty: nothing
+        // to refresh); on a loaded machine that can take a while, so the wait is generous, and a
+        // first apply that never locks ends the test with what it printed (no cascade of failures).
         var leases = ""
-        let locked = try bed.eventually(timeout: 30) {
+        let waitStarted = Date()
+        let locked = try bed.eventually(timeout: 120) {
             leases = try bed.dte(["state", "lock", "list"]).out
             return leases.contains("ci-pipeline-1\tapply")
         }
-        XCTAssertTrue(locked, "the first apply never took the lock: \(leases)")
+        guard locked else {
+            bed.resumeAgent()
+            first.process.terminate()
+            let end = first.wait()
+            XCTFail("the first apply did not take the lock within \(Int(Date().timeIntervalSince(waitStarted))) s: \(leases)\n"
+                    + "its output:\n\(end.out)\n\(end.err)")
+            return
+        }
         let leaseID = String(leases.split(separator: "\t").first ?? "")
 
         let second = try bed.dte(["apply", "--auto-approve", "--site", "local", "--holder", "ci-pipeline-2"])

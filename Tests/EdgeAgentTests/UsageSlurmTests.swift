@@ -81,13 +81,21 @@ import Testing
         let gpu = Fixtures.pod("gpu", containers: [Fixtures.container("main", ["sleep", "2"], limits: ["nvidia.com/gpu": "1"])])
         let cancelled = Fixtures.pod("cancelled", containers: [Fixtures.container("main", ["sleep", "300"])])
         var jobs: [String: String] = [:]
-        for pod in [busy, hog, gpu, cancelled] { jobs[pod.pod.metadata.uid] = try await agent.create(pod) }
+        // The pod to cancel goes first: it must start before it is cancelled, and the node's two
+        // CPUs are shared with every suite running in parallel.
+        for pod in [cancelled, busy, hog, gpu] { jobs[pod.pod.metadata.uid] = try await agent.create(pod) }
 
         // The cancelled pod: deleted through the agent once it runs; its usage outlives it.
         let uid = cancelled.pod.metadata.uid
-        let deadline = Date().addingTimeInterval(90)
-        while try await agent.status([uid]).first?.container("main")?.state.running == nil, Date() < deadline {
-            try await Task.sleep(for: .milliseconds(300))
+        let deadline = Date().addingTimeInterval(240)
+        var running = false
+        while !running, Date() < deadline {
+            running = try await agent.status([uid]).first?.container("main")?.state.running != nil
+            if !running { try await Task.sleep(for: .milliseconds(300)) }
+        }
+        if !running {
+            let seen = try await agent.status([uid])
+            try #require(running, "the pod to cancel never started in 240 s: \(seen)")
         }
         try await Task.sleep(for: .seconds(1))
         let (deleted, _) = try await agent.request(.post, "/delete", body: try JSONEncoder().encode(cancelled.pod))
