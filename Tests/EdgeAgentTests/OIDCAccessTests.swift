@@ -1,6 +1,9 @@
 import DTETestSupport
 import EdgeAgent
+import AsyncHTTPClient
 import Foundation
+import Logging
+import NIOConcurrencyHelpers
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -226,6 +229,44 @@ import Testing
             #expect(try await call("/delete", token: owner, body: try JSONEncoder().encode(pod)).status == 200)
         }
         try expectNoTokenInTheLog()
+    }
+
+    @Test func theAuthorizationHeaderIsReadAsRFC6750Writes() async throws {
+        let good = try await token("alice")
+        tokens.append(good)
+        // the scheme in any case, extra spaces before it and spaces or tabs around the token
+        for header in ["Bearer \(good)", "bearer \(good)", "BEARER   \(good) \t", "  Bearer \(good)"] {
+            #expect(try await call("/status", token: nil, authorization: header).status == 200, "\(header.prefix(12))")
+        }
+        // no token, no separator, another scheme, or a token with something after it
+        for header in ["Bearer", "Bearer    ", "Bearer\t\(good)", "Bearer\(good)", "Bearers \(good)", "Basic \(good)", "Bearer \(good) x"] {
+            let answer = try await call("/status", token: nil, authorization: header)
+            #expect(answer.status == 401, "\(header.prefix(12)): \(answer.status)")
+        }
+        try expectNoTokenInTheLog()
+    }
+
+    /// The cache of verified tokens (read without the verifier's actor) ends with the token: an
+    /// expired token is refused even though it was accepted before.
+    @Test func aCachedTokenIsAcceptedOnlyUntilItExpires() async throws {
+        let clock = NIOLockedValueBox(Date().timeIntervalSince1970)
+        var settings = AccessSettings()
+        settings.issuers = [issuer.url]
+        settings.audience = Self.audience
+        settings.leewaySeconds = 5
+        let verifier = OIDCVerifier(settings: settings, client: HTTPClient.shared, logger: Logger(label: "test"),
+                                    now: { clock.withLockedValue { $0 } })
+        let start = Int(clock.withLockedValue { $0 })
+        let token = try await token("erin", ["exp": start + 60, "iat": start, "nbf": start])
+        #expect(verifier.cached(token) == nil, "never verified, not cached")
+        let caller = try await verifier.verify(token)
+        #expect(caller.subject == "erin")
+        #expect(verifier.cached(token)?.subject == "erin")
+        clock.withLockedValue { $0 += 64 }
+        #expect(verifier.cached(token)?.subject == "erin", "within the leeway")
+        clock.withLockedValue { $0 += 2 }
+        #expect(verifier.cached(token) == nil, "past expiry and leeway")
+        await #expect(throws: AuthFailure.self) { try await verifier.verify(token) }
     }
 
     @Test func healthzIsOpenAndSaysNothingElse() async throws {

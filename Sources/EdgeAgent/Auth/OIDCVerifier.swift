@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import JWTKit
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 
 /// Why a token was not accepted; `error` is RFC 6750's code for `WWW-Authenticate`.
@@ -58,7 +59,9 @@ public actor OIDCVerifier {
     }
 
     private var issuers: [String: IssuerKeys] = [:]
-    private var verified: [String: Caller] = [:]
+    /// Verified tokens until they expire, read without entering the actor (`cached(_:)`): a
+    /// request with a token seen before costs one locked dictionary lookup.
+    private nonisolated let verified = NIOLockedValueBox<[String: Caller]>([:])
     /// Verifiers for one key and one algorithm, made once.
     private var collections: [String: JWTKeyCollection] = [:]
 
@@ -74,11 +77,8 @@ public actor OIDCVerifier {
     /// The caller a token names, or why it is refused. (Entitlements are checked by the caller
     /// of this function against what the request touches.)
     public func verify(_ token: String) async throws(AuthFailure) -> Caller {
+        if let known = cached(token) { return known }
         let time = now()
-        if let cached = verified[token] {
-            if let expiry = cached.expiresAt, time < expiry + Double(settings.leewaySeconds) { return cached }
-            verified[token] = nil
-        }
         let parsed = try Self.parse(token)
         guard settings.issuers.contains(parsed.claims.iss ?? "") else {
             throw AuthFailure(.invalidToken, "the token's issuer is not one this site trusts")
@@ -103,12 +103,26 @@ public actor OIDCVerifier {
         return caller
     }
 
-    private func remember(_ token: String, _ caller: Caller, now: Double) {
-        if verified.count >= Self.maxCachedTokens {
-            verified = verified.filter { ($0.value.expiresAt ?? 0) > now }
-            if verified.count >= Self.maxCachedTokens { verified.removeAll(keepingCapacity: true) }
+    /// The caller of a token verified before and not yet expired (with leeway); nil otherwise.
+    public nonisolated func cached(_ token: String) -> Caller? {
+        let time = now()
+        let leeway = Double(settings.leewaySeconds)
+        return verified.withLockedValue { cache in
+            guard let known = cache[token] else { return nil }
+            if let expiry = known.expiresAt, time < expiry + leeway { return known }
+            cache[token] = nil
+            return nil
         }
-        verified[token] = caller
+    }
+
+    private func remember(_ token: String, _ caller: Caller, now: Double) {
+        verified.withLockedValue { cache in
+            if cache.count >= Self.maxCachedTokens {
+                cache = cache.filter { ($0.value.expiresAt ?? 0) > now }
+                if cache.count >= Self.maxCachedTokens { cache.removeAll(keepingCapacity: true) }
+            }
+            cache[token] = caller
+        }
     }
 
     // MARK: - Parsing (before any key is looked at)
