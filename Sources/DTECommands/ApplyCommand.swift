@@ -108,7 +108,7 @@ extension DTE {
             }
             let agents = try SiteAgents(sites: plan.desired.sites, settings: agentOptions.settings, config: config,
                                         workingDirectory: wd, interactive: false)
-            defer { agents.client.shutdown { _ in } }
+            defer { agents.shutdownNow() }
             let view = ApplyView(color: useColor())
             var settings = ApplySettings(parallelism: parallelism, holder: holderName)
             settings.waitTimeout = waitTimeout.seconds

@@ -58,7 +58,7 @@ extension DTE {
             let config = c.config ?? RepositoryConfig.findRoot(from: wd).map { RepositoryConfig.load(root: $0, display: "dte.yaml").0 }
             let agents = try SiteAgents(sites: SiteInfo.all(in: c.model), settings: agentOptions.settings, config: config,
                                         workingDirectory: wd, interactive: true)
-            defer { agents.client.shutdown { _ in } }
+            defer { agents.shutdownNow() }
             guard let provider = agents.provider(record.site) else {
                 throw CommandFailure("site \(record.site) has no agent endpoint in the repository (site descriptor removed?); pass --agent \(record.site)=URL")
             }

@@ -45,9 +45,11 @@ struct AgentSettings {
 }
 
 /// The agents one command talks to: per site its endpoint (`--agent`, else the descriptor's) and
-/// its token source (`TokenSettings`), over one HTTP client. Call `shutdown()` when done.
+/// its token source (`TokenSettings`) and its TLS roots (`agent.ca_certificate`, else the
+/// system's), over one HTTP client per set of roots. Call `shutdown()` (or `shutdownNow()` from
+/// synchronous code) when done.
 struct SiteAgents: Sendable {
-    let client: HTTPClient
+    private let clients: [HTTPClient]
     private let providers: [String: AgentProvider]
 
     /// `sites`: the repository's sites (their endpoints and issuers). A `--token-file` for a site
@@ -75,17 +77,41 @@ struct SiteAgents: Sendable {
         var endpoints = Dictionary(sites.compactMap { s in s.endpoint.map { (s.name, $0) } }, uniquingKeysWith: { a, _ in a })
         for (k, v) in settings.overrides { endpoints[k] = v }
         let info = Dictionary(sites.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-        client = interactive ? AgentProvider.makeInteractiveClient() : AgentProvider.makeClient()
+        // One client per distinct CA file (most repositories: none, one client for every site).
+        var trusts: [String: AgentTrust] = [:]
+        for site in sites {
+            guard let ca = site.caCertificate, endpoints[site.name] != nil else { continue }
+            do {
+                trusts[site.name] = try AgentTrust(site: site.name, path: absolute(ca, root), display: ca)
+            } catch {
+                throw CommandFailure(error.description + "; fix the path in the site descriptor (relative to the repository root)")
+            }
+        }
+        func make(_ trust: AgentTrust?) -> HTTPClient {
+            interactive ? AgentProvider.makeInteractiveClient(trust: trust) : AgentProvider.makeClient(trust: trust)
+        }
+        var byTrust: [AgentTrust?: HTTPClient] = [:]
         var providers: [String: AgentProvider] = [:]
         for (site, endpoint) in endpoints {
+            let trust = trusts[site]
+            let client = byTrust[trust] ?? make(trust)
+            byTrust[trust] = client
             let token = tokens.source(site: site, issuer: info[site]?.issuer, audience: info[site]?.audience)
             providers[site] = AgentProvider(site: site, endpoint: endpoint, token: token, client: client)
         }
         self.providers = providers
+        clients = Array(byTrust.values)
     }
 
     /// The site's agent; nil when it has no endpoint.
     func provider(_ site: String) -> AgentProvider? { providers[site] }
 
-    func shutdown() async { try? await client.shutdown() }
+    func shutdown() async {
+        for client in clients { try? await client.shutdown() }
+    }
+
+    /// Starts shutting the clients down without waiting (for a `defer` in synchronous code).
+    func shutdownNow() {
+        for client in clients { client.shutdown { _ in } }
+    }
 }

@@ -259,11 +259,6 @@ public enum NotEnforced {
         }
         for n in model.nodes where n.isA(DTEChecks.siteType) {
             let base = "topology_template.node_templates.\(n.name).properties"
-            if let a = n.property("agent"), a["ca_certificate"] != nil {
-                warn("site \"\(n.name)\": agent.ca_certificate is declared but DTE does not use it yet (it trusts the system's CAs only)",
-                     hint: "use a publicly trusted certificate for the agent, or add the CA to the system's trust store",
-                     file: n.file, mark: n.propertyMark("agent") ?? n.mark, path: "\(base).agent.ca_certificate")
-            }
             if case .list(let allocations)? = n.property("allocations"), allocations.contains(where: { $0["valid_until"] != nil }) {
                 warn("site \"\(n.name)\": allocations[].valid_until is declared but DTE does not check it yet (an expired allocation still counts as granted)",
                      hint: "remove expired allocations from the site descriptor",

@@ -30,6 +30,9 @@ public struct SiteInfo: Sendable, Codable, Hashable {
     /// The OIDC issuer and audience of the tokens the site's agent accepts (`agent.issuer`, `agent.audience`).
     public var issuer: String?
     public var audience: String?
+    /// The PEM file of the CA that signed the agent's TLS certificate (`agent.ca_certificate`,
+    /// a path relative to the repository root); nil: the system's trust store.
+    public var caCertificate: String?
     public var runtimes: [String]
     public var partitions: [PartitionInfo]
     public var allocations: [AllocationInfo]
@@ -51,6 +54,7 @@ public struct SiteInfo: Sendable, Codable, Hashable {
             return SiteInfo(name: n.name, kind: n.isA("dte.nodes.Site.HTCondor") ? "htcondor" : "slurm",
                             endpoint: n.property("agent")?["endpoint"]?.stringValue,
                             issuer: n.property("agent")?["issuer"]?.stringValue, audience: n.property("agent")?["audience"]?.stringValue,
+                            caCertificate: n.property("agent")?["ca_certificate"]?.stringValue,
                             runtimes: (n.property("runtimes")?.listValue ?? []).compactMap(\.stringValue),
                             partitions: partitions, allocations: allocations)
         }.sorted { $0.name < $1.name }

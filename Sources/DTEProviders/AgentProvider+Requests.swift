@@ -5,22 +5,36 @@ import NIOCore
 
 extension AgentProvider {
     /// An HTTP client for apply: connections are retried until a request's deadline; redirects
-    /// are not followed (the token must reach only the site's endpoint). Shut it down when done.
-    public static func makeClient() -> HTTPClient {
+    /// are not followed (the token must reach only the site's endpoint). `trust`: the TLS roots
+    /// (nil: the system's). Shut it down when done.
+    public static func makeClient(trust: AgentTrust? = nil) -> HTTPClient {
         var configuration = HTTPClient.Configuration()
         configuration.redirectConfiguration = .disallow
+        configuration.tlsConfiguration = trust?.tlsConfiguration
         return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
     }
 
     /// An HTTP client for one interactive command: an agent that refuses the connection is
     /// reported at once (the shared client retries connecting until the request's deadline,
     /// which for a followed log never comes); redirects are not followed. Shut it down when done.
-    public static func makeInteractiveClient() -> HTTPClient {
+    public static func makeInteractiveClient(trust: AgentTrust? = nil) -> HTTPClient {
         var configuration = HTTPClient.Configuration()
         configuration.connectionPool.retryConnectionEstablishment = false
         configuration.timeout.connect = .seconds(10)
         configuration.redirectConfiguration = .disallow
+        configuration.tlsConfiguration = trust?.tlsConfiguration
         return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+    }
+
+    /// The error for a request that got no answer: a TLS certificate the client does not trust
+    /// is named as such (asking again cannot help), anything else is `.unreachable`.
+    func noAnswer(_ error: any Error) -> ProviderError {
+        if let untrusted = AgentTrust.untrustedCertificate(error) {
+            return ProviderError(.rejected, site: site,
+                                 "the agent at \(endpoint) presented a TLS certificate this client does not trust (\(untrusted)); "
+                                 + "if the site uses a private CA, set agent.ca_certificate in the site's descriptor to its PEM file")
+        }
+        return ProviderError(.unreachable, site: site, "cannot reach the agent at \(endpoint): \(error)")
     }
 
     /// POSTs `body` as JSON to `path` with the site's token, and returns the answer with the token
@@ -45,7 +59,7 @@ extension AgentProvider {
         do {
             response = try await client.execute(request, deadline: deadline)
         } catch {
-            throw ProviderError(.unreachable, site: site, "cannot reach the agent at \(endpoint): \(error)")
+            throw noAnswer(error)
         }
         let status = response.status.code
         guard status == 401 || status == 403 else { return (response, bearer) }

@@ -51,8 +51,9 @@ public final class AgentTestbed {
     }
 
     /// Starts the agent with `arguments` added to the testbed's (its log: `agentLog`).
-    public func startAgent(arguments: [String] = []) throws {
-        let started = try startTestAgent(dataDir: folder + "/agent", arguments: arguments, logFile: agentLog)
+    /// `scheme`: "https" for an agent given `--tls-cert`/`--tls-key`.
+    public func startAgent(arguments: [String] = [], scheme: String = "http") throws {
+        let started = try startTestAgent(dataDir: folder + "/agent", arguments: arguments, logFile: agentLog, scheme: scheme)
         agent = started.process
         agentURL = started.url
     }
