@@ -120,5 +120,19 @@ public struct AgentProvider: Provider {
         guard status == 200 || status == 404 else {
             throw ProviderError(.rejected, site: site, "the agent refused to delete \(p.namespace)/\(p.name) (HTTP \(status)): \(String(decoding: body.prefix(300), as: UTF8.self))")
         }
+        if status == 404 { try await confirmGone(p) }
+    }
+
+    /// A 404 for a pod means "gone" only when the caller may see its namespace: with a token of
+    /// another identity the agent answers 404 for pods it may not see, and forgetting the pod
+    /// would leave its job running unrecorded. An agent without `/v1/access` (older, or not DTE's)
+    /// is taken at its word.
+    func confirmGone(_ p: PodRef) async throws {
+        let (status, body) = try await post("/v1/access", AccessQuery(namespace: p.namespace))
+        guard status == 200, let answer = try? JSONDecoder().decode(AccessAnswer.self, from: body), !answer.allowed else { return }
+        throw ProviderError(.forbidden, site: site,
+                            "the agent does not show \(p.namespace)/\(p.name) to \(answer.identity), which may not act on namespace \(p.namespace)"
+                            + (answer.requirement.map { " (the site requires \($0))" } ?? "")
+                            + "; the pod was not deleted and stays recorded: use a token of an identity entitled for \(p.namespace) (this one came from \(token.description))")
     }
 }

@@ -51,6 +51,19 @@ public enum AgentAPI {
         router.get("/getLogs", use: logs)
         router.post("/getLogs", use: logs)
 
+        // About the caller only: may it act on pods of this namespace (so that a client told 404
+        // for a pod can tell "gone" from "not yours"; docs/agent.md).
+        router.post("/v1/access") { request, context in
+            let query = try await decode(AccessQuery.self, from: request, what: "{\"namespace\": NAME}")
+            guard !query.namespace.isEmpty, query.namespace.utf8.count <= 253 else {
+                throw AgentError(.badRequest, "namespace must be 1 to 253 bytes")
+            }
+            guard let caller = context.caller else { throw AgentError(.forbidden, "no caller") }
+            let allowed = access.policy.mayUse(namespace: query.namespace, caller)
+            return try json(AccessAnswer(identity: caller.identity, namespace: query.namespace, allowed: allowed,
+                                         requirement: allowed ? nil : access.policy.requirement(namespace: query.namespace)))
+        }
+
         // Unauthenticated: says only whether the agent works, nothing an attacker can use.
         router.get("/healthz") { _, _ in try json(await controller.publicHealth()) }
         router.get("/v1/health") { _, _ in try json(await controller.health()) }
