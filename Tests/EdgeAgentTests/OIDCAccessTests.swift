@@ -269,6 +269,26 @@ import Testing
         await #expect(throws: AuthFailure.self) { try await verifier.verify(token) }
     }
 
+    /// `/v1/access` answers about the caller only: what it may act on, and what it lacks.
+    @Test func accessSaysWhetherTheCallerMayActOnANamespace() async throws {
+        let alice = try await token("alice")
+        func ask(_ namespace: String, _ token: String?) async throws -> (Int, AccessAnswer?) {
+            let answer = try await call("/v1/access", token: token, body: try JSONEncoder().encode(AccessQuery(namespace: namespace)))
+            return (answer.status, try? JSONDecoder().decode(AccessAnswer.self, from: Data(answer.body.utf8)))
+        }
+        let open = try await ask("open", alice)
+        #expect(open.0 == 200 && open.1?.allowed == true && open.1?.requirement == nil && open.1?.identity.hasPrefix("alice@") == true)
+        let secret = try await ask("secret", alice)
+        #expect(secret.0 == 200 && secret.1?.allowed == false)
+        #expect(secret.1?.requirement?.contains(Self.secretMember) == true, "\(String(describing: secret.1))")
+        let insider = try await ask("secret", try await token("bob", entitlements: [Self.member, Self.secretMember]))
+        #expect(insider.1?.allowed == true)
+        #expect(try await ask("secret", nil).0 == 401)
+        #expect(try await ask("", alice).0 == 400)
+        #expect(try await ask(String(repeating: "n", count: 300), alice).0 == 400)
+        try expectNoTokenInTheLog()
+    }
+
     @Test func healthzIsOpenAndSaysNothingElse() async throws {
         let health = try await call("/healthz", token: nil, method: "GET")
         #expect(health.status == 200)
