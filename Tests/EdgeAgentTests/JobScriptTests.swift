@@ -106,8 +106,9 @@ import Testing
         configuration.allowedHostPaths = ["/scratchy", "/scratch"]
         let job = try Fixtures.builder(configuration).build(pod)
         // Bound as found when the container starts, and only while it stays inside /scratch.
-        #expect(job.runnerScript.contains("dte_m0=$(dte_inside /scratch /scratch/project) || exit 1\n"))
-        #expect(job.runnerScript.contains("a+=(--bind \"$dte_m0\" /data)"))
+        // The folder is opened and checked, and bwrap binds the descriptor that was checked.
+        #expect(job.runnerScript.contains("dte_pin dte_m0 /scratch /scratch/project keep || exit 1\n"))
+        #expect(job.runnerScript.contains("a+=(--bind-fd \"$dte_m0\" /data)"))
         configuration.allowedHostPaths = ["/scratchy"]
         #expect(throws: AgentError.self) { try Fixtures.builder(configuration).build(pod) }
     }

@@ -188,6 +188,40 @@ import Testing
         }
     }
 
+    /// The window between the check and the bind is closed: the runner's own `dte_pin` (taken
+    /// from a job script the builder made) opens and checks the subPath, the folder is then
+    /// swapped for a symlink to /etc (what a concurrent container could do), and bwrap binds
+    /// what was checked — the volume's folder, not the host's /etc — and the container holds no
+    /// descriptor of it.
+    @Test func aSubPathSwappedAfterItsCheckIsNotWhatGetsBound() async throws {
+        let dir = try Self.folder("pin")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let pod = Fixtures.pod("pin", containers: [Fixtures.container("c", ["true"])])
+        let script = try Fixtures.builder().build(pod).runnerScript
+        let start = try #require(script.range(of: "dte_pin() {\n"))
+        let end = try #require(script.range(of: "\n}\n", range: start.upperBound..<script.endIndex))
+        let function = String(script[start.lowerBound..<end.upperBound])
+        try FileManager.default.createDirectory(atPath: dir + "/vol/sub", withIntermediateDirectories: true)
+        try "checked\n".write(toFile: dir + "/vol/sub/f", atomically: true, encoding: .utf8)
+        let test = function + """
+            dte_pin m "$1/vol" "$1/vol/sub" keep || exit 9
+            mv "$1/vol/sub" "$1/vol/moved" && ln -s /etc "$1/vol/sub" || exit 8
+            bwrap --ro-bind / / --dev /dev --proc /proc --unshare-pid --ro-bind-fd "$m" /mnt \
+              sh -c 'cat /mnt/f; ls /mnt/passwd >/dev/null 2>&1 && echo HOST; n=$(ls -l /proc/self/fd | grep -c -- "-> $0"); echo "$n"' "$1/vol/moved"
+            """
+        let out = try await CommandRunner.run("/bin/bash", ["-c", test, "pin-test", dir])
+        #expect(out.status == 0, "\(out.stdout) \(out.stderr)")
+        #expect(out.stdout.hasPrefix("checked\n"), "what was checked is bound: \(out.stdout)")
+        #expect(!out.stdout.contains("HOST"), "not the host's /etc: \(out.stdout)")
+        #expect(out.stdout.hasSuffix("0\n"), "the container holds no descriptor of the folder: \(out.stdout)")
+        // the same folder swapped *before* the check is refused
+        let refused = function + """
+            dte_pin m "$1/vol" "$1/vol/sub" keep
+            """
+        let late = try await CommandRunner.run("/bin/bash", ["-c", refused, "pin-test", dir])
+        #expect(late.status == 1 && late.stderr.contains("leads outside its volume"), "\(late.stderr)")
+    }
+
     /// A container that turns its own log into a symlink to /etc/shadow and its status file
     /// into a FIFO: the agent keeps answering, serves nothing of the host, and the pod ends.
     @Test func aPodThatPlantsSymlinksAndFIFOsInItsFolderGetsNothing() async throws {

@@ -73,9 +73,10 @@ public struct ContainerRuntime: Sendable {
         var lines = ["dte_load_env \(envFile)"]
         let argv = hook ?? (plan.command + plan.args)
         if kind != .none { lines += confinementLines(plan) }
-        /// A mount's source as a bash word: the path checked at start (`"$dte_mN"`) or as written.
+        /// A mount's source as a bash word: as written, or the location checked when the
+        /// container started (`"$dte_mN_path"`; bwrap binds the checked descriptor instead).
         func source(_ index: Int) -> String {
-            plan.mounts[index].confinement.isEmpty ? Shell.quote(plan.mounts[index].source) : "\"$dte_m\(index)\""
+            plan.mounts[index].confinement.isEmpty ? Shell.quote(plan.mounts[index].source) : "\"$dte_m\(index)_path\""
         }
         switch kind {
         case .none:
@@ -88,7 +89,12 @@ public struct ContainerRuntime: Sendable {
                 lines.append("dte_bwrap_rebuild a \(Shell.quote(level)) \(Shell.words(children))")
             }
             for (index, mount) in plan.mounts.enumerated() {
-                lines.append("a+=(\(mount.readOnly ? "--ro-bind" : "--bind") \(source(index)) \(Shell.quote(mount.target)))")
+                // a checked source is bound through the descriptor that was checked: no window
+                // between the check and the bind in which a symlink could be swapped in
+                let bind = mount.readOnly ? "--ro-bind" : "--bind"
+                lines.append(mount.confinement.isEmpty
+                    ? "a+=(\(bind) \(source(index)) \(Shell.quote(mount.target)))"
+                    : "a+=(\(bind)-fd \"$dte_m\(index)\" \(Shell.quote(mount.target)))")
             }
             lines.append("a+=(--clearenv --setenv PATH /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin)")
             lines.append("local kv; for kv in \"${DTE_ENV[@]}\"; do a+=(--setenv \"${kv%%=*}\" \"${kv#*=}\"); done")
@@ -152,15 +158,15 @@ public struct ContainerRuntime: Sendable {
         return lines
     }
 
-    /// Lines that resolve each confined mount's source when the container starts (symlinks
-    /// followed, with its volume as the root) into `dte_mN`, and end the container with a
-    /// message in its log when it leads outside.
+    /// Lines that open and check each confined mount's source when the container starts
+    /// (symlinks followed, with its volume as the root) into `dte_mN` / `dte_mN_path`, and end
+    /// the container with a message in its log when it leads outside.
     func confinementLines(_ plan: ContainerPlan) -> [String] {
         var lines: [String] = []
         for (index, mount) in plan.mounts.enumerated() where !mount.confinement.isEmpty {
-            lines.append("local dte_m\(index)")
+            lines.append("local dte_m\(index) dte_m\(index)_path")
             for check in mount.confinement {
-                lines.append("dte_m\(index)=$(dte_inside \(Shell.quote(check.root)) \(Shell.quote(check.path))) || exit 1")
+                lines.append("dte_pin dte_m\(index) \(Shell.quote(check.root)) \(Shell.quote(check.path))\(kind == .bwrap ? " keep" : "") || exit 1")
             }
         }
         return lines

@@ -96,19 +96,41 @@ dte_bwrap_rebuild() {
     else dte_args+=(--ro-bind "$entry" "$entry"); fi
   done
 }
-dte_inside() {
-  local root path
-  if ! root=$(realpath -e -- "$1" 2>/dev/null); then
-    printf 'dte-agent: the volume folder %s does not exist; the container is not started\n' "$1" >&2; return 1
+# dte_pin VAR ROOT PATH [keep]: what PATH leads to (symlinks followed) must lie inside ROOT. It
+# is opened first and its location read back from the open descriptor, so that what is checked
+# is what gets bound, whatever is renamed or replaced by a symlink afterwards. VAR_path is set to
+# the location; with `keep`, VAR to the descriptor, which bwrap binds itself (--bind-fd, and
+# closes it: the container never holds it), else the descriptor is closed here (no container
+# may inherit a handle on a host folder).
+dte_pin() {
+  local root path fd
+  if ! root=$(realpath -e -- "$2" 2>/dev/null); then
+    printf 'dte-agent: the volume folder %s does not exist; the container is not started\n' "$2" >&2; return 1
   fi
-  if ! path=$(realpath -e -- "$2" 2>/dev/null); then
-    printf 'dte-agent: %s does not exist; the container is not started\n' "$2" >&2; return 1
+  if [[ ! -e $3 ]]; then
+    printf 'dte-agent: %s does not exist; the container is not started\n' "$3" >&2; return 1
   fi
+  if [[ -p $3 || ! ( -d $3 || -f $3 ) ]]; then
+    printf 'dte-agent: %s is neither a folder nor a regular file; the container is not started\n' "$3" >&2; return 1
+  fi
+  if ! exec {fd}<"$3"; then
+    printf 'dte-agent: %s cannot be opened; the container is not started\n' "$3" >&2; return 1
+  fi
+  path=$(readlink -- "/proc/$BASHPID/fd/$fd")
   if [[ $path != "$root" && $path != "$root"/* ]]; then
-    printf 'dte-agent: %s leads outside its volume %s (to %s); the container is not started\n' "$2" "$1" "$path" >&2
+    printf 'dte-agent: %s leads outside its volume %s (to %s); the container is not started\n' "$3" "$2" "$path" >&2
+    exec {fd}<&-
     return 1
   fi
-  printf '%s\n' "$path"
+  printf -v "$1_path" '%s' "$path"
+  if [[ ${4:-} == keep ]]; then
+    # a later check of the same mount replaces an earlier one: its descriptor is closed
+    local earlier=${!1:-}
+    if [[ -n $earlier ]]; then exec {earlier}<&-; fi
+    printf -v "$1" '%s' "$fd"
+  else
+    exec {fd}<&-
+  fi
 }
 dte_run() {
   local kind=$1 name=$2 fn=$3 post=$4 pre=$5 started rc main
