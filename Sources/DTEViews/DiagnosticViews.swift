@@ -33,6 +33,20 @@ public struct DiagnosticView: Sendable {
 
     func paint(_ s: String, _ code: String) -> String { color ? "\u{1B}[\(code)m\(s)\u{1B}[0m" : s }
 
+    /// The part of a long source line around `column` (at most `width` characters, `…` where
+    /// it is cut) and the column within it: a minified or hostile line of megabytes prints as
+    /// one readable line.
+    static func window(_ line: String, column: Int?, width: Int = 120) -> (String, Int?) {
+        let count = line.count
+        guard count > width else { return (line, column) }
+        let col = min(max(column ?? 1, 1), count + 1)
+        let start = max(0, min(col - 1 - width / 2, count - width))
+        let from = line.index(line.startIndex, offsetBy: start)
+        let to = line.index(from, offsetBy: width)
+        let lead = start > 0 ? "…" : "", tail = to < line.endIndex ? "…" : ""
+        return (lead + line[from..<to] + tail, column.map { _ in col - start + lead.count })
+    }
+
     /// `file:line:col: error: message`, the source line with a caret, the YAML path and a hint.
     public func text() -> String {
         var out = ""
@@ -44,10 +58,11 @@ public struct DiagnosticView: Sendable {
             case .note: sev = paint("note", "1;36")
             }
             out += "\(paint(d.location, "1")): \(sev): \(d.message)\n"
-            if let file = d.file, let line = d.line, let src = sourceLine(file, line) {
+            if let file = d.file, let line = d.line, let full = sourceLine(file, line) {
                 let gutter = String(line)
+                let (src, col) = Self.window(full, column: d.column)
                 out += "  \(paint(gutter, "2")) | \(src)\n"
-                if let col = d.column {
+                if let col {
                     let pad = String(src.prefix(max(0, col - 1)).map { $0 == "\t" ? "\t" : " " })
                     out += "  \(String(repeating: " ", count: gutter.count)) | \(pad)\(paint("^", "1;32"))\n"
                 }

@@ -38,6 +38,23 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(lines.last, "1 error in 1 file (2 files checked)")
     }
 
+    /// A pull request's hostile file: `dte validate` refuses it quickly with a located, readable
+    /// message (the 10,000-character line is shown as a window around the column), exit 1.
+    func testHostileNestingIsALocatedErrorWithAReadableExcerpt() throws {
+        let text = twinHeader + "metadata:\n  x: " + String(repeating: "[", count: 5000) + String(repeating: "]", count: 5000) + "\n"
+        let repo = try ScratchRepository(["templates/deep.yaml": text])
+        defer { repo.remove() }
+        let r = try run(["validate"], in: repo.root)
+        XCTAssertEqual(r.status, 1, r.out + r.err)
+        let lines = r.out.split(separator: "\n").map(String.init)
+        XCTAssertTrue(lines.first?.hasPrefix("templates/deep.yaml:") == true && lines.first?.contains(": error: lists and maps are nested more than 256 levels deep here") == true,
+                      lines.first ?? r.out)
+        XCTAssertTrue(lines.allSatisfy { $0.count < 200 }, "no line of thousands of characters: \(lines.map(\.count))")
+        let excerpt = try XCTUnwrap(lines.first { $0.contains(" | …[") }, r.out)
+        let caret = try XCTUnwrap(lines.first { $0.hasSuffix("^") }, r.out)
+        XCTAssertEqual(Array(excerpt)[caret.count - 1], "[", "the caret points into the excerpt: \(excerpt)\n\(caret)")
+    }
+
     func testJSONAndSARIFAreMachineReadable() throws {
         let repo = try ScratchRepository(["templates/t.yaml": twinHeader + "topology_template:\n  node_templates:\n    t: { type: dte.nodes.Twin }\n"])
         defer { repo.remove() }

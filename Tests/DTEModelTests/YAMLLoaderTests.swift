@@ -62,6 +62,36 @@ final class YAMLLoaderTests: XCTestCase {
         XCTAssertEqual(r.diagnostics.map(\.code), ["yaml-unknown-alias"])
     }
 
+    /// Hostile nesting (a pull request CI validates): refused where it goes too deep, no crash.
+    func testNestingTooDeepIsRefusedWhereItStarts() {
+        let deep = "a: " + String(repeating: "[", count: 5000) + String(repeating: "]", count: 5000) + "\n"
+        let r = load(deep)
+        XCTAssertNil(r.root)
+        XCTAssertEqual(r.diagnostics.map(\.code), ["yaml-too-deep"])
+        XCTAssertEqual(r.diagnostics.first?.line, 1)
+        XCTAssertEqual(r.diagnostics.first?.column, 3 + 256, "at the 256th bracket: with the root map, the 257th level")
+        // as deep as allowed still loads
+        let fine = "a: " + String(repeating: "[", count: 255) + String(repeating: "]", count: 255) + "\n"
+        XCTAssertTrue(load(fine).diagnostics.isEmpty)
+        XCTAssertNotNil(load(fine).root)
+    }
+
+    /// The "billion laughs": nine levels of ten aliases stand for 10^10 nodes in a few lines.
+    func testAnAliasBombIsRefusedAtTheAliasThatMakesItTooLarge() {
+        var lines = ["a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+        for i in 1..<10 { lines.append("a\(i): &a\(i) [" + Array(repeating: "*a\(i - 1)", count: 10).joined(separator: ", ") + "]") }
+        let started = Date()
+        let r = load(lines.joined(separator: "\n") + "\n")
+        XCTAssertLessThan(Date().timeIntervalSince(started), 5, "refused while reading, not after expanding")
+        XCTAssertNil(r.root)
+        XCTAssertEqual(r.diagnostics.map(\.code), ["yaml-too-large"])
+        XCTAssertEqual(r.diagnostics.first?.line, 6, "10^6 nodes are reached within a5")
+        XCTAssertTrue(r.diagnostics.first?.message.contains("alias *a4") == true, r.diagnostics.first?.message ?? "")
+        // the same anchors used a few times are fine
+        let modest = "base: &b {cpus: 2, memory: 4 GB}\nx: *b\ny: *b\nz: [*b, *b]\n"
+        XCTAssertTrue(load(modest).diagnostics.isEmpty)
+    }
+
     func testSecondDocumentIsReported() {
         let r = load("a: 1\n---\nb: 2\n")
         XCTAssertEqual(r.diagnostics.map(\.code), ["yaml-multiple-documents"])

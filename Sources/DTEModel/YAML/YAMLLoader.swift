@@ -51,6 +51,8 @@ private final class Frame {
     var pendingKey: (String, Mark)?
     var merges: [YAMLEntry] = []
     var seen: Set<String>?
+    /// How many nodes this collection stands for with every alias in it expanded.
+    var weight = 1
 
     init(isMapping: Bool, mark: Mark, anchor: String?) {
         self.isMapping = isMapping
@@ -60,13 +62,23 @@ private final class Frame {
 }
 
 private struct TreeBuilder {
+    /// Collections nested deeper than this are refused (TOSCA needs a dozen levels; thousands
+    /// would make every later recursive walk of the tree a stack overflow).
+    static let maximumDepth = 256
+    /// The most nodes a file may stand for once its aliases are expanded: aliases share nodes in
+    /// the tree, but everything that walks it sees each alias as a copy, so a few lines of
+    /// anchors nesting aliases (the "billion laughs") would otherwise cost minutes and gigabytes.
+    static let maximumExpandedNodes = 1_000_000
+
     let file: String
     var stack: [Frame] = []
     var root: YAMLNode?
     var documents = 0
-    var anchors: [String: YAMLNode] = [:]
+    var anchors: [String: (node: YAMLNode, weight: Int)] = [:]
     var diagnostics: [Diagnostic] = []
     var stopped = false
+    /// Nodes so far with aliases expanded.
+    var expandedNodes = 0
 
     init(file: String) {
         self.file = file
@@ -123,12 +135,23 @@ private struct TreeBuilder {
             let tag = s.tag == nil ? nil : Self.expandTag(Self.text(s.tag) ?? "")
             let mark = Self.mark(event.start_mark)
             let node = YAMLNode.scalar(YAMLScalar(value: value, style: style, tag: tag, mark: mark))
-            if let a = s.anchor { anchors[String(cString: a)] = node }
-            add(node)
-        case YAML_SEQUENCE_START_EVENT:
-            stack.append(Frame(isMapping: false, mark: Self.mark(event.start_mark), anchor: Self.text(event.data.sequence_start.anchor)))
-        case YAML_MAPPING_START_EVENT:
-            stack.append(Frame(isMapping: true, mark: Self.mark(event.start_mark), anchor: Self.text(event.data.mapping_start.anchor)))
+            if let a = s.anchor { anchors[String(cString: a)] = (node, 1) }
+            guard count(1, at: mark) else { return }
+            add(node, weight: 1)
+        case YAML_SEQUENCE_START_EVENT, YAML_MAPPING_START_EVENT:
+            let mark = Self.mark(event.start_mark)
+            guard stack.count < Self.maximumDepth else {
+                diagnostics.append(Diagnostic(
+                    .error, code: "yaml-too-deep", "lists and maps are nested more than \(Self.maximumDepth) levels deep here",
+                    hint: "a TOSCA file needs a few levels; flatten the structure", file: file, mark: mark))
+                stopped = true
+                root = nil
+                return
+            }
+            guard count(1, at: mark) else { return }
+            let isMapping = event.type == YAML_MAPPING_START_EVENT
+            let anchor = Self.text(isMapping ? event.data.mapping_start.anchor : event.data.sequence_start.anchor)
+            stack.append(Frame(isMapping: isMapping, mark: mark, anchor: anchor))
         case YAML_SEQUENCE_END_EVENT, YAML_MAPPING_END_EVENT:
             guard let f = stack.popLast() else { return }
             let node: YAMLNode
@@ -145,22 +168,41 @@ private struct TreeBuilder {
             } else {
                 node = .sequence(f.items, f.mark)
             }
-            if let anchor = f.anchor { anchors[anchor] = node }
-            add(node)
+            if let anchor = f.anchor { anchors[anchor] = (node, f.weight) }
+            add(node, weight: f.weight)
         case YAML_ALIAS_EVENT:
             let name = Self.text(event.data.alias.anchor) ?? ""
             let mark = Self.mark(event.start_mark)
-            if let node = anchors[name] {
-                add(node, aliasMark: mark)
+            if let (node, weight) = anchors[name] {
+                guard count(weight, at: mark, alias: name) else { return }
+                add(node, weight: weight, aliasMark: mark)
             } else {
                 diagnostics.append(Diagnostic(
                     .error, code: "yaml-unknown-alias", "alias *\(name) refers to no anchor defined before it",
                     hint: "define the anchor &\(name) earlier in the file", file: file, mark: mark))
-                add(.scalar(YAMLScalar(value: "", tag: YAMLScalar.invalidTag, mark: mark)))
+                add(.scalar(YAMLScalar(value: "", tag: YAMLScalar.invalidTag, mark: mark)), weight: 1)
             }
         default:
             break
         }
+    }
+
+    /// Counts `nodes` more (an alias counts what its anchor stands for); false, with an error at
+    /// `mark`, once the file stands for more than `maximumExpandedNodes`.
+    mutating func count(_ nodes: Int, at mark: Mark, alias: String? = nil) -> Bool {
+        let (sum, overflow) = expandedNodes.addingReportingOverflow(nodes)
+        guard overflow || sum > Self.maximumExpandedNodes else {
+            expandedNodes = sum
+            return true
+        }
+        let what = alias.map { "alias *\($0) makes this file" } ?? "this file is"
+        diagnostics.append(Diagnostic(
+            .error, code: "yaml-too-large", "\(what) more than \(Self.maximumExpandedNodes) nodes with its aliases expanded",
+            hint: "aliases that repeat aliases multiply; write the values out or use fewer levels of anchors",
+            file: file, mark: mark))
+        stopped = true
+        root = nil
+        return false
     }
 
     static func expandTag(_ t: String) -> String {
@@ -169,11 +211,12 @@ private struct TreeBuilder {
     }
 
     /// Adds a finished node to the open collection (or makes it the root).
-    mutating func add(_ node: YAMLNode, aliasMark: Mark? = nil) {
+    mutating func add(_ node: YAMLNode, weight: Int, aliasMark: Mark? = nil) {
         guard let top = stack.last else {
             root = node
             return
         }
+        top.weight &+= weight
         if !top.isMapping {
             top.items.append(node)
             return
