@@ -58,8 +58,40 @@ public final class SourceSet: @unchecked Sendable {
         return true
     }
 
+    /// Files larger than this are not read (templates are kilobytes; a generated one of 10,000
+    /// components is a few MB).
+    public static let maximumFileBytes = 64 << 20
+    /// How long a chain of imports may be (each link is a nested load).
+    static let maximumImportDepth = 64
+
+    /// Where `target` really is (symlinks resolved), when that is outside the repository; nil
+    /// inside it, or without a repository (files named on the command line import what they like).
+    func leavesRepository(_ target: String) -> String? {
+        guard let root = config?.root else { return nil }
+        func real(_ p: String) -> String {
+            guard let r = realpath(p, nil) else { return (p as NSString).standardizingPath }
+            defer { free(r) }
+            return String(cString: r)
+        }
+        let base = real(root), resolved = real(target)
+        if resolved == base || resolved.hasPrefix(base.hasSuffix("/") ? base : base + "/") { return nil }
+        return display(resolved)
+    }
+
     private func load(_ abs: String, root: Bool, stack: inout [String]) {
         let shown = display(abs)
+        // only a regular file of bounded size is read: a FIFO or device planted in a pull request
+        // must not stall the run, nor a huge file exhaust it
+        var info = stat()
+        guard stat(abs, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
+            diagnostics.append(Diagnostic(.error, code: "file-unreadable", "cannot read \(shown): not a regular file", file: shown))
+            return
+        }
+        guard Int(info.st_size) <= Self.maximumFileBytes else {
+            diagnostics.append(Diagnostic(.error, code: "file-too-large",
+                                          "\(shown) is larger than \(Self.maximumFileBytes >> 20) MiB; it is not read", file: shown))
+            return
+        }
         guard let data = FileManager.default.contents(atPath: abs) else {
             diagnostics.append(Diagnostic(.error, code: "file-unreadable", "cannot read \(shown)", file: shown))
             return
@@ -86,6 +118,13 @@ public final class SourceSet: @unchecked Sendable {
         var resolved: [(String, String?)] = []
         for imp in template.imports {
             guard let target = resolveImport(imp, in: template, dir: dir, shown: shown) else { continue }
+            if let outside = leavesRepository(target) {
+                diagnostics.append(Diagnostic(
+                    .error, code: "import-outside-repository", "import \"\(imp.file)\" leads outside the repository (to \(outside))",
+                    hint: "imports stay inside the repository (\(config?.root ?? "")): copy the file into it, or map a URL to a copy with dte.yaml's import_map",
+                    file: shown, mark: imp.source.mark, path: imp.source.path))
+                continue
+            }
             if let i = stack.firstIndex(of: target) {
                 let cycle = (stack[i...] + [target]).map { display($0) }.joined(separator: " → ")
                 // also where the cycle starts, when that is another file (the one the user named)
@@ -110,6 +149,14 @@ public final class SourceSet: @unchecked Sendable {
                     diagnostics.append(Diagnostic(
                         .error, code: "import-not-found", "imported file \"\(imp.file)\" not found (looked for \(display(target)))",
                         hint: "import paths are relative to the importing file", file: shown, mark: imp.source.mark, path: imp.source.path))
+                    resolved.removeLast()
+                    continue
+                }
+                guard stack.count < Self.maximumImportDepth else {
+                    diagnostics.append(Diagnostic(
+                        .error, code: "import-too-deep", "imports are chained more than \(Self.maximumImportDepth) files deep here",
+                        hint: "import the shared definitions directly instead of through a long chain", file: shown,
+                        mark: imp.source.mark, path: imp.source.path))
                     resolved.removeLast()
                     continue
                 }

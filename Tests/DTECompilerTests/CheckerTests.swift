@@ -142,6 +142,53 @@ final class CheckerTests: XCTestCase {
         XCTAssertTrue(errors(c).allSatisfy { $0.message.contains("recipes/a.yaml → recipes/b.yaml → recipes/a.yaml") }, describe(c.diagnostics))
     }
 
+    /// A pull request cannot make CI read files outside the repository through imports: `../`
+    /// above the root, an absolute path, `file://`, or a symlink inside the repository that leads
+    /// out are located errors; a FIFO named like a template is not read (it would stall the run).
+    func testImportsStayInsideTheRepository() throws {
+        let outside = NSTemporaryDirectory() + "dte-outside-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: outside, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: outside) }
+        let types = "tosca_definitions_version: tosca_simple_yaml_1_3\nnode_types:\n  Out: { derived_from: tosca.nodes.Root }\n"
+        try types.write(toFile: outside + "/types.yaml", atomically: true, encoding: .utf8)
+        let header = "tosca_definitions_version: tosca_simple_yaml_1_3\nimports:\n"
+        let repo = try ScratchRepository([
+            "recipes/up.yaml": header + "  - ../../\((outside as NSString).lastPathComponent)/types.yaml\n",
+            "recipes/absolute.yaml": header + "  - \(outside)/types.yaml\n",
+            "recipes/url.yaml": header + "  - file://\(outside)/types.yaml\n",
+            "recipes/linked.yaml": header + "  - shared/types.yaml\n",
+            "recipes/fine.yaml": header + "  - own/types.yaml\n",
+            "recipes/own/types.yaml": types.replacingOccurrences(of: "Out", with: "Own"),
+        ], withTypes: false)
+        defer { repo.remove() }
+        // the scratch repository and the outside folder are siblings: ../../ from recipes/ reaches it
+        XCTAssertEqual((repo.root as NSString).deletingLastPathComponent, (outside as NSString).deletingLastPathComponent)
+        let moved = outside
+        try FileManager.default.createSymbolicLink(atPath: repo.root + "/recipes/shared", withDestinationPath: moved)
+        XCTAssertEqual(mkfifo(repo.root + "/recipes/stall.yaml", 0o600), 0)
+
+        let c = repo.compile()
+        let outsideErrors = errors(c).filter { $0.code == "import-outside-repository" }
+        XCTAssertEqual(Set(outsideErrors.compactMap(\.file)), ["recipes/up.yaml", "recipes/absolute.yaml", "recipes/url.yaml", "recipes/linked.yaml"],
+                       describe(c.diagnostics))
+        XCTAssertTrue(outsideErrors.allSatisfy { $0.line == 3 && $0.message.contains("leads outside the repository") }, describe(c.diagnostics))
+        XCTAssertTrue(errors(c).contains { $0.code == "file-unreadable" && $0.file == "recipes/stall.yaml" }, describe(c.diagnostics))
+        XCTAssertFalse(c.diagnostics.contains { $0.file == "recipes/fine.yaml" || $0.file == "recipes/own/types.yaml" }, describe(c.diagnostics))
+        XCTAssertFalse(c.diagnostics.contains { $0.message.contains("Out") }, "nothing of the outside file was read")
+    }
+
+    func testALongChainOfImportsIsCutWithALocatedError() throws {
+        var files: [String: String] = [:]
+        for i in 0..<100 {
+            files["recipes/c\(i).yaml"] = "tosca_definitions_version: tosca_simple_yaml_1_3\n" + (i < 99 ? "imports: [c\(i + 1).yaml]\n" : "")
+        }
+        let repo = try ScratchRepository(files, withTypes: false)
+        defer { repo.remove() }
+        let c = repo.compile(["recipes/c0.yaml"])
+        XCTAssertEqual(errors(c).map(\.code), ["import-too-deep"], describe(c.diagnostics))
+        XCTAssertEqual(errors(c).first?.file, "recipes/c63.yaml")
+    }
+
     func testInheritanceCycleIsReportedNotLoopedOn() throws {
         let a = "tosca_definitions_version: tosca_simple_yaml_1_3\nnode_types:\n  A: { derived_from: B }\n  B: { derived_from: A }\ntopology_template:\n  node_templates:\n    x: { type: A }\n"
         let repo = try ScratchRepository(["recipes/a.yaml": a], withTypes: false)
