@@ -42,9 +42,11 @@ struct SourceOptions: ParsableArguments {
         return SourceSet.absolute(chdir, relativeTo: cwd)
     }
 
-    func checkOptions() -> CheckOptions {
+    /// `strict`: what only YAML 1.1 tools accept is an error at each place (`dte validate --strict`).
+    func checkOptions(strict: Bool = false) -> CheckOptions {
         var o = CheckOptions()
         o.inputsSource = "--input"
+        o.strict = strict
         for i in inputs {
             guard let eq = i.firstIndex(of: "=") else { continue }
             let name = String(i[..<eq]), text = String(i[i.index(after: eq)...])
@@ -54,9 +56,9 @@ struct SourceOptions: ParsableArguments {
         return o
     }
 
-    func compile() -> Compilation {
+    func compile(strict: Bool = false) -> Compilation {
         let scope: Compiler.Scope = paths.isEmpty ? .repository(".") : .files(paths)
-        return Compiler.compile(scope, options: checkOptions(), workingDirectory: workingDirectory)
+        return Compiler.compile(scope, options: checkOptions(strict: strict), workingDirectory: workingDirectory)
     }
 }
 
@@ -104,11 +106,11 @@ extension DTE {
         @Option(help: "Output format: text, json or sarif (SARIF 2.1.0 for code scanning).")
         var format: DiagnosticFormatOption = .text
 
-        @Flag(help: "Treat warnings as errors.")
+        @Flag(help: "Treat warnings as errors, and refuse what only YAML 1.1 tools accept (yes/no/on/off as booleans) where it is written.")
         var strict = false
 
         func run() throws {
-            let c = source.compile()
+            let c = source.compile(strict: strict)
             let lines = SourceLines(base: source.workingDirectory)
             let view = DiagnosticView(diagnostics: c.diagnostics, filesChecked: c.files.count, color: format == .text && useColor(),
                                       sourceLine: { lines.line($0, $1) })

@@ -8,6 +8,8 @@ public struct CheckOptions: Sendable {
     public var inputsSource: String = "<command line>"
     /// Report required inputs that have no value (planning needs them; validating does not).
     public var requireInputs = false
+    /// Refuse what only YAML 1.1 tools accept (`--strict`) instead of reading it with a warning.
+    public var strict = false
 
     public init() {}
 }

@@ -54,7 +54,7 @@ public enum Compiler {
                 }
             }
         }
-        let sources = SourceSet(config: config, workingDirectory: workingDirectory)
+        let sources = SourceSet(config: config, workingDirectory: workingDirectory, strict: options.strict)
         for p in paths { sources.addRoot(p) }
         diagnostics += sources.diagnostics
         let checker = Checker(sources: sources, options: options)

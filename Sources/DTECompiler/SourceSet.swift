@@ -23,10 +23,13 @@ public final class SourceSet: @unchecked Sendable {
     public private(set) var diagnostics: [Diagnostic] = []
     public let config: RepositoryConfig?
     let workingDirectory: String
+    /// `--strict`: the YAML 1.1 forms other TOSCA tools accept are errors.
+    let strict: Bool
 
-    public init(config: RepositoryConfig?, workingDirectory: String = FileManager.default.currentDirectoryPath) {
+    public init(config: RepositoryConfig?, workingDirectory: String = FileManager.default.currentDirectoryPath, strict: Bool = false) {
         self.config = config
         self.workingDirectory = (workingDirectory as NSString).standardizingPath
+        self.strict = strict
     }
 
     /// The path to show for an absolute path.
@@ -106,7 +109,7 @@ public final class SourceSet: @unchecked Sendable {
         } else if loaded.diagnostics.contains(where: { $0.code == "yaml-syntax" }) {
             template = ServiceTemplate(file: shown)
         } else {
-            let (t, d) = TemplateParser.parse(root: loaded.root, file: shown)
+            let (t, d) = TemplateParser.parse(root: loaded.root, file: shown, strict: strict)
             template = t
             diagnostics += d
         }

@@ -55,6 +55,37 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(Array(excerpt)[caret.count - 1], "[", "the caret points into the excerpt: \(excerpt)\n\(caret)")
     }
 
+    /// Files written for PyYAML say `required: no`: read as false with one warning per file that
+    /// says how to write it strictly; `--strict` refuses each one where it is written.
+    func testYAML11BooleansAreReadWithAWarningAndRefusedWithStrict() throws {
+        let text = """
+        tosca_definitions_version: tosca_simple_yaml_1_3
+        node_types:
+          Loose:
+            derived_from: tosca.nodes.Root
+            properties:
+              a: { type: string, required: no }
+              b: { type: string, required: yes }
+              c: { type: string, required: "no", default: x }
+        """
+        let repo = try ScratchRepository(["recipes/loose.yaml": text], withTypes: false)
+        defer { repo.remove() }
+        let r = try run(["validate"], in: repo.root)
+        XCTAssertEqual(r.status, 1, "a quoted \"no\" is a string, not a boolean, in any YAML: \(r.out)")
+        XCTAssertTrue(r.out.contains("recipes/loose.yaml:6:36: warning: \"no\" is read as false, as YAML 1.1 tools read it (and 1 more YAML 1.1 boolean in this file)"), r.out)
+        XCTAssertTrue(r.out.contains("hint: write true or false (dte validate --strict refuses the YAML 1.1 forms)"), r.out)
+        XCTAssertTrue(r.out.contains("recipes/loose.yaml:8:36: error: required must be true or false"), r.out)
+        try text.replacingOccurrences(of: "required: \"no\"", with: "required: false").write(toFile: repo.root + "/recipes/loose.yaml", atomically: true, encoding: .utf8)
+        let loose = try run(["validate"], in: repo.root)
+        XCTAssertEqual(loose.status, 0, loose.out)
+        XCTAssertEqual(loose.out.components(separatedBy: "as YAML 1.1 tools read it").count, 2, "one warning for the file, not one per value: \(loose.out)")
+        let strict = try run(["validate", "--strict"], in: repo.root)
+        XCTAssertEqual(strict.status, 1, strict.out)
+        XCTAssertTrue(strict.out.contains("recipes/loose.yaml:6:36: error: required must be true or false"), strict.out)
+        XCTAssertTrue(strict.out.contains("recipes/loose.yaml:7:36: error: required must be true or false"), strict.out)
+        XCTAssertTrue(strict.out.contains("\"no\" is a boolean in YAML 1.1 only; write true or false"), strict.out)
+    }
+
     func testJSONAndSARIFAreMachineReadable() throws {
         let repo = try ScratchRepository(["templates/t.yaml": twinHeader + "topology_template:\n  node_templates:\n    t: { type: dte.nodes.Twin }\n"])
         defer { repo.remove() }

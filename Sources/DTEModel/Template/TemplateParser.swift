@@ -5,10 +5,15 @@ public struct TemplateParser {
     public private(set) var diagnostics: [Diagnostic] = []
     private var path: [String] = []
     private let normative: Bool
+    /// Refuse what only YAML 1.1 tools accept (`--strict`) instead of reading it with a warning.
+    private let strict: Bool
+    /// YAML 1.1 booleans read where a boolean belongs: reported once per file (the first, and how many).
+    private var yaml11Booleans: [(value: String, mark: Mark)] = []
 
-    public init(file: String, normative: Bool = false) {
+    public init(file: String, normative: Bool = false, strict: Bool = false) {
         self.file = file
         self.normative = normative
+        self.strict = strict
     }
 
     /// Versions of `tosca_definitions_version` DTE reads.
@@ -17,10 +22,24 @@ public struct TemplateParser {
         "tosca_simple_profile_for_nfv_1_0_0",
     ]
 
-    public static func parse(root: YAMLNode?, file: String, normative: Bool = false) -> (ServiceTemplate, [Diagnostic]) {
-        var p = TemplateParser(file: file, normative: normative)
+    public static func parse(root: YAMLNode?, file: String, normative: Bool = false, strict: Bool = false) -> (ServiceTemplate, [Diagnostic]) {
+        var p = TemplateParser(file: file, normative: normative, strict: strict)
         let t = p.parseServiceTemplate(root)
+        p.reportLooseness()
         return (t, p.diagnostics)
+    }
+
+    /// One warning per file for the YAML 1.1 booleans read as booleans (files written for PyYAML
+    /// have dozens: `required: no`), naming the first and how to write them strictly.
+    mutating func reportLooseness() {
+        guard let first = yaml11Booleans.first else { return }
+        let more = yaml11Booleans.count - 1
+        diagnostics.append(Diagnostic(
+            .warning, code: "yaml11-boolean",
+            "\"\(first.value)\" is read as \(PlainScalar.yaml11Boolean(first.value) == true ? "true" : "false"), as YAML 1.1 tools read it"
+                + (more > 0 ? " (and \(more) more YAML 1.1 boolean\(more == 1 ? "" : "s") in this file)" : "")
+                + "; YAML 1.2 reads yes/no/on/off as strings",
+            hint: "write true or false (dte validate --strict refuses the YAML 1.1 forms)", file: file, mark: first.mark))
     }
 
     // MARK: - helpers
@@ -72,7 +91,14 @@ public struct TemplateParser {
 
     mutating func bool(_ node: YAMLNode, what: String) -> Bool? {
         if case .scalar(let s) = node, s.style == .plain, case .boolean(let b) = PlainScalar.classify(s.value) { return b }
-        error("expected-boolean", "\(what) must be true or false, not \(node.kindDescription)", at: node.mark)
+        if !strict, case .scalar(let s) = node, s.style == .plain, let b = PlainScalar.yaml11Boolean(s.value) {
+            yaml11Booleans.append((s.value, s.mark))
+            return b
+        }
+        error("expected-boolean", "\(what) must be true or false, not \(node.kindDescription)",
+              hint: strict && node.scalar.map({ PlainScalar.yaml11Boolean($0.value) != nil }) == true
+                  ? "\"\(node.scalar?.value ?? "")\" is a boolean in YAML 1.1 only; write true or false" : nil,
+              at: node.mark)
         return nil
     }
 

@@ -138,6 +138,16 @@ public enum YAMLNode: Sendable {
 
 /// What a plain (unquoted) scalar denotes under the YAML 1.2 core schema.
 public enum PlainScalar: Equatable, Sendable {
+    /// The booleans of YAML 1.1 that YAML 1.2 reads as strings (`yes`, `no`, `on`, `off`, `y`, `n`
+    /// in their three spellings): what PyYAML, and so tosca-parser, reads as true or false.
+    public static func yaml11Boolean(_ s: String) -> Bool? {
+        switch s {
+        case "y", "Y", "yes", "Yes", "YES", "on", "On", "ON": return true
+        case "n", "N", "no", "No", "NO", "off", "Off", "OFF": return false
+        default: return nil
+        }
+    }
+
     case null
     case boolean(Bool)
     case integer(Int)
