@@ -107,9 +107,11 @@ public enum SiteProbe {
             let response = try await provider.client.execute(request, deadline: deadline)
             let body = try await response.body.collect(upTo: 64 << 10)
             reading.responseTime = Double((NIODeadline.now() - started).nanoseconds) / 1e9
-            let word = (try? JSONDecoder().decode(HealthWord.self, from: Data(body.readableBytesView)))?.status
-            reading.health = word.map { AgentProvider.excerpt($0, limit: 40, redacting: nil) }
-                ?? "HTTP \(response.status.code), not the agent's health JSON"
+            guard response.status.code == 200, let word = try? JSONDecoder().decode(HealthWord.self, from: Data(body.readableBytesView)) else {
+                reading.detailsProblem = "/healthz answered HTTP \(response.status.code), not a dte-agent's health JSON"
+                return reading
+            }
+            reading.health = AgentProvider.excerpt(word.status, limit: 40, redacting: nil)
         } catch {
             reading.responseTime = Double((NIODeadline.now() - started).nanoseconds) / 1e9
             reading.unreachable = Self.reason(error)
@@ -126,6 +128,7 @@ public enum SiteProbe {
             } else {
                 reading.detailsProblem = "/v1/health answered HTTP \(status)"
                     + (status == 200 ? ", not the agent's health JSON" : ": " + AgentProvider.excerpt(String(decoding: body.prefix(1000), as: UTF8.self), limit: 200, redacting: sent))
+                return reading
             }
         } catch let e as ProviderError where e.isAuthorization {
             reading.tokenRefused = e.message
