@@ -148,6 +148,14 @@ final class UsageAndProbeEndToEndTests: XCTestCase {
         XCTAssertTrue(rows[1].hasPrefix("local,demo,\(twin),1,\(String(format: "%.6f", Double(real.coreSeconds) / 3600)),0.000000,"), rows[1])
         XCTAssertTrue(rows[1].contains(",1000.000000,100.000000,"), rows[1])
 
+        // the table: the project's row with its allocation, then the twin's
+        let table = try dte(["usage"])
+        XCTAssertEqual(table.status, 0, table.err)
+        let cells = table.out.split(separator: "\n").map { $0.components(separatedBy: "  ").filter { !$0.isEmpty }.map { $0.trimmingCharacters(in: .whitespaces) } }
+        XCTAssertEqual(cells.first, ["SITE", "PROJECT", "TWIN", "JOBS", "CORE-H", "GPU-H", "CPU-H", "ALLOCATION", "USED"], table.out)
+        XCTAssertEqual(cells.dropFirst().first, ["local", "demo", "*", "1", "0", "0", "0", "1,000 core-h / 100 GPU-h", "0.0 % / 0.0 %"], table.out)
+        XCTAssertEqual(cells.dropFirst(2).first, ["local", "demo", twin, "1", "0", "0", "0"], table.out)
+
         // another month has nothing; the table says so
         let empty = try dte(["usage", "--month", "1999-01"])
         XCTAssertEqual(empty.status, 0, empty.err)
