@@ -203,5 +203,12 @@ final class UsageAndProbeEndToEndTests: XCTestCase {
         let line = try XCTUnwrap(status.out.split(separator: "\n").first { $0.hasPrefix("site local: ") }, status.out)
         XCTAssertTrue(line.hasPrefix("site local: WARNING - agent reachable, backend up, "), String(line))
         XCTAssertTrue(line.contains("1 pod failing of 2 (warning at 1) (probed after apply at 20"), String(line))
+
+        // with the agent gone, status cannot ask it but still shows what the last probe found
+        bed.stopAgent()
+        let down = try bed.dte(["status"])
+        XCTAssertEqual(down.status, 1)
+        XCTAssertTrue(down.out.hasPrefix(String(line)), down.out)
+        XCTAssertTrue(down.err.contains("cannot refresh site local"), down.err)
     }
 }
