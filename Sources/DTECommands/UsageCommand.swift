@@ -223,3 +223,23 @@ struct UsageReport: Encodable {
         return "\"" + t.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 }
+
+extension SiteAgents {
+    /// The allocation gate's reader: the site's finished jobs through its agent (`GET /v1/usage`),
+    /// within 10 s (a site that does not answer by then is reported as such, not waited for).
+    var accountingReader: AccountingReader {
+        let agents = self
+        return { site in
+            guard let provider = agents.provider(site) else { return .unavailable("site \(site) declares no agent endpoint") }
+            do {
+                let jobs = try await provider.usage(within: 10)
+                return .accounted(jobs.map { AccountedUse(project: $0.project, jobID: $0.jobID, use: AllocationUse(core: Double($0.coreSeconds) / 3600,
+                                                                                                                   gpu: Double($0.gpuSeconds) / 3600)) })
+            } catch let e as ProviderError {
+                return .unavailable(e.message)
+            } catch {
+                return .unavailable("\(error)")
+            }
+        }
+    }
+}
