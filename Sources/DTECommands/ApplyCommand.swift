@@ -112,7 +112,7 @@ extension DTE {
             let view = ApplyView(color: useColor())
             var settings = ApplySettings(parallelism: parallelism, holder: holderName)
             settings.waitTimeout = waitTimeout.seconds
-            let (hooks, _) = try hookPipeline(for: compilation, workingDirectory: wd)
+            let (hooks, _) = try hookPipeline(for: compilation, workingDirectory: wd, agents: agents, store: store)
             let engine = Engine(store: store, providers: { agents.provider($0) }, hooks: hooks,
                                 events: { event in
                                     print(view.line(event))

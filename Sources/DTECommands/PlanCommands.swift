@@ -133,12 +133,18 @@ extension DTE {
                                         workingDirectory: source.workingDirectory, interactive: true)
             let engine = Engine(store: store, providers: { agents.provider($0) }, repositoryRoot: c.config?.root ?? source.workingDirectory,
                                 settings: ApplySettings(holder: "status"))
+            // what the newest apply's monitoring hook found of each site (shown even when a site cannot be asked now)
+            let history = try await store.history(limit: 50).map { h in
+                (finishedAt: h.finishedAt, hooks: (try? JSONDecoder().decode([HookResult].self, from: Data(h.hooks.utf8))) ?? [])
+            }
+            let unhealthy = RecordedSiteHealth.latest(history).filter { $0.verdict != .pass && (sites.isEmpty || sites.contains($0.site)) }
             let observed: [String: ObservedPod]
             do {
                 observed = try await engine.refresh(snapshot, sites: Set(sites))
                 await agents.shutdown()
             } catch {
                 await agents.shutdown()
+                print(StatusView.siteLines(unhealthy.map { ($0.site, $0.summary, $0.probedAt) }), terminator: "")
                 throw CommandFailure("\(error)")
             }
             let rows = snapshot.resources.filter { sites.isEmpty || sites.contains($0.site) }
@@ -149,6 +155,7 @@ extension DTE {
                 let phase = o.map { $0.phase + ($0.exitCode.map { " (exit \($0))" } ?? "") } ?? "absent at the site"
                 print("\(r.address.padding(toLength: width, withPad: " ", startingAt: 0))  \(r.site)  job \(o?.jobID ?? r.jobID ?? "-")  \(phase)")
             }
+            if !unhealthy.isEmpty { print("\n" + StatusView.siteLines(unhealthy.map { ($0.site, $0.summary, $0.probedAt) }), terminator: "") }
         }
     }
 
@@ -294,8 +301,10 @@ struct PlanScope {
 /// The reconciliation hooks a run of plan or apply uses, from the repository's policies and
 /// dte.yaml (docs/hooks.md), with what the configuration says about them (a policy nothing can
 /// enforce is a warning). The one place commands get them from. Bad `quality:` settings in
-/// dte.yaml stop the command.
-func hookPipeline(for compilation: Compilation, workingDirectory: String) throws -> (HookPipeline, [Diagnostic]) {
+/// dte.yaml stop the command. With `agents`, the allocation gate reads each site's usage through
+/// its agent, and (with `store`) the monitoring hook probes every site an apply touched.
+func hookPipeline(for compilation: Compilation, workingDirectory: String, agents: SiteAgents? = nil,
+                  store: (any StateStore)? = nil) throws -> (HookPipeline, [Diagnostic]) {
     let root = compilation.config?.root ?? workingDirectory
     let model = compilation.model
     let quality: HookConfiguration.QualityFactory?
@@ -311,7 +320,10 @@ func hookPipeline(for compilation: Compilation, workingDirectory: String) throws
     } else {
         quality = nil
     }
-    return HookConfiguration.pipeline(model: model, config: compilation.config, root: root, quality: quality)
+    var (pipeline, diagnostics) = HookConfiguration.pipeline(model: model, config: compilation.config, root: root, quality: quality,
+                                                             accounting: agents?.accountingReader)
+    if let agents, let store { pipeline.hooks.append(MonitoringHook(probe: agents.healthProbe(store: store))) }
+    return (pipeline, diagnostics)
 }
 
 /// Compiles the repository and has the engine plan it (refreshing from the sites' agents unless
@@ -333,7 +345,7 @@ func makePlan(source: SourceOptions, stateOptions: StateOptions, scope: PlanScop
     let agents = try refreshes
         ? SiteAgents(sites: SiteInfo.all(in: c.model), settings: scope.agents, config: c.config, workingDirectory: wd, interactive: true)
         : nil
-    let (hooks, hookDiagnostics) = try hookPipeline(for: c, workingDirectory: wd)
+    let (hooks, hookDiagnostics) = try hookPipeline(for: c, workingDirectory: wd, agents: agents)
     let engine = Engine(store: store, providers: { agents?.provider($0) }, hooks: hooks,
                         repositoryRoot: c.config?.root ?? wd, settings: ApplySettings(holder: "plan"))
     let request = PlanRequest(sites: Set(scope.sites), targets: Set(scope.targets), replace: Set(scope.replace), destroy: scope.destroy,
@@ -341,7 +353,6 @@ func makePlan(source: SourceOptions, stateOptions: StateOptions, scope: PlanScop
     let outcome: PlanOutcome
     do {
         outcome = try await engine.plan(c, request: request, workingDirectory: wd)
-        await agents?.shutdown()
     } catch let e as EngineError {
         await agents?.shutdown()
         throw CommandFailure(e.message)
@@ -350,12 +361,16 @@ func makePlan(source: SourceOptions, stateOptions: StateOptions, scope: PlanScop
         throw error
     }
     switch outcome {
-    case .invalid(let diagnostics): throw fail(diagnostics)
+    case .invalid(let diagnostics):
+        await agents?.shutdown()
+        throw fail(diagnostics)
     case .planned(var plan):
         // What apply's own gates would say (pre-apply hooks that do not also run before the
-        // plan): previewed here so the review shows it; apply asks them again.
+        // plan): previewed here so the review shows it; apply asks them again (the allocation
+        // gate reads the sites' usage through their agents, so they are shut down after it).
         let preview = HookPipeline(hooks.hooks.filter { $0.phases.contains(.preApply) && !$0.phases.contains(.prePlan) })
         plan.hooks += await preview.run(HookInput(phase: .preApply, plan: plan, repositoryRoot: c.config?.root ?? wd))
+        await agents?.shutdown()
         // Warnings of the repository (declarations DTE does not act on, hooks' configuration) belong in the review too.
         plan.diagnostics += c.diagnostics.filter { $0.severity == .warning } + hookDiagnostics
         return (plan, store, c)

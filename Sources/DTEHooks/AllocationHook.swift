@@ -2,6 +2,29 @@ import DTEApply
 import DTEPlanner
 import Foundation
 
+/// What a site's accounting says, for the allocation gate.
+public enum SiteAccounting: Sendable, Hashable {
+    /// The site's finished jobs the token may see.
+    case accounted([AccountedUse])
+    /// The usage could not be read: why (names the failure; the site is named by the gate).
+    case unavailable(String)
+}
+
+/// One finished job's use as accounting recorded it.
+public struct AccountedUse: Sendable, Hashable {
+    public var project: String
+    public var jobID: String
+    public var use: AllocationUse
+    public init(project: String, jobID: String, use: AllocationUse) {
+        self.project = project
+        self.jobID = jobID
+        self.use = use
+    }
+}
+
+/// Reads one site's accounting (`dte` asks the site's agent, `GET /v1/usage`).
+public typealias AccountingReader = @Sendable (_ site: String) async -> SiteAccounting
+
 /// Core-hours and GPU-hours.
 public struct AllocationUse: Sendable, Hashable {
     public var core: Double
@@ -20,6 +43,12 @@ public struct AllocationUse: Sendable, Hashable {
 /// declares (granted minus what the state already holds) and against the caps of
 /// `dte.policies.Allocation`. Over what is left, or over a cap, is `fail` (blocking unless the
 /// policy says `enforce: false`); at `warn_at` percent of it a `warn`.
+///
+/// With `accounting`, what is left is also net of what the site's accounting says the project
+/// already used (finished jobs): granted − used − what the state holds that accounting has not
+/// counted yet (a resource whose job accounting lists is counted once, as used). A site whose
+/// usage cannot be read is a `warn` naming the site and the reason, and the gate falls back to
+/// the predicted use alone.
 public struct AllocationHook: Hook {
     public var name = "allocation"
     public var phases: Set<HookPhase>
@@ -28,6 +57,8 @@ public struct AllocationHook: Hook {
     /// What the state holds, by `site/project` (`DesiredState.allocationUse(of:)`); nil: taken from the
     /// plan (the `before` of its changes, so resources outside a `--site`/`--target` scope are not seen).
     public var held: [String: AllocationUse]?
+    /// Reads a site's accounting (nil: not asked; the gate counts predicted use only).
+    public var accounting: AccountingReader?
     /// Warn at this percentage of what is left when no policy of the project says otherwise.
     public static let defaultWarnAt = 80
 
@@ -53,7 +84,9 @@ public struct AllocationHook: Hook {
     }
 
     /// `blocking` overrides every policy's `enforce` when set (dte.yaml `hooks.allocation.blocking`).
-    public init(caps: [Cap] = [], phases: Set<HookPhase> = [.preApply], blocking: Bool? = nil, held: [String: AllocationUse]? = nil) {
+    public init(caps: [Cap] = [], phases: Set<HookPhase> = [.preApply], blocking: Bool? = nil, held: [String: AllocationUse]? = nil,
+                accounting: AccountingReader? = nil) {
+        self.accounting = accounting
         self.caps = caps
         self.phases = phases
         self.blockingOverride = blocking
@@ -77,6 +110,14 @@ public struct AllocationHook: Hook {
             if let held { return held["\(k.site)/\(k.project)"] ?? .init() }
             return derivedHeld[k] ?? .init()
         }
+        var readings: [String: SiteAccounting] = [:]
+        func reading(_ site: String) async -> SiteAccounting? {
+            guard let accounting else { return nil }
+            if let known = readings[site] { return known }
+            let r = await accounting(site)
+            readings[site] = r
+            return r
+        }
         var out: [HookResult] = []
         let sites = Dictionary(plan.desired.sites.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         for key in predicted.keys.sorted() {
@@ -92,6 +133,11 @@ public struct AllocationHook: Hook {
                                       evidence: [HookEvidence(check: "allocation \(subject)", passed: false, detail: "the site descriptor declares none")],
                                       remedy: "add an allocation for \(key.project) to site \(key.site)'s descriptor, or place the components elsewhere",
                                       subject: subject))
+                continue
+            }
+            if let site = await reading(key.site) {
+                out.append(accounted(key, site: site, predicted: use, allocation: allocation, plan: plan, phase: input.phase,
+                                     warnAt: warnAt, blocks: blocks))
                 continue
             }
             let held = heldUse(key)
@@ -155,6 +201,73 @@ public struct AllocationHook: Hook {
                                   summary: "the plan starts nothing new: predicted 0 core-h, 0 GPU-h"))
         }
         return out
+    }
+
+    /// The result for one site and project, with what the site's accounting says was used.
+    func accounted(_ key: Key, site: SiteAccounting, predicted use: AllocationUse, allocation: AllocationInfo, plan: Plan, phase: HookPhase,
+                   warnAt: Int, blocks: Bool) -> HookResult {
+        let subject = "\(key.site)/\(key.project)"
+        let granted = AllocationUse(core: allocation.coreHours, gpu: allocation.gpuHours)
+        var used = AllocationUse(), pending = AllocationUse()
+        var evidence: [HookEvidence] = []
+        var problem: String?
+        switch site {
+        case .accounted(let jobs):
+            let mine = jobs.filter { $0.project == key.project }
+            used = mine.reduce(AllocationUse()) { $0 + $1.use }
+            // what the state holds and accounting has not counted yet (its job unknown to it)
+            let counted = Set(mine.map(\.jobID))
+            for c in plan.changes where c.site == key.site {
+                guard let before = c.before, before.project == key.project else { continue }
+                if let job = plan.observed[c.address]?.jobID, counted.contains(job) { continue }
+                pending = pending + AllocationUse(before)
+            }
+            evidence.append(HookEvidence(check: "usage \(subject)", passed: true,
+                                         detail: "\(mine.count) finished job\(mine.count == 1 ? "" : "s") accounted: \(Self.hours(used.core)) core-h, \(Self.hours(used.gpu)) GPU-h"))
+        case .unavailable(let reason):
+            problem = reason
+            evidence.append(HookEvidence(check: "usage \(subject)", passed: false, detail: "the usage of site \(key.site) could not be read: \(reason)"))
+        }
+        let left = granted - used - pending
+        let core = Self.judge(use.core, against: left.core, warnAt: warnAt)
+        let gpu = Self.judge(use.gpu, against: left.gpu, warnAt: warnAt)
+        var verdict = Self.worst(core, gpu)
+        for (label, u, p, l, g, new) in [("core-hours", used.core, pending.core, left.core, granted.core, use.core),
+                                         ("GPU-hours", used.gpu, pending.gpu, left.gpu, granted.gpu, use.gpu)] {
+            evidence.append(HookEvidence(check: "allocation \(subject) \(label)", passed: Self.judge(new, against: l, warnAt: warnAt) != .fail,
+                                         detail: "predicted \(Self.hours(new)); used \(problem == nil ? Self.hours(u) : "unknown"), "
+                                            + "the state holds \(Self.hours(p)) not yet accounted; left \(Self.hours(l)) of \(Self.hours(g))"))
+        }
+        var summary: String
+        if let problem {
+            summary = "usage of \(key.site) unknown (\(problem)); this plan adds \(Self.hours(use.core)) core-h to \(key.project)'s "
+                + "\(Self.hours(granted.core)) core-h there, left (predicted only) \(Self.hours(left.core))"
+        } else {
+            summary = "used \(Self.hours(used.core)) of \(Self.hours(granted.core)) core-h on \(key.site) for \(key.project), this plan adds \(Self.hours(use.core))"
+        }
+        if use.gpu > 0 || granted.gpu > 0 {
+            summary += problem == nil ? "; used \(Self.hours(used.gpu)) of \(Self.hours(granted.gpu)) GPU-h, adds \(Self.hours(use.gpu))"
+                : "; adds \(Self.hours(use.gpu)) of \(Self.hours(granted.gpu)) GPU-h"
+        }
+        if pending.core > 0 || pending.gpu > 0 {
+            summary += "; the state holds \(Self.hours(pending.core)) core-h, \(Self.hours(pending.gpu)) GPU-h not yet accounted"
+        }
+        var remedy: String?
+        switch verdict {
+        case .fail:
+            summary += " — more than is left"
+            remedy = "lower the cpus, gpus or walltime of the new components, ask \(key.site) for more hours for \(key.project), or place them on another site (dte.policies.Placement)"
+        case .warn:
+            summary += " — at least \(warnAt) % of what is left"
+            remedy = "the allocation of \(key.project) on \(key.site) is nearly used up; ask the site for more hours before the next plans"
+        case .pass:
+            break
+        }
+        if problem != nil {
+            verdict = Self.worst(verdict, .warn)
+            remedy = (remedy.map { $0 + "; " } ?? "") + "check that site \(key.site)'s agent is reachable and accepts the token (dte check site \(key.site)), then plan again"
+        }
+        return HookResult(name: name, phase: phase, verdict: verdict, blocking: blocks, summary: summary, evidence: evidence, remedy: remedy, subject: subject)
     }
 
     struct Key: Hashable, Comparable {

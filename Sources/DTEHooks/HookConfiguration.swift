@@ -45,9 +45,11 @@ public enum HookConfiguration {
     ///     every quality policy is a `not-enforced` warning).
     ///   - held: what the state holds by `site/project` (`DesiredState.allocationUse(of: snapshot.resources)`),
     ///     so the allocation gate sees resources outside a plan's scope; nil: taken from the plan.
+    ///   - accounting: reads a site's usage for the allocation gate (nil: predicted use only).
     /// - Returns: the pipeline, and warnings about what it cannot enforce.
     public static func pipeline(model: CompiledModel, config: RepositoryConfig?, root: String,
-                                quality: QualityFactory? = nil, held: [String: AllocationUse]? = nil) -> (HookPipeline, [Diagnostic]) {
+                                quality: QualityFactory? = nil, held: [String: AllocationUse]? = nil,
+                                accounting: AccountingReader? = nil) -> (HookPipeline, [Diagnostic]) {
         var hooks: [any Hook] = []
         var diags: [Diagnostic] = []
         let settings = config?.hooks ?? []
@@ -111,7 +113,8 @@ public enum HookConfiguration {
                                    warnAt: min(100, max(1, p.property("warn_at")?.intValue ?? AllocationHook.defaultWarnAt)),
                                    enforce: p.property("enforce") != .boolean(false))
             }
-            hooks.append(AllocationHook(caps: caps, phases: phases(a, default: defaultPhases["allocation"] ?? [.preApply]), blocking: a?.blocking, held: held))
+            hooks.append(AllocationHook(caps: caps, phases: phases(a, default: defaultPhases["allocation"] ?? [.preApply]), blocking: a?.blocking, held: held,
+                                        accounting: accounting))
         }
 
         // external commands, in the order written

@@ -37,16 +37,16 @@ extension AgentProvider {
         return ProviderError(.unreachable, site: site, "cannot reach the agent at \(endpoint): \(error)")
     }
 
-    /// POSTs `body` as JSON to `path` with the site's token, and returns the answer with the token
-    /// that was sent (nil: none). HTTP 401 and 403 are thrown as `.unauthenticated` and `.forbidden`
+    /// POSTs `body` as JSON to `path` (or GETs `path` when `body` is nil) with the site's token,
+    /// and returns the answer with the token that was sent (nil: none). HTTP 401 and 403 are thrown as `.unauthenticated` and `.forbidden`
     /// naming the site, the URL, the agent's reason and what to do; a token that cannot be had, or
     /// would go over plain http to another machine, as `.credentials`; no answer as `.unreachable`.
-    func send<T: Encodable>(_ path: String, _ body: T, deadline: NIODeadline) async throws -> (HTTPClientResponse, sent: String?) {
+    func send<T: Encodable>(_ path: String, _ body: T?, deadline: NIODeadline) async throws -> (HTTPClientResponse, sent: String?) {
         let url = endpoint + path
         let bearer = try await token.token()
         var request = HTTPClientRequest(url: url)
-        request.method = .POST
-        request.headers.add(name: "Content-Type", value: "application/json")
+        request.method = body == nil ? .GET : .POST
+        if body != nil { request.headers.add(name: "Content-Type", value: "application/json") }
         if let bearer {
             guard Self.protectsToken(endpoint) else {
                 throw ProviderError(.credentials, site: site, "refusing to send the token from \(token.description) in clear over http to \(endpoint): "
@@ -54,7 +54,7 @@ extension AgentProvider {
             }
             request.headers.add(name: "Authorization", value: "Bearer " + bearer)
         }
-        request.body = .bytes(ByteBuffer(bytes: try JSONEncoder().encode(body)))
+        if let body { request.body = .bytes(ByteBuffer(bytes: try JSONEncoder().encode(body))) }
         let response: HTTPClientResponse
         do {
             response = try await client.execute(request, deadline: deadline)

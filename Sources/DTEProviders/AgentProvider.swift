@@ -34,6 +34,8 @@ public struct AgentProvider: Provider {
         ]
         if let q = r.placement.qos { annotations["dte.io/qos"] = q }
         if let a = r.account { annotations["dte.io/account"] = a }
+        // the project the agent accounts the job's usage to (it takes Slurm-name characters only)
+        if Self.isAccountingName(r.spec.project) { annotations["dte.io/project"] = r.spec.project }
         if let m = r.spec.gpuModel, r.spec.gpus > 0 { annotations["dte.io/gpu-model"] = m }
         if !r.afterUIDs.isEmpty { annotations["dte.io/after"] = r.afterUIDs.joined(separator: ",") }
         var limits = ["cpu": String(r.spec.cpus), "memory": String(Int64(r.spec.memory))]
@@ -47,6 +49,12 @@ public struct AgentProvider: Provider {
         let meta = ObjectMeta(name: r.spec.component, namespace: r.spec.twin, uid: r.uid,
                               labels: ["dte.io/twin": r.spec.twin, "dte.io/project": r.spec.project], annotations: annotations)
         return RetrievedPodData(pod: Pod(metadata: meta, spec: spec), container: [RetrievedContainer(name: r.spec.component)])
+    }
+
+    /// Whether the agent takes `name` as a `dte.io/project`: 1–128 of `A-Z a-z 0-9 . _ -`.
+    static func isAccountingName(_ name: String) -> Bool {
+        (1...128).contains(name.utf8.count)
+            && name.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) || $0 == 45 || $0 == 46 || $0 == 95 }
     }
 
     /// POSTs `body` as JSON to `path` and reads the whole answer (a refusal's text without the token).
