@@ -37,65 +37,24 @@ public enum DTEChecks {
                 .error, code: "invalid-cron", "property \"schedule\" of \"\(n.name)\": \"\(expr)\" is not a cron expression: \(problem)", hint: cronHint,
                 file: n.file, mark: n.propertyMark("schedule") ?? n.mark, path: "topology_template.node_templates.\(n.name).properties.schedule"))
         }
-        out += dependencyCycles(model)
+        out += DependencyGraph(model: model).cycleDiagnostics(in: model)
         out += NotEnforced.run(model)
         return out
     }
 
-    /// `after` requirements must form no cycle (a component that waits for itself never starts).
-    static func dependencyCycles(_ model: CompiledModel) -> [Diagnostic] {
-        var out: [Diagnostic] = []
-        // components as integers, `after` edges as adjacency lists (iterative DFS: chains can be long)
-        var index: [String: Int] = [:]
-        var nodes: [Int] = []
-        for (i, n) in model.nodes.enumerated() where n.isA(componentType) {
-            index[n.name] = nodes.count
-            nodes.append(i)
-        }
-        var edges = [[(target: Int, mark: Mark)]](repeating: [], count: nodes.count)
-        for (c, i) in nodes.enumerated() {
-            for r in model.nodes[i].requirements where r.name == "after" {
-                if let t = r.target, let ti = index[t] { edges[c].append((ti, r.mark)) }
-            }
-        }
-        var state = [UInt8](repeating: 0, count: nodes.count)  // 1 on the path, 2 done
-        var path: [Int] = []
-        var reported: Set<Int> = []
-        for start in 0..<nodes.count where state[start] == 0 {
-            var stack: [(node: Int, next: Int)] = [(start, 0)]
-            state[start] = 1
-            path.append(start)
-            while let top = stack.last {
-                if top.next < edges[top.node].count {
-                    stack[stack.count - 1].next += 1
-                    let t = edges[top.node][top.next].target
-                    if state[t] == 1 {
-                        let cycle = Array(path[(path.lastIndex(of: t) ?? 0)...]) + [t]
-                        let names = cycle.map { model.nodes[nodes[$0]].name }
-                        let text = names.joined(separator: " → ")
-                        for (k, (a, b)) in zip(cycle, cycle.dropFirst()).enumerated() where reported.insert(a * nodes.count + b).inserted {
-                            let n = model.nodes[nodes[a]]
-                            let mark = edges[a].first { $0.target == b }?.mark ?? n.mark
-                            out.append(Diagnostic(
-                                .error, code: "dependency-cycle",
-                                a == b ? "\"\(n.name)\" runs after itself, so it can never start"
-                                       : "\"\(n.name)\" runs after \"\(names[k + 1])\", but the order is a cycle: \(text)",
-                                hint: "remove one of the after requirements", file: n.file, mark: mark,
-                                path: "topology_template.node_templates.\(n.name).requirements"))
-                        }
-                    } else if state[t] == 0 {
-                        state[t] = 1
-                        path.append(t)
-                        stack.append((t, 0))
-                    }
-                } else {
-                    state[top.node] = 2
-                    path.removeLast()
-                    stack.removeLast()
-                }
-            }
-        }
-        return out
+    /// The attributes a component reports once applied (`docs/types.md`, `dte.nodes.Component`'s
+    /// attributes): apply fills in `site`, `partition`, `pod_uid` and `job_id`, the site's agent
+    /// `state`, `exit_code`, `started_at`, `finished_at` and `reason`.
+    public static let reportedAttributes: Set<String> = ["state", "site", "partition", "job_id", "pod_uid", "exit_code", "started_at",
+                                                         "finished_at", "reason"]
+
+    /// Whether `get_attribute` of `attribute` is answered only at apply: a reported attribute, or
+    /// one naming a property (TOSCA allows it) whose value is not known before. `property` reads the
+    /// named node's property.
+    public static func readsAtApply(_ attribute: String, property: (String) -> Value?) -> Bool {
+        if reportedAttributes.contains(attribute) { return true }
+        guard let p = property(attribute) else { return true }
+        return p.isSymbolic
     }
 
     /// Why `name` is not a DNS-1123 label, or nil when it is one.
