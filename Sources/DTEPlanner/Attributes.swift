@@ -116,7 +116,7 @@ public enum ResourceAttributes {
 
     /// What apply knows right after the site accepted the pod.
     public static func submitted(site: String, partition: String?, podUID: String, jobID: String) -> [String: String] {
-        var a = ["site": site, "pod_uid": podUID, "job_id": jobID, "state": "submitted"]
+        var a = ["site": site, "pod_uid": podUID, "job_id": jobID, "state": ResourcePhase.submitted.rawValue]
         if let partition { a["partition"] = partition }
         return a
     }
@@ -169,7 +169,7 @@ extension OutputValue {
             do throws(AttributeExpression.Unresolved) {
                 return OutputValue(name: o.name, value: try o.value.resolve { attributes[$0]?[$1] }, note: nil)
             } catch {
-                let why = !error.address.hasPrefix("twin.") ? "DTE records no attributes of \(error.address) (only of components)"
+                let why = ResourceAddress(error.address)?.twin == nil ? "DTE records no attributes of \(error.address) (only of components)"
                     : attributes[error.address] == nil ? "\(error.address) is not applied" : error.description
                 return OutputValue(name: o.name, value: nil, note: why)
             }
