@@ -41,7 +41,7 @@ final class DependencyCycleTests: XCTestCase {
         XCTAssertEqual(d.message, "\"model\" reads its own attribute in env.SELF, so it can never start")
         XCTAssertEqual(d.file, "templates/t.yaml")
         XCTAssertEqual(d.line, 12, "model's properties")
-        XCTAssertEqual(d.column, 19)
+        XCTAssertEqual(d.column, 47, "the env value")
         XCTAssertEqual(d.path, "topology_template.node_templates.model.properties.env.SELF")
         XCTAssertTrue(d.hint?.contains("get_attribute") == true, d.hint ?? "")
     }
@@ -99,7 +99,7 @@ final class DependencyCycleTests: XCTestCase {
         let r = try runDTE(["validate"], in: repo.root)
         XCTAssertEqual(r.status, 1, r.out + r.err)
         let lines = r.out.split(separator: "\n").map(String.init)
-        XCTAssertTrue(lines.contains("templates/t.yaml:12:19: error: \"model\" reads its own attribute in env.SELF, so it can never start"), r.out)
+        XCTAssertTrue(lines.contains("templates/t.yaml:12:47: error: \"model\" reads its own attribute in env.SELF, so it can never start"), r.out)
         XCTAssertTrue(lines.contains("  at: topology_template.node_templates.model.properties.env.SELF"), r.out)
         XCTAssertEqual(lines.last, "1 error in 1 file (2 files checked)", r.out)
     }

@@ -93,11 +93,11 @@ final class NotEnforcedTests: XCTestCase {
         XCTAssertFalse(c.diagnostics.hasErrors, describe(c.diagnostics))
         let warnings = c.diagnostics.filter { $0.code == "not-enforced" }
         XCTAssertEqual(warnings.map { "\($0.location): \($0.message)" }, [
-            "templates/a.yaml:8:17: \"a1\", \"a2\", \"a3\": mounts is declared but DTE does not act on it yet (no folder is mounted in the container)",
-            "templates/a.yaml:9:21: \"a1\", \"a2\", \"a3\": the uses and produces requirements are declared but DTE does not act on them yet "
+            "templates/a.yaml:8:50: \"a1\", \"a2\", \"a3\": mounts is declared but DTE does not act on it yet (no folder is mounted in the container)",
+            "templates/a.yaml:9:38: \"a1\", \"a2\", \"a3\": the uses and produces requirements are declared but DTE does not act on them yet "
                 + "(no data is mounted, no DTE_DATA_/DTE_OUTPUT_ variable is set, and a user does not wait for the producer)",
-            "templates/b.yaml:8:17: \"b1\": mounts is declared but DTE does not act on it yet (no folder is mounted in the container)",
-            "templates/b.yaml:9:21: \"b1\": the uses and produces requirements are declared but DTE does not act on them yet "
+            "templates/b.yaml:8:50: \"b1\": mounts is declared but DTE does not act on it yet (no folder is mounted in the container)",
+            "templates/b.yaml:9:38: \"b1\": the uses and produces requirements are declared but DTE does not act on them yet "
                 + "(no data is mounted, no DTE_DATA_/DTE_OUTPUT_ variable is set, and a user does not wait for the producer)",
         ], describe(warnings))
     }
