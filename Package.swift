@@ -38,6 +38,7 @@ let package = Package(
         .target(name: "DTEModel", dependencies: ["CYAML"], swiftSettings: strict),
         .target(name: "DTECompiler", dependencies: ["DTEModel"], swiftSettings: strict),
         .target(name: "DTEViews", dependencies: ["DTEModel", "DTECompiler", "DTEPlanner", "DTEApply"], swiftSettings: strict),
+        .target(name: "DTEProcess", swiftSettings: strict),
         .target(name: "DTEState", dependencies: [.product(name: "GRDB", package: "GRDB.swift")], swiftSettings: strict),
         .target(name: "DTEPlanner", dependencies: ["DTEModel", "DTECompiler", "DTEState"], swiftSettings: strict),
         .target(name: "DTEApply", dependencies: ["DTEModel", "DTEPlanner", "DTEState"], swiftSettings: strict),
@@ -49,7 +50,7 @@ let package = Package(
         .target(
             name: "DTEProviders",
             dependencies: [
-                "DTEApply", "DTEPlanner", "PodWire",
+                "DTEApply", "DTEPlanner", "DTEProcess", "PodWire",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
@@ -58,7 +59,7 @@ let package = Package(
         .target(
             name: "DTEQuality",
             dependencies: [
-                "DTEModel", "DTECompiler", "DTEPlanner", "DTEState", "DTEApply",
+                "DTEModel", "DTECompiler", "DTEPlanner", "DTEState", "DTEApply", "DTEProcess",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             swiftSettings: strict
@@ -72,7 +73,7 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .target(name: "DTEHooks", dependencies: ["DTEApply", "DTEPlanner", "DTECompiler", "DTEModel", "DTEViews"], swiftSettings: strict),
+        .target(name: "DTEHooks", dependencies: ["DTEApply", "DTEPlanner", "DTECompiler", "DTEModel", "DTEViews", "DTEProcess"], swiftSettings: strict),
         .executableTarget(name: "dte", dependencies: ["DTECommands"], swiftSettings: strict),
         .executableTarget(name: "dte-plan", dependencies: ["DTECommands"], swiftSettings: strict),
         .executableTarget(name: "dte-apply", dependencies: ["DTECommands"], swiftSettings: strict),
@@ -138,6 +139,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "DTEModelTests", dependencies: ["DTEModel"], swiftSettings: strict),
+        .testTarget(name: "DTEProcessTests", dependencies: ["DTEProcess"], swiftSettings: strict),
         .testTarget(name: "DTEStateTests", dependencies: ["DTEState"], swiftSettings: strict),
         .testTarget(
             name: "DTEApplyTests",

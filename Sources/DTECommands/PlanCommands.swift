@@ -78,7 +78,7 @@ extension DTE {
 
         public func validate() throws {
             if json && markdown { throw ValidationError("--json and --markdown cannot be combined") }
-            for a in targets + replace where !(a.hasPrefix("twin.") || a.hasPrefix("site.")) {
+            for a in targets + replace where ResourceAddress(a) == nil {
                 throw ValidationError("\"\(a)\" is not an address; addresses look like twin.<twin>.<component>")
             }
         }

@@ -37,65 +37,24 @@ public enum DTEChecks {
                 .error, code: "invalid-cron", "property \"schedule\" of \"\(n.name)\": \"\(expr)\" is not a cron expression: \(problem)", hint: cronHint,
                 file: n.file, mark: n.propertyMark("schedule") ?? n.mark, path: "topology_template.node_templates.\(n.name).properties.schedule"))
         }
-        out += dependencyCycles(model)
+        out += DependencyGraph(model: model).cycleDiagnostics(in: model)
         out += NotEnforced.run(model)
         return out
     }
 
-    /// `after` requirements must form no cycle (a component that waits for itself never starts).
-    static func dependencyCycles(_ model: CompiledModel) -> [Diagnostic] {
-        var out: [Diagnostic] = []
-        // components as integers, `after` edges as adjacency lists (iterative DFS: chains can be long)
-        var index: [String: Int] = [:]
-        var nodes: [Int] = []
-        for (i, n) in model.nodes.enumerated() where n.isA(componentType) {
-            index[n.name] = nodes.count
-            nodes.append(i)
-        }
-        var edges = [[(target: Int, mark: Mark)]](repeating: [], count: nodes.count)
-        for (c, i) in nodes.enumerated() {
-            for r in model.nodes[i].requirements where r.name == "after" {
-                if let t = r.target, let ti = index[t] { edges[c].append((ti, r.mark)) }
-            }
-        }
-        var state = [UInt8](repeating: 0, count: nodes.count)  // 1 on the path, 2 done
-        var path: [Int] = []
-        var reported: Set<Int> = []
-        for start in 0..<nodes.count where state[start] == 0 {
-            var stack: [(node: Int, next: Int)] = [(start, 0)]
-            state[start] = 1
-            path.append(start)
-            while let top = stack.last {
-                if top.next < edges[top.node].count {
-                    stack[stack.count - 1].next += 1
-                    let t = edges[top.node][top.next].target
-                    if state[t] == 1 {
-                        let cycle = Array(path[(path.lastIndex(of: t) ?? 0)...]) + [t]
-                        let names = cycle.map { model.nodes[nodes[$0]].name }
-                        let text = names.joined(separator: " → ")
-                        for (k, (a, b)) in zip(cycle, cycle.dropFirst()).enumerated() where reported.insert(a * nodes.count + b).inserted {
-                            let n = model.nodes[nodes[a]]
-                            let mark = edges[a].first { $0.target == b }?.mark ?? n.mark
-                            out.append(Diagnostic(
-                                .error, code: "dependency-cycle",
-                                a == b ? "\"\(n.name)\" runs after itself, so it can never start"
-                                       : "\"\(n.name)\" runs after \"\(names[k + 1])\", but the order is a cycle: \(text)",
-                                hint: "remove one of the after requirements", file: n.file, mark: mark,
-                                path: "topology_template.node_templates.\(n.name).requirements"))
-                        }
-                    } else if state[t] == 0 {
-                        state[t] = 1
-                        path.append(t)
-                        stack.append((t, 0))
-                    }
-                } else {
-                    state[top.node] = 2
-                    path.removeLast()
-                    stack.removeLast()
-                }
-            }
-        }
-        return out
+    /// The attributes a component reports once applied (`docs/types.md`, `dte.nodes.Component`'s
+    /// attributes): apply fills in `site`, `partition`, `pod_uid` and `job_id`, the site's agent
+    /// `state`, `exit_code`, `started_at`, `finished_at` and `reason`.
+    public static let reportedAttributes: Set<String> = ["state", "site", "partition", "job_id", "pod_uid", "exit_code", "started_at",
+                                                         "finished_at", "reason"]
+
+    /// Whether `get_attribute` of `attribute` is answered only at apply: a reported attribute, or
+    /// one naming a property (TOSCA allows it) whose value is not known before. `property` reads the
+    /// named node's property.
+    public static func readsAtApply(_ attribute: String, property: (String) -> Value?) -> Bool {
+        if reportedAttributes.contains(attribute) { return true }
+        guard let p = property(attribute) else { return true }
+        return p.isSymbolic
     }
 
     /// Why `name` is not a DNS-1123 label, or nil when it is one.
@@ -179,16 +138,20 @@ extension String {
 }
 
 /// No silent promises: every policy or property the templates declare that DTE does not act on
-/// yet is a warning (code `not-enforced`) naming it, in `dte validate` and `dte plan`. When DTE
-/// learns to act on one, its entry goes from here (docs/types.md lists the same).
+/// yet is a warning (code `not-enforced`) naming it, in `dte validate` and `dte plan`. One warning
+/// per distinct thing: a property (or a kind of requirement) of components in one file is one
+/// warning naming every component that declares it, at the first place it is written; a policy
+/// or a site is one warning of its own. When DTE learns to act on one, its entry goes from here
+/// (docs/types.md lists the same).
 public enum NotEnforced {
     public static let code = "not-enforced"
 
-    /// A property of a node type DTE does not read, and what it would have done.
+    /// A property of a node type DTE does not read, and what happens instead.
     struct Unread: Sendable {
         var type: String
         var property: String
-        var promise: String
+        /// What a twin developer gets instead of what the property asks for.
+        var instead: String
         /// Whether the value (written, or the type's default) promises anything at all.
         var promises: @Sendable (Value) -> Bool = { _ in true }
     }
@@ -203,58 +166,113 @@ public enum NotEnforced {
     }
 
     static let unread: [Unread] = [
-        Unread(type: "dte.nodes.Component", property: "mounts", promise: "mounts the folders in the container", promises: nonEmpty),
-        Unread(type: "dte.nodes.Component", property: "secret_env", promise: "sets variables from site secrets", promises: nonEmpty),
-        Unread(type: "dte.nodes.Component", property: "workdir", promise: "starts the container in this folder", promises: nonEmpty),
-        Unread(type: "dte.nodes.Component", property: "labels", promise: "puts these labels on the pod", promises: nonEmpty),
-        Unread(type: "dte.nodes.DigitalTwin", property: "labels", promise: "copies these labels to every component's pod", promises: nonEmpty),
-        Unread(type: "dte.nodes.BatchJob", property: "nodes", promise: "runs the job on several nodes", promises: { ($0.intValue ?? 1) > 1 }),
-        Unread(type: "dte.nodes.BatchJob", property: "tasks_per_node", promise: "starts several tasks per node", promises: { ($0.intValue ?? 1) > 1 }),
-        Unread(type: "dte.nodes.BatchJob", property: "retries", promise: "resubmits a failed run", promises: { ($0.intValue ?? 0) > 0 }),
+        Unread(type: "dte.nodes.Component", property: "mounts", instead: "no folder is mounted in the container", promises: nonEmpty),
+        Unread(type: "dte.nodes.Component", property: "secret_env", instead: "no variable is set from site secrets", promises: nonEmpty),
+        Unread(type: "dte.nodes.Component", property: "workdir", instead: "the container starts in its image's working folder", promises: nonEmpty),
+        Unread(type: "dte.nodes.Component", property: "labels", instead: "the pod gets no labels", promises: nonEmpty),
+        Unread(type: "dte.nodes.DigitalTwin", property: "labels", instead: "the labels are not put on the components' pods", promises: nonEmpty),
+        Unread(type: "dte.nodes.BatchJob", property: "nodes", instead: "the job runs on one node", promises: { ($0.intValue ?? 1) > 1 }),
+        Unread(type: "dte.nodes.BatchJob", property: "tasks_per_node", instead: "the job starts one task per node", promises: { ($0.intValue ?? 1) > 1 }),
+        Unread(type: "dte.nodes.BatchJob", property: "retries", instead: "a failed run is not resubmitted", promises: { ($0.intValue ?? 0) > 0 }),
         Unread(type: "dte.nodes.Component", property: "schedule",
-               promise: "reruns the job on its schedule (nothing runs schedules until the GitOps loop does; apply submits it once)"),
-        Unread(type: "dte.nodes.ScheduledJob", property: "timezone", promise: "reads the schedule in this time zone",
+               instead: "apply submits the job once; nothing reruns it until the GitOps loop (dte reconcile) runs schedules"),
+        Unread(type: "dte.nodes.ScheduledJob", property: "timezone", instead: "schedules are not run yet, in any time zone",
                promises: { $0.stringValue != "UTC" }),
-        Unread(type: "dte.nodes.ScheduledJob", property: "concurrency", promise: "limits overlapping runs of the schedule",
+        Unread(type: "dte.nodes.ScheduledJob", property: "concurrency", instead: "schedules are not run yet, so nothing limits overlapping runs",
                promises: { $0.stringValue != "forbid" }),
-        Unread(type: "dte.nodes.Service", property: "ports", promise: "publishes the ports (and the url attribute)", promises: nonEmpty),
-        Unread(type: "dte.nodes.Service", property: "restart", promise: "restarts the service (pods are submitted with restartPolicy Never)"),
-        Unread(type: "dte.nodes.MLTraining", property: "strategy", promise: "sets up distributed training",
+        Unread(type: "dte.nodes.Service", property: "ports", instead: "no port is published and the url attribute stays empty", promises: nonEmpty),
+        Unread(type: "dte.nodes.Service", property: "restart", instead: "pods are submitted with restartPolicy Never: a service that stops stays stopped"),
+        Unread(type: "dte.nodes.MLTraining", property: "strategy", instead: "no distributed training is set up: the command runs as written",
                promises: { $0.stringValue != "none" }),
     ]
+
+    /// What components declare and DTE does not act on: an unread property (by its index in
+    /// `unread`), data requirements (`uses`, `produces`), a host requirement's node_filter.
+    enum Subject: Hashable { case property(Int), data, host }
+
+    /// The components of one file that declare the same unread thing: one warning names them all.
+    struct Group {
+        var file: String
+        var mark: Mark
+        var path: String
+        var components: [String] = []
+        /// Requirement names seen (`uses`, `produces`), for the data requirements' wording.
+        var kinds: Set<String> = []
+        /// Whether any of them wrote the value (else every value is a type's default).
+        var written = false
+        var type: String
+    }
+
+    struct Key: Hashable {
+        var file: String
+        var subject: Subject
+    }
+
+    /// `"a"`, `"a", "b"`, `"a", "b", "c" and 4 more`.
+    static func names(_ components: [String]) -> String {
+        let shown = components.prefix(5).map { "\"\($0)\"" }.joined(separator: ", ")
+        return components.count > 5 ? "\(shown) and \(components.count - 5) more" : shown
+    }
 
     public static func run(_ model: CompiledModel) -> [Diagnostic] {
         var out: [Diagnostic] = []
         func warn(_ message: String, hint: String, file: String, mark: Mark, path: String) {
             out.append(Diagnostic(.warning, code: code, message, hint: hint, file: file, mark: mark, path: path))
         }
+        var groups: [Key: Group] = [:]
+        var order: [Key] = []
+        func note(_ subject: Subject, _ n: ResolvedNode, mark: Mark?, path: String, kind: String? = nil, type: String = "") {
+            let key = Key(file: n.file, subject: subject)
+            if groups[key] == nil {
+                groups[key] = Group(file: n.file, mark: mark ?? n.mark, path: path, type: type)
+                order.append(key)
+            }
+            guard var g = groups[key] else { return }
+            if !g.components.contains(n.name) { g.components.append(n.name) }
+            if let kind { g.kinds.insert(kind) }
+            if mark != nil { g.written = true }
+            if (mark ?? n.mark) < g.mark { (g.mark, g.path) = (mark ?? n.mark, path) }
+            groups[key] = g
+        }
         let twins = Dictionary(model.nodes.filter { $0.isA(DTEChecks.twinType) }.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         for n in model.nodes {
             let base = "topology_template.node_templates.\(n.name)"
             var seen: Set<String> = []
-            for u in unread where n.isA(u.type) && !seen.contains(u.property) {
+            for (i, u) in unread.enumerated() where n.isA(u.type) && !seen.contains(u.property) {
                 guard let v = n.property(u.property), v != .null, u.promises(v) else { continue }
                 seen.insert(u.property)
-                let written = n.propertyMark(u.property)
-                warn("\"\(n.name)\": \(u.property) is declared but DTE does not act on it yet (it would say: \(u.promise))",
-                     hint: written == nil ? "the value comes from the type \(n.type)'s default; know that it has no effect yet"
-                                          : "remove it, or know that it has no effect yet",
-                     file: n.file, mark: written ?? n.mark, path: "\(base).properties.\(u.property)")
+                note(.property(i), n, mark: n.propertyMark(u.property), path: "\(base).properties.\(u.property)", type: n.type)
             }
             guard n.isA(DTEChecks.componentType) else { continue }
             for r in n.requirements {
                 switch r.name {
-                case "uses", "produces":
-                    warn("\"\(n.name)\": the \(r.name) requirement\(r.target.map { " on \"\($0)\"" } ?? "") is declared but DTE does not act on it yet "
-                         + "(no mount, no DTE_\(r.name == "uses" ? "DATA" : "OUTPUT")_ variable, no implicit order after the producer)",
-                         hint: "order components with after, and pass locations in env, until DTE acts on data requirements",
-                         file: n.file, mark: r.mark, path: "\(base).requirements")
-                case "host":
-                    warn("\"\(n.name)\": the host requirement's node_filter is declared but placement does not read it yet",
-                         hint: "narrow placement with a dte.policies.Placement policy (sites, partition) instead",
-                         file: n.file, mark: r.mark, path: "\(base).requirements")
+                case "uses", "produces": note(.data, n, mark: r.mark, path: "\(base).requirements", kind: r.name)
+                case "host": note(.host, n, mark: r.mark, path: "\(base).requirements")
                 default: break
                 }
+            }
+        }
+        for key in order {
+            guard let g = groups[key] else { continue }
+            let who = names(g.components)
+            switch key.subject {
+            case .data:
+                let kinds = ["uses", "produces"].filter(g.kinds.contains)
+                let requirements = kinds.count == 1 ? "the \(kinds[0]) requirement is" : "the uses and produces requirements are"
+                warn("\(who): \(requirements) declared but DTE does not act on \(kinds.count == 1 ? "it" : "them") yet "
+                     + "(no data is mounted, no DTE_DATA_/DTE_OUTPUT_ variable is set, and a user does not wait for the producer)",
+                     hint: "order components with after, and pass locations in env, until DTE acts on data requirements",
+                     file: g.file, mark: g.mark, path: g.path)
+            case .host:
+                warn("\(who): the host requirement's node_filter is declared but placement does not read it yet",
+                     hint: "narrow placement with a dte.policies.Placement policy (sites, partition) instead",
+                     file: g.file, mark: g.mark, path: g.path)
+            case .property(let i):
+                let u = unread[i]
+                warn("\(who): \(u.property) is declared but DTE does not act on it yet (\(u.instead))",
+                     hint: g.written ? "remove it, or know that it has no effect yet"
+                                     : "the value comes from the type \(g.type)'s default; know that it has no effect yet",
+                     file: g.file, mark: g.mark, path: g.path)
             }
         }
         for n in model.nodes where n.isA(DTEChecks.siteType) {

@@ -19,6 +19,8 @@ public struct RepositoryConfig: Sendable {
     public var siteCredentials: [String: SiteCredentials] = [:]
     /// The `hooks:` section, in the order written: built-in hooks by name, external ones as a command.
     public var hooks: [HookSetting] = []
+    /// The `quality:` section: the quality gate's timeouts, output limit and commands.
+    public var quality = QualitySection()
 
     /// `sites: { <site>: { token_file: PATH, oidc_account: NAME } }` in dte.yaml.
     public struct SiteCredentials: Sendable, Hashable {
@@ -125,6 +127,10 @@ public struct RepositoryConfig: Sendable {
             case "hooks":
                 let (hooks, d) = HookSetting.load(e.value, file: display)
                 config.hooks = hooks
+                diags += d
+            case "quality":
+                let (quality, d) = QualitySection.load(e.value, file: display)
+                config.quality = quality
                 diags += d
             case "description": break
             default:

@@ -139,9 +139,8 @@ public struct Engine: Sendable {
         for s in request.sites.sorted() where !known.contains(s) {
             throw EngineError(.scope, "--site \(s): no such site (sites: \(known.sorted().joined(separator: ", ")))")
         }
+        // the compiler has already refused a cycle of after requirements or get_attribute references
         if placementDiagnostics.hasErrors { return .invalid(placementDiagnostics) }
-        let cycles = DependencyGraph(desired.resources).cycleDiagnostics(in: compilation.model)
-        if !cycles.isEmpty { return .invalid(cycles) }
         var options = PlanOptions()
         options.sites = request.sites
         options.targets = request.targets

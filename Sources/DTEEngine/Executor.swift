@@ -1,4 +1,5 @@
 import DTEApply
+import DTECompiler
 import DTEModel
 import DTEPlanner
 import DTEState
@@ -34,8 +35,11 @@ struct Executor: Sendable {
         let pending = changes.filter { $0.action != .delete }
         let byAddress = Dictionary(pending.map { ($0.address, $0) }, uniquingKeysWith: { a, _ in a })
         let sites = Dictionary(plan.desired.resources.map { ($0.address, $0.placement.site) }, uniquingKeysWith: { a, _ in a })
+        let addressOf = Dictionary(plan.desired.resources.map { ($0.spec.component, $0.address) }, uniquingKeysWith: { a, _ in a })
+        /// The addresses `address` waits for (components of this plan).
         func dependencies(_ address: String) -> [String] {
-            ResourceAddress(address).map { graph.dependencies(of: $0).map(\.description) } ?? []
+            guard let name = ResourceAddress(address)?.name else { return [] }
+            return graph.dependencies(of: name).compactMap { addressOf[$0] }
         }
         var remaining = Set(pending.map(\.address))
         var running: Set<String> = []

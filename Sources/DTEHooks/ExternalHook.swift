@@ -1,5 +1,6 @@
 import DTEApply
 import DTEPlanner
+import DTEProcess
 import DTEViews
 import Foundation
 
@@ -96,7 +97,7 @@ public struct ExternalHook: Hook {
             "PATH": Self.searchPath, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
             "DTE_HOOK_NAME": name, "DTE_HOOK_PHASE": input.phase.rawValue, "DTE_REPOSITORY_ROOT": input.repositoryRoot,
         ]
-        let r = await BoundedProcess.run(argv: [program] + command.dropFirst(), environment: environment, directory: input.repositoryRoot,
+        let r = await BoundedProcess.run([program] + command.dropFirst(), environment: environment, directory: input.repositoryRoot,
                                          input: Array(body), timeout: timeout, outputLimit: Self.outputLimit, errorLimit: Self.errorLimit)
         let stderr = Self.quotedError(r.stderr)
         let fixIt = "fix the hook program, or make it non-blocking (hooks: { \(name): { blocking: false } } in dte.yaml)"

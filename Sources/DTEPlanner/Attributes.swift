@@ -30,7 +30,7 @@ public indirect enum AttributeExpression: Sendable, Codable, Hashable {
         case .function(.getAttribute(let path)):
             guard let node = path.first else { return .text(value.display) }
             let name = path.dropFirst().joined(separator: ".")
-            if !ResourceAttributes.reported.contains(name), let p = property(node, name), !p.isSymbolic {
+            if !DTEChecks.readsAtApply(name, property: { property(node, $0) }), let p = property(node, name) {
                 return .text(p.stringValue ?? p.display)
             }
             return .attribute(address: address(node) ?? node, name: name)
@@ -102,8 +102,7 @@ public indirect enum AttributeExpression: Sendable, Codable, Hashable {
 /// `state`, `exit_code`, `started_at`, `finished_at` and `reason` from what the site's agent reports.
 public enum ResourceAttributes {
     /// The names apply and refresh fill in (`docs/types.md`, `dte.nodes.Component`'s attributes).
-    public static let reported: Set<String> = ["state", "site", "partition", "job_id", "pod_uid", "exit_code", "started_at",
-                                               "finished_at", "reason"]
+    public static let reported = DTEChecks.reportedAttributes
 
     public static func decode(_ json: String) -> [String: String] {
         (try? JSONDecoder().decode([String: String].self, from: Data(json.utf8))) ?? [:]
@@ -117,7 +116,7 @@ public enum ResourceAttributes {
 
     /// What apply knows right after the site accepted the pod.
     public static func submitted(site: String, partition: String?, podUID: String, jobID: String) -> [String: String] {
-        var a = ["site": site, "pod_uid": podUID, "job_id": jobID, "state": "submitted"]
+        var a = ["site": site, "pod_uid": podUID, "job_id": jobID, "state": ResourcePhase.submitted.rawValue]
         if let partition { a["partition"] = partition }
         return a
     }
@@ -170,7 +169,7 @@ extension OutputValue {
             do throws(AttributeExpression.Unresolved) {
                 return OutputValue(name: o.name, value: try o.value.resolve { attributes[$0]?[$1] }, note: nil)
             } catch {
-                let why = !error.address.hasPrefix("twin.") ? "DTE records no attributes of \(error.address) (only of components)"
+                let why = ResourceAddress(error.address)?.twin == nil ? "DTE records no attributes of \(error.address) (only of components)"
                     : attributes[error.address] == nil ? "\(error.address) is not applied" : error.description
                 return OutputValue(name: o.name, value: nil, note: why)
             }

@@ -27,7 +27,10 @@ public struct ComponentSpec: Sendable, Codable, Hashable {
     /// Not part of `hash`: the text already is.
     public var deferred: [String: AttributeExpression]?
 
-    public var address: String { "twin.\(twin).\(component)" }
+    /// Where the component lives: `twin.<twin>.<component>`.
+    public var resourceAddress: ResourceAddress { .component(twin: twin, component: component) }
+    /// The address as text (the state's and the plan's key).
+    public var address: String { resourceAddress.description }
 
     /// Predicted use of one run: core-hours and GPU-hours.
     public var coreHours: Double { Double(cpus) * walltime / 3600 }
@@ -108,7 +111,7 @@ public struct DesiredState: Sendable, Codable {
         let components = model.nodes.filter { $0.isA("dte.nodes.Component") }
         var addresses: [String: String] = [:]
         for n in components {
-            if let t = n.requirements.first(where: { $0.name == "twin" })?.target { addresses[n.name] = "twin.\(t).\(n.name)" }
+            if let t = n.requirements.first(where: { $0.name == "twin" })?.target { addresses[n.name] = ResourceAddress.component(twin: t, component: n.name).description }
         }
         for n in components {
             guard let twinName = n.requirements.first(where: { $0.name == "twin" })?.target, let twin = twins[twinName] else { continue }

@@ -80,6 +80,9 @@ public struct ObservedPod: Sendable, Codable, Hashable {
     /// Why it ended when not plainly (e.g. `OOMKilled`, `DeadlineExceeded`, `Cancelled`).
     public var reason: String?
 
+    /// The reported phase, typed (`unknown` for one DTE does not know).
+    public var resourcePhase: ResourcePhase { ResourcePhase(rawValue: phase) ?? .unknown }
+
     public init(phase: String, jobID: String, exitCode: Int?, startedAt: Date? = nil, finishedAt: Date? = nil, reason: String? = nil) {
         self.phase = phase
         self.jobID = jobID
@@ -123,18 +126,20 @@ public enum Planner {
         var missing: Set<String> = []
         if let observed {
             for r in state.resources where options.sites.isEmpty || options.sites.contains(r.site) {
-                let recorded = r.status ?? "submitted"
+                let recorded = r.status.map { ResourcePhase(rawValue: $0) ?? .unknown } ?? .submitted
                 guard let o = observed[r.address] else {
                     // a finished batch job the site has forgotten is not drift
-                    if recorded != "succeeded" {
-                        drift.append(Drift(address: r.address, site: r.site, kind: "missing-at-site", recorded: recorded, observed: "absent"))
+                    if recorded != .succeeded {
+                        drift.append(Drift(address: r.address, site: r.site, kind: "missing-at-site", recorded: recorded.rawValue, observed: "absent"))
                         missing.insert(r.address)
                     }
                     continue
                 }
-                if o.phase != recorded && !(recorded == "submitted" && (o.phase == "pending" || o.phase == "running" || o.phase == "succeeded")) {
-                    drift.append(Drift(address: r.address, site: r.site, kind: o.phase == "failed" ? "failed" : "status-changed",
-                                       recorded: recorded, observed: o.phase + (o.exitCode.map { " (exit \($0))" } ?? "")))
+                let now = o.resourcePhase
+                // a submitted job that the site runs, queues or finished is what apply asked for
+                if now != recorded && !(recorded == .submitted && [.pending, .running, .succeeded].contains(now)) {
+                    drift.append(Drift(address: r.address, site: r.site, kind: now == .failed ? "failed" : "status-changed",
+                                       recorded: recorded.rawValue, observed: o.phase + (o.exitCode.map { " (exit \($0))" } ?? "")))
                 }
             }
         }
@@ -175,7 +180,7 @@ public enum Planner {
                 c.changedPaths = ["protected"]
             } else {
                 c.action = .noop
-                c.reason = r.status == "succeeded" ? "finished" : "unchanged"
+                c.reason = r.phase == .succeeded ? "finished" : "unchanged"
             }
             if c.action == .replace && (r.protected || d.protected) {
                 diags.append(Diagnostic(.error, code: "protected-resource",
@@ -198,7 +203,7 @@ public enum Planner {
         let sites = options.sites.isEmpty ? desired.sites.map(\.name) : desired.sites.map(\.name).filter { options.sites.contains($0) }
         if options.refreshOnly {
             // record what the sites report, nothing else
-            changes = state.resources.filter { observed?[$0.address] != nil && observed?[$0.address]?.phase != $0.status }.map { r in
+            changes = state.resources.filter { r in observed?[r.address].map { $0.resourcePhase != r.phase } ?? false }.map { r in
                 ResourceChange(address: r.address, action: .read, reason: "refresh", changedPaths: ["status"], site: r.site, partition: nil,
                                before: nil, after: nil, placement: nil, protected: r.protected)
             }

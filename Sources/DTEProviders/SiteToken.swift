@@ -1,4 +1,5 @@
 import DTEApply
+import DTEProcess
 import Foundation
 
 /// What the user configured about tokens, for every site of one command. `source(…)` picks one
@@ -276,21 +277,22 @@ public final class TokenSource: @unchecked Sendable {
             throw failure("refusing to run \(program) with an argument that starts with \"-\" (\(description))")
         }
         arguments.append(account)
-        let result: BoundedRun.Outcome
-        do {
-            result = try await BoundedRun.run(program, arguments, timeout: Self.oidcTokenTimeout, limit: Self.maximumFileBytes)
-        } catch {
-            throw failure("cannot run \(description): \(error); \(remedy)")
-        }
+        let result = await BoundedProcess.run([program] + arguments, environment: BoundedProcess.inheritedEnvironment(),
+                                              timeout: Self.oidcTokenTimeout, outputLimit: Self.maximumFileBytes, errorLimit: Self.maximumFileBytes)
+        if let why = result.launchError { throw failure("\(description) could not be started (\(why)); \(remedy)") }
         guard !result.timedOut else {
             throw failure("\(description) did not answer within \(Int(Self.oidcTokenTimeout)) s (is oidc-agent running and the account loaded? oidc-add \(account)); \(remedy)")
         }
         guard result.status == 0 else {
-            let said = AgentProvider.excerpt(String(decoding: result.err, as: UTF8.self), limit: 300, redacting: nil)
-            throw failure("\(description) failed (exit \(result.status))\(said.isEmpty ? "" : ": " + said); "
+            let said = AgentProvider.excerpt(String(decoding: result.stderr, as: UTF8.self), limit: 300, redacting: nil)
+            let how = result.status.map { "exit \($0)" } ?? "signal \(result.signal ?? 0)"
+            throw failure("\(description) failed (\(how))\(said.isEmpty ? "" : ": " + said); "
                           + "start oidc-agent and load the account (oidc-add \(account)), or \(remedy)")
         }
-        return result.out
+        guard !result.stdoutTruncated else {
+            throw failure("\(description) wrote more than \(Self.maximumFileBytes) bytes; it must print only the token; \(remedy)")
+        }
+        return result.stdout
     }
 
     /// The `exp` of a JWT (read, not verified: only to know how long to keep it).
@@ -303,73 +305,5 @@ public final class TokenSource: @unchecked Sendable {
               let claims = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
               let exp = (claims["exp"] as? NSNumber)?.doubleValue, exp.isFinite, exp > 0, exp < 1e11 else { return nil }
         return Date(timeIntervalSince1970: exp)
-    }
-}
-
-/// Runs a program (no shell, stdin closed) with a time limit, keeping at most `limit` bytes of
-/// each output.
-enum BoundedRun {
-    struct Outcome {
-        var status: Int32
-        var out: [UInt8]
-        var err: [UInt8]
-        var timedOut: Bool
-    }
-
-    static func run(_ program: String, _ arguments: [String], timeout: TimeInterval, limit: Int) async throws -> Outcome {
-        try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async {
-                continuation.resume(with: Result { try runBlocking(program, arguments, timeout: timeout, limit: limit) })
-            }
-        }
-    }
-
-    private final class Collected: @unchecked Sendable {
-        // `kept` is guarded by `lock`: the reading thread appends, the caller takes it
-        private let lock = NSLock()
-        private var kept: [UInt8] = []
-        let done = DispatchSemaphore(value: 0)
-        func append(_ data: Data, limit: Int) { lock.withLock { if kept.count <= limit { kept += data.prefix(limit + 1 - kept.count) } } }
-        var bytes: [UInt8] { lock.withLock { kept } }
-    }
-
-    private static func collect(_ handle: FileHandle, limit: Int) -> Collected {
-        let c = Collected()
-        DispatchQueue.global().async {
-            while true {
-                let chunk = handle.availableData
-                if chunk.isEmpty { break }
-                c.append(chunk, limit: limit)
-            }
-            c.done.signal()
-        }
-        return c
-    }
-
-    private static func runBlocking(_ program: String, _ arguments: [String], timeout: TimeInterval, limit: Int) throws -> Outcome {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: program)
-        p.arguments = arguments
-        p.standardInput = FileHandle.nullDevice
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        let ended = DispatchSemaphore(value: 0)
-        p.terminationHandler = { _ in ended.signal() }
-        try p.run()
-        let o = collect(out.fileHandleForReading, limit: limit), e = collect(err.fileHandleForReading, limit: limit)
-        var timedOut = false
-        if ended.wait(timeout: .now() + timeout) == .timedOut {
-            timedOut = true
-            p.terminate()
-            if ended.wait(timeout: .now() + 2) == .timedOut {
-                kill(p.processIdentifier, SIGKILL)
-                ended.wait()
-            }
-        }
-        // a child that keeps the pipes open must not hold us up
-        _ = o.done.wait(timeout: .now() + 2)
-        _ = e.done.wait(timeout: .now() + 2)
-        return Outcome(status: p.terminationStatus, out: o.bytes, err: e.bytes, timedOut: timedOut)
     }
 }

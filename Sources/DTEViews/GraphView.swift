@@ -1,5 +1,6 @@
 import DTECompiler
 import DTEModel
+import DTEState
 
 /// The twins' dependency graph: components grouped by twin, the data they use and produce, and
 /// edges in the order things happen (what runs or is written first points at what waits for it).
@@ -46,7 +47,7 @@ public struct TwinGraph: Sendable, Hashable {
         var readers: [String: Set<String>] = [:]  // data node → twins of the components that use or produce it
         for n in model.nodes where n.isA("dte.nodes.Component") {
             guard let twin = n.requirements.first(where: { $0.name == "twin" })?.target else { continue }
-            let address = "twin.\(twin).\(n.name)"
+            let address = ResourceAddress.component(twin: twin, component: n.name).description
             nodes[n.name] = Node(name: n.name, type: n.type, kind: .component, twin: twin,
                                  placement: placements[address], recorded: recorded[address])
             for r in n.requirements {

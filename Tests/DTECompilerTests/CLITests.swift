@@ -130,7 +130,7 @@ final class CLITests: XCTestCase {
         let r = try run(["validate", "templates/demo.yaml"])
         XCTAssertEqual(r.status, 0, r.out)
         XCTAssertEqual(r.out.split(separator: "\n").last, "1 warning, no errors (2 files checked)", r.out)
-        XCTAssertTrue(r.out.contains("warning: \"demo\": labels is declared but DTE does not act on it yet"), r.out)
+        XCTAssertTrue(r.out.contains("warning: \"demo\": labels is declared but DTE does not act on it yet (the labels are not put on the components' pods)"), r.out)
     }
 
     func testShowPrintsTheResolvedModel() throws {

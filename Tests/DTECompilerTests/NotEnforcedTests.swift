@@ -11,8 +11,14 @@ final class NotEnforcedTests: XCTestCase {
         XCTAssertEqual(r.status, 0, "warnings do not fail validate:\n" + r.out + r.err)
         let lines = r.out.split(separator: "\n").map(String.init)
         XCTAssertTrue(lines.contains { $0.hasPrefix("templates/flood.yaml:") && $0.contains(": warning: policy \"flood-weekly-verification\" (dte.policies.Schedule) is declared but nothing runs schedules yet") }, r.out)
-        XCTAssertTrue(lines.contains { $0.contains(": warning: \"flood-ingest\": schedule is declared but DTE does not act on it yet") }, r.out)
-        XCTAssertTrue(lines.contains { $0.contains(": warning: \"flood-alert\": secret_env is declared but DTE does not act on it yet") }, r.out)
+        XCTAssertTrue(lines.contains { $0.contains(": warning: \"flood-ingest\": schedule is declared but DTE does not act on it yet (apply submits the job once;") }, r.out)
+        XCTAssertTrue(lines.contains { $0.contains(": warning: \"flood-alert\": secret_env is declared but DTE does not act on it yet (no variable is set from site secrets)") }, r.out)
+        // one warning for every component of the file that declares mounts, not one each
+        let mounts = lines.filter { $0.contains(": warning: ") && $0.contains(": mounts is declared") }
+        XCTAssertEqual(mounts.count, 1, r.out)
+        for component in ["flood-ingest", "flood-preprocess", "flood-model", "flood-verify"] {
+            XCTAssertTrue(mounts.first?.contains("\"\(component)\"") == true, "\(component) is named: \(mounts)")
+        }
         XCTAssertTrue(lines.contains { $0.contains(": warning: policy \"flood-quality\": criteria is declared but the quality hook does not check extra criteria yet") }, r.out)
         XCTAssertTrue(lines.last?.hasSuffix("warnings, no errors (\(lines.last?.split(separator: "(").last ?? "")") == true, r.out)
 
@@ -66,8 +72,44 @@ final class NotEnforcedTests: XCTestCase {
             "templates/t.yaml:21:7 topology_template.policies.0.nightly",
         ], describe(c.diagnostics))
         XCTAssertTrue(warnings.allSatisfy { $0.severity == .warning })
-        XCTAssertEqual(warnings[1].message, "\"job\": retries is declared but DTE does not act on it yet (it would say: resubmits a failed run)")
+        XCTAssertEqual(warnings[1].message, "\"job\": retries is declared but DTE does not act on it yet (a failed run is not resubmitted)")
         XCTAssertFalse(warnings.contains { $0.message.contains("\"plain\"") }, "retries: 0 promises nothing")
+    }
+
+    func testOneWarningPerThingAndFileNamingEveryComponentAtTheFirstPlace() throws {
+        func twin(_ name: String, _ components: [String]) -> String {
+            twinHeader + "topology_template:\n  node_templates:\n"
+                + "    \(name): { type: dte.nodes.DigitalTwin, properties: { project: p, source: https://example.org/t } }\n"
+                + components.map { c in
+                    "    \(c):\n      type: dte.nodes.BatchJob\n      properties: { image: docker://x:1, mounts: [ { path: /scratch } ] }\n"
+                        + "      requirements: [ { twin: \(name) }, { uses: \(name)-in }, { produces: \(name)-out } ]\n"
+                }.joined()
+                + "    \(name)-in: { type: dte.nodes.Dataset, properties: { uri: fs://scratch/in } }\n"
+                + "    \(name)-out: { type: dte.nodes.Dataset, properties: { uri: fs://scratch/out } }\n"
+        }
+        let repo = try ScratchRepository(["templates/a.yaml": twin("a", ["a1", "a2", "a3"]), "templates/b.yaml": twin("b", ["b1"])])
+        defer { repo.remove() }
+        let c = repo.compile()
+        XCTAssertFalse(c.diagnostics.hasErrors, describe(c.diagnostics))
+        let warnings = c.diagnostics.filter { $0.code == "not-enforced" }
+        XCTAssertEqual(warnings.map { "\($0.location): \($0.message)" }, [
+            "templates/a.yaml:8:50: \"a1\", \"a2\", \"a3\": mounts is declared but DTE does not act on it yet (no folder is mounted in the container)",
+            "templates/a.yaml:9:38: \"a1\", \"a2\", \"a3\": the uses and produces requirements are declared but DTE does not act on them yet "
+                + "(no data is mounted, no DTE_DATA_/DTE_OUTPUT_ variable is set, and a user does not wait for the producer)",
+            "templates/b.yaml:8:50: \"b1\": mounts is declared but DTE does not act on it yet (no folder is mounted in the container)",
+            "templates/b.yaml:9:38: \"b1\": the uses and produces requirements are declared but DTE does not act on them yet "
+                + "(no data is mounted, no DTE_DATA_/DTE_OUTPUT_ variable is set, and a user does not wait for the producer)",
+        ], describe(warnings))
+    }
+
+    func testTheShippedRepositoryWarnsOncePerThingInEachFile() throws {
+        let c = Compiler.compile(.repository("."), workingDirectory: repositoryRoot)
+        let warnings = c.diagnostics.filter { $0.code == "not-enforced" }
+        XCTAssertFalse(warnings.isEmpty)
+        // what a warning is about: the text after the names ("mounts is declared …", "policy \"x\" …")
+        let subjects = warnings.map { w in "\(w.file ?? ""): " + (w.message.components(separatedBy: "\": ").last ?? w.message) }
+        XCTAssertEqual(Set(subjects).count, subjects.count, "two warnings say the same in one file:\n" + describe(warnings))
+        XCTAssertLessThanOrEqual(warnings.count, 25, describe(warnings))
     }
 
     func testATwinThatOnlyUsesWhatDTEDoesHasNoWarning() throws {

@@ -97,8 +97,9 @@ final class ReportShapeTests: XCTestCase {
         repos.append(repo)
         let r = try runDTE(["quality", "."], in: repo.folder)
         XCTAssertEqual(r.status, 1, r.out)
-        XCTAssertTrue(r.err.contains("dte.yaml:3: quality.timeout must be a number of seconds from 1 to 3600"), r.err)
-        XCTAssertTrue(r.err.contains("quality.commands.QC.Sty.python must be a non-empty list of arguments"), r.err)
-        XCTAssertTrue(r.err.contains("quality.commands.QC.Foo: not a criterion checked by a command"), r.err)
+        // located as dte validate locates them: file:line:column
+        XCTAssertTrue(r.err.contains("dte.yaml:3:12: quality.timeout must be a number of seconds from 1 to 3600"), r.err)
+        XCTAssertTrue(r.err.contains("dte.yaml:6:15: quality.commands.QC.Sty.python must be a list of 1 to 256 strings: the program and its arguments"), r.err)
+        XCTAssertTrue(r.err.contains("dte.yaml:7:5: quality.commands.QC.Foo: not a criterion checked by a command"), r.err)
     }
 }

@@ -1,0 +1,174 @@
+import DTEModel
+
+/// Which components must run before which, from `after` requirements and from `get_attribute`
+/// references (a value that reads another component's attribute orders like `after`). The one
+/// owner of cycle detection: `dte validate` builds it from the checked model, plan and apply from
+/// the plan's component specs; both report a cycle the same way, as located diagnostics.
+///
+/// Nodes are components by their node template's name (unique in a repository).
+public struct DependencyGraph: Sendable {
+    /// Why `from` waits for `to`.
+    public enum Reason: Sendable, Hashable {
+        case after
+        /// A value at `path` (`env.NAME`, `command.N`, `args.N`) reads an attribute of `to`.
+        case attribute(path: String)
+    }
+
+    public struct Edge: Sendable, Hashable {
+        public var from: String
+        public var to: String
+        public var reason: Reason
+
+        public init(from: String, to: String, reason: Reason) {
+            self.from = from
+            self.to = to
+            self.reason = reason
+        }
+    }
+
+    /// Every component, sorted.
+    public let nodes: [String]
+    private let outgoing: [String: [Edge]]
+
+    /// From each component's edges; an edge to a name that is not one of `components` orders nothing.
+    public init(components: [(name: String, edges: [Edge])]) {
+        var out: [String: [Edge]] = [:]
+        for c in components { out[c.name, default: []] += c.edges }
+        self.nodes = out.keys.sorted()
+        self.outgoing = out
+    }
+
+    /// From a checked model: every `dte.nodes.Component`, its `after` requirements on other
+    /// components, and the `get_attribute` references in its property values that are answered
+    /// only at apply (see `DTEChecks.readsAtApply`).
+    public init(model: CompiledModel) {
+        let components = model.nodes.filter { $0.isA(DTEChecks.componentType) }
+        let byName = Dictionary(components.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        self.init(components: components.map { n in
+            var edges = n.requirements.compactMap { r -> Edge? in
+                guard r.name == "after", let t = r.target, byName[t] != nil else { return nil }
+                return Edge(from: n.name, to: t, reason: .after)
+            }
+            for p in n.properties {
+                Self.attributeReads(p.value, path: p.key) { reference, path in
+                    guard let target = reference.first, let node = byName[target],
+                          DTEChecks.readsAtApply(reference.dropFirst().joined(separator: "."), property: node.property)
+                    else { return }
+                    edges.append(Edge(from: n.name, to: target, reason: .attribute(path: path)))
+                }
+            }
+            return (n.name, edges)
+        })
+    }
+
+    /// Calls `found` with each `get_attribute` path in `value` and the property path it sits at
+    /// (`env.NAME`, `command.0`); functions nested in `concat`, `join` and `token` included.
+    static func attributeReads(_ value: Value, path: String, _ found: ([String], String) -> Void) {
+        switch value {
+        case .function(.getAttribute(let reference)): found(reference, path)
+        case .function(.concat(let parts)), .function(.join(let parts, _)): parts.forEach { attributeReads($0, path: path, found) }
+        case .function(.token(let v, _, _)): attributeReads(v, path: path, found)
+        case .map(let entries) where entries.count == 1 && FunctionCall.names.contains(entries[0].key):
+            // a function nested in another stays as written: a one-key map
+            guard case .list(let args) = entries[0].value else { return }
+            if entries[0].key == "get_attribute" {
+                let reference = args.compactMap(\.stringValue)
+                if reference.count >= 2, reference.count == args.count { found(reference, path) }
+            } else {
+                args.forEach { attributeReads($0, path: path, found) }
+            }
+        case .map(let entries): entries.forEach { attributeReads($0.value, path: "\(path).\($0.key)", found) }
+        case .list(let items): for (i, v) in items.enumerated() { attributeReads(v, path: "\(path).\(i)", found) }
+        default: break
+        }
+    }
+
+    /// What `name` waits for (each once, sorted).
+    public func dependencies(of name: String) -> [String] {
+        Array(Set((outgoing[name] ?? []).map(\.to))).sorted()
+    }
+
+    /// The edges out of `name`.
+    public func edges(from name: String) -> [Edge] { outgoing[name] ?? [] }
+
+    /// Every cycle, each as the edges around it (a component reading its own attribute is a
+    /// cycle of one edge). Each edge is reported in at most one cycle. Iterative: chains may be long.
+    public func cycles() -> [[Edge]] {
+        var state: [String: UInt8] = [:]  // 1 on the path, 2 done
+        var path: [Edge] = []
+        var onPath: [String] = []
+        var found: [[Edge]] = []
+        var reported: Set<Edge> = []
+        for start in nodes where state[start] == nil {
+            var stack: [(node: String, next: Int)] = [(start, 0)]
+            state[start] = 1
+            onPath.append(start)
+            while let top = stack.last {
+                let edges = outgoing[top.node] ?? []
+                guard top.next < edges.count else {
+                    state[top.node] = 2
+                    onPath.removeLast()
+                    stack.removeLast()
+                    if !path.isEmpty { path.removeLast() }
+                    continue
+                }
+                stack[stack.count - 1].next += 1
+                let edge = edges[top.next]
+                guard outgoing[edge.to] != nil else { continue }  // not a component of this graph
+                switch state[edge.to] {
+                case 1:
+                    let begin = onPath.lastIndex(of: edge.to) ?? 0
+                    let cycle = Array(path[begin...]) + [edge]
+                    if !cycle.contains(where: reported.contains) {
+                        found.append(cycle)
+                        reported.formUnion(cycle)
+                    }
+                case nil:
+                    state[edge.to] = 1
+                    onPath.append(edge.to)
+                    path.append(edge)
+                    stack.append((edge.to, 0))
+                default:
+                    break
+                }
+            }
+        }
+        return found
+    }
+
+    /// The cycles as diagnostics (code `dependency-cycle`): one per edge of each cycle, at the
+    /// `after` requirement or the property that makes it (found in `model`; unlocated without one),
+    /// so each place where the cycle can be broken is shown.
+    public func cycleDiagnostics(in model: CompiledModel?) -> [Diagnostic] {
+        var out: [Diagnostic] = []
+        for cycle in cycles() {
+            let names = cycle.map(\.from) + [cycle[0].from]
+            let text = names.joined(separator: " → ")
+            let onlyAfter = cycle.allSatisfy { $0.reason == .after }
+            let hint = onlyAfter ? "remove one of the after requirements in the cycle"
+                : "remove one of the after requirements or get_attribute references in the cycle "
+                  + "(a get_attribute value is known only once the component it names has been submitted)"
+            for edge in cycle {
+                let node = model?.node(edge.from)
+                let base = "topology_template.node_templates.\(edge.from)"
+                let message: String, mark: Mark?, path: String
+                switch edge.reason {
+                case .after:
+                    let written = node?.requirements.first { $0.name == "after" && $0.target == edge.to }
+                    mark = written?.mark ?? node?.mark
+                    path = base + ".requirements"
+                    message = edge.from == edge.to ? "\"\(edge.from)\" runs after itself, so it can never start"
+                        : "\"\(edge.from)\" runs after \"\(edge.to)\", but the order is a cycle: \(text)"
+                case .attribute(let p):
+                    let property = String(p.split(separator: ".").first ?? Substring(p))
+                    mark = node?.propertyMark(property) ?? node?.mark
+                    path = base + ".properties." + p
+                    message = edge.from == edge.to ? "\"\(edge.from)\" reads its own attribute in \(p), so it can never start"
+                        : "\"\(edge.from)\" reads an attribute of \"\(edge.to)\" in \(p), but the order is a cycle: \(text)"
+                }
+                out.append(Diagnostic(.error, code: "dependency-cycle", message, hint: hint, file: node?.file, mark: mark, path: path))
+            }
+        }
+        return out
+    }
+}
