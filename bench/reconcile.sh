@@ -3,7 +3,9 @@
 # `dte reconcile --once --local` on a copy of the example repository (this repository's
 # dte.yaml, sites/, templates/, recipes/), sync mode manual, so the tick compiles, plans,
 # runs the hooks and records itself, and applies nothing. Its sites are remote ones no agent
-# answers for here; the state holds nothing of theirs, so no site is asked (no refresh).
+# answers for here; the state holds nothing of theirs, so no site is asked (no refresh). The
+# quality gate is turned off in the copy: it asks the twins' public source repositories over
+# the network (git ls-remote), which is not part of a tick's own cost (and unreachable here).
 #
 #   bench/reconcile.sh               # results in bench/out/reconcile.txt (and .json)
 #   bench/reconcile.sh --runs 2      # extra arguments go to hyperfine
@@ -26,6 +28,8 @@ import re, sys
 p = sys.argv[1]
 s = open(p).read()
 s = re.sub(r"(?ms)^sync:.*?(?=^\S|\Z)", "", s) + "\nsync: { mode: manual, prune: false, self_heal: false }\n"
+if not re.search(r"(?m)^hooks:", s):
+    s += "hooks:\n  quality: { enabled: false }\n"
 open(p, "w").write(s)
 PY
 STATE="$REPO/.dte/state.db"
