@@ -48,6 +48,15 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "DTEReconcile",
+            dependencies: [
+                "DTEModel", "DTECompiler", "DTEPlanner", "DTEState", "DTEApply", "DTEEngine",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
             name: "DTEProviders",
             dependencies: [
                 "DTEApply", "DTEPlanner", "DTEProcess", "PodWire",
@@ -67,8 +76,10 @@ let package = Package(
         .target(
             name: "DTECommands",
             dependencies: [
-                "DTEModel", "DTECompiler", "DTEViews", "DTEPlanner", "DTEState", "DTEApply", "DTEEngine", "DTEHooks", "DTEProviders", "DTEQuality", "PodWire",
+                "DTEModel", "DTECompiler", "DTEViews", "DTEPlanner", "DTEState", "DTEApply", "DTEEngine", "DTEHooks", "DTEProviders", "DTEQuality", "DTEReconcile", "PodWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             swiftSettings: strict
@@ -149,6 +160,15 @@ let package = Package(
         .testTarget(
             name: "DTEEngineTests",
             dependencies: ["DTEEngine", "DTEApply", "DTEPlanner", "DTEState", "DTECompiler", "DTEModel", "DTEViews"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "DTEReconcileTests",
+            dependencies: [
+                "DTEReconcile", "DTEEngine", "DTEHooks", "DTEProviders", "DTEApply", "DTEPlanner", "DTEState", "DTECompiler", "DTEModel",
+                "DTETestSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(name: "DTEPlannerTests", dependencies: ["DTEPlanner", "DTECompiler", "DTEState", "DTEModel"], swiftSettings: strict),

@@ -13,8 +13,17 @@ public struct RepositoryConfig: Sendable {
     public var statePath: String?
     /// URL → path relative to the repository root.
     public var importMap: [String: String] = [:]
-    public var prune: Bool = true
+    /// `sync: { mode, prune, self_heal }` (dte reconcile, docs/reconcile.md).
+    public var syncMode: SyncMode = .manual
+    /// Apply deletes of resources gone from the repository (else they are reported as "would prune").
+    public var prune: Bool = false
+    /// Recreate resources changed outside DTE (else drift is only reported).
     public var selfHeal: Bool = false
+
+    /// What `dte reconcile` does with a plan: apply it (`automatic`) or only report it (`manual`).
+    public enum SyncMode: String, Sendable, CaseIterable {
+        case automatic, manual
+    }
     /// Per site (by site name): how `dte` gets the bearer token it sends to the site's agent.
     public var siteCredentials: [String: SiteCredentials] = [:]
     /// The `hooks:` section, in the order written: built-in hooks by name, external ones as a command.
@@ -80,15 +89,31 @@ public struct RepositoryConfig: Sendable {
                     }
                 }
             case "sync":
-                for s in e.value.entries ?? [] {
-                    let b = s.value.scalar.map { PlainScalar.classify($0.value) }
-                    switch (s.key, b) {
-                    case ("prune", .boolean(let v)?): config.prune = v
-                    case ("self_heal", .boolean(let v)?): config.selfHeal = v
-                    case ("prune", _), ("self_heal", _):
-                        err("expected-boolean", "sync.\(s.key) must be true or false", s.value.mark, "sync.\(s.key)")
+                let keys = ["mode", "prune", "self_heal"]
+                guard let settings = e.value.entries else {
+                    err("expected-map", "sync must be a map", e.value.mark, "sync", hint: "e.g. sync: { mode: automatic, prune: true, self_heal: false }")
+                    continue
+                }
+                for s in settings {
+                    let path = "sync.\(s.key)"
+                    switch s.key {
+                    case "mode":
+                        let names = SyncMode.allCases.map(\.rawValue)
+                        if let m = s.value.string.flatMap(SyncMode.init(rawValue:)) { config.syncMode = m } else {
+                            var hint = "sync.mode is one of " + names.joined(separator: ", ")
+                            if let t = s.value.string, let m = closestMatch(to: t, in: names) { hint = "did you mean \"\(m)\"? " + hint }
+                            err("invalid-sync-mode", "\(path): \"\(s.value.string ?? s.value.kindDescription)\" is not a sync mode", s.value.mark, path, hint: hint)
+                        }
+                    case "prune", "self_heal":
+                        guard let v = s.value.scalar, !v.style.isQuoted, case .boolean(let b) = PlainScalar.classify(v.value) else {
+                            err("expected-boolean", "\(path) must be true or false", s.value.mark, path)
+                            continue
+                        }
+                        if s.key == "prune" { config.prune = b } else { config.selfHeal = b }
                     default:
-                        err("unknown-key", "unknown key \"\(s.key)\" in sync", s.keyMark, "sync.\(s.key)", hint: "allowed keys: prune, self_heal")
+                        var hint = "allowed keys: " + keys.joined(separator: ", ")
+                        if let m = closestMatch(to: s.key, in: keys) { hint = "did you mean \"\(m)\"? " + hint }
+                        err("unknown-key", "unknown key \"\(s.key)\" in sync", s.keyMark, path, hint: hint)
                     }
                 }
             case "sites":

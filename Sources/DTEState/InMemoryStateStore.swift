@@ -12,6 +12,9 @@ public actor InMemoryStateStore: StateStore {
     private var lease: LockLease?
     private var recordedOutputs: [OutputValue] = []
     private var entries: [HistoryEntry] = []
+    private var reconciles: [ReconcileRecord] = []
+    private var pin: ReconcilePin?
+    private var status: String?
     /// Counts every write that changed something (tests check that nothing was written after a point).
     public private(set) var writes = 0
 
@@ -126,5 +129,32 @@ public actor InMemoryStateStore: StateStore {
 
     public func history(limit: Int) async throws -> [HistoryEntry] {
         Array(entries.reversed().prefix(max(0, limit)))
+    }
+}
+
+extension InMemoryStateStore: ReconcileRecordStore {
+    public func appendReconcileRecord(_ record: ReconcileRecord, keep: Int) async throws {
+        guard (try? JSONSerialization.jsonObject(with: Data(record.actions.utf8))) != nil else {
+            throw StateError(.io, "state write failed (in memory): the reconcile record's actions are not JSON")
+        }
+        var r = record
+        r.id = (reconciles.last?.id ?? 0) + 1
+        r.drift = max(0, r.drift)
+        r.message = ReconcileRecord.bounded(r.message)
+        reconciles.append(r)
+        let keep = min(max(keep, 1), ReconcileRecord.maxRecords)
+        if reconciles.count > keep { reconciles.removeFirst(reconciles.count - keep) }
+    }
+
+    public func reconcileRecords(limit: Int) async throws -> [ReconcileRecord] { Array(reconciles.reversed().prefix(max(0, limit))) }
+    public func reconcilePin() async throws -> ReconcilePin? { pin }
+    public func setReconcilePin(_ pin: ReconcilePin?) async throws { self.pin = pin }
+    public func reconcileStatus() async throws -> String? { status }
+
+    public func setReconcileStatus(_ json: String) async throws {
+        guard (try? JSONSerialization.jsonObject(with: Data(json.utf8))) is [String: Any] else {
+            throw StateError(.io, "state write failed (in memory): the reconcile status is not a JSON object")
+        }
+        status = json
     }
 }

@@ -102,6 +102,22 @@ public final class SQLiteStateStore: StateStore {
         m.registerMigration("v4: hook results in history") { db in
             try db.execute(sql: "ALTER TABLE history ADD COLUMN hooks TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(hooks))")
         }
+        m.registerMigration("v5: reconcile records") { db in
+            try db.execute(sql: """
+                CREATE TABLE reconcile_records (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    source TEXT NOT NULL,
+                    revision TEXT,
+                    result TEXT NOT NULL,
+                    started_at REAL NOT NULL,
+                    finished_at REAL NOT NULL,
+                    drift INTEGER NOT NULL DEFAULT 0 CHECK (drift >= 0),
+                    actions TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(actions)),
+                    message TEXT NOT NULL
+                );
+                CREATE TABLE reconcile_meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);
+                """)
+        }
         return m
     }
 

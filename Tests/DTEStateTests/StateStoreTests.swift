@@ -201,3 +201,51 @@ struct ResourceAddressTests {
         #expect(ResourceAddress(text) == nil)
     }
 }
+
+extension Backend {
+    /// The same state as the reconcile loop sees it (its records, pin and status).
+    func openReconcile() throws -> any StateStore & ReconcileRecordStore {
+        switch kind {
+        case .sqlite: return try SQLiteStateStore(path: dir + "/.dte/state.db")
+        case .memory: return memory
+        }
+    }
+}
+
+@Suite("ReconcileRecordStoreConformance")
+struct ReconcileRecordStoreConformance {
+    @Test("reconcile records keep the newest N, a pin and a status survive reopening, and none moves the serial",
+          arguments: Backend.Kind.allCases)
+    func recordsPinAndStatus(_ kind: Backend.Kind) async throws {
+        let backend = Backend(kind)
+        defer { backend.cleanUp() }
+        let s = try backend.openReconcile()
+        try await s.commit(job("a"))
+        let serial = try await s.snapshot().serial
+        let t = Date(timeIntervalSince1970: 1_800_000_000)
+        for i in 1...5 {
+            try await s.appendReconcileRecord(ReconcileRecord(source: "file:///repo.git main", revision: "rev\(i)", result: i == 5 ? "failed" : "applied",
+                                                              startedAt: t, finishedAt: t.addingTimeInterval(Double(i)), drift: i == 5 ? 2 : 0,
+                                                              actions: "{\"create\":\(i)}", message: String(repeating: "x", count: 10_000)),
+                                              keep: 3)
+        }
+        let again = try backend.openReconcile()
+        let records = try await again.reconcileRecords(limit: 10)
+        #expect(records.map(\.revision) == ["rev5", "rev4", "rev3"], "only the newest 3, newest first")
+        #expect(records.first?.result == "failed")
+        #expect(records.first?.drift == 2)
+        #expect(records.first?.duration == 5)
+        #expect(records.first?.actions == "{\"create\":5}")
+        #expect((records.first?.message.utf8.count ?? 0) <= ReconcileRecord.maxMessageBytes, "a huge message is bounded")
+        #expect(try await again.reconcilePin() == nil)
+        try await s.setReconcilePin(ReconcilePin(revision: String(repeating: "a", count: 40), who: "ops", at: t))
+        #expect(try await again.reconcilePin()?.revision == String(repeating: "a", count: 40))
+        #expect(try await again.reconcilePin()?.who == "ops")
+        try await s.setReconcilePin(nil)
+        #expect(try await again.reconcilePin() == nil, "--unpin clears it")
+        try await s.setReconcileStatus("{\"appliedRevision\":\"rev4\"}")
+        #expect(try await again.reconcileStatus() == "{\"appliedRevision\":\"rev4\"}")
+        await #expect(throws: StateError.self, "a status that is not a JSON object is refused") { try await s.setReconcileStatus("[1") }
+        #expect(try await again.snapshot().serial == serial, "records, pin and status never move the serial")
+    }
+}
