@@ -26,6 +26,7 @@ let package = Package(
         .package(url: "https://github.com/vapor/jwt-kit", from: "5.7.1"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.0.0"..<"5.0.0"),
     ],
     targets: [
         // MARK: templates → model → compiler
@@ -64,9 +65,20 @@ let package = Package(
         .target(
             name: "DTECommands",
             dependencies: [
-                "DTEModel", "DTECompiler", "DTEViews", "DTEPlanner", "DTEState", "DTEApply", "DTEEngine", "DTEHooks", "DTEProviders", "DTEQuality", "PodWire",
+                "DTEModel", "DTECompiler", "DTEViews", "DTEPlanner", "DTEState", "DTEApply", "DTEEngine", "DTEHooks", "DTEProviders", "DTEQuality", "DTENotify", "PodWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "DTENotify",
+            dependencies: [
+                "DTECompiler",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),
@@ -131,6 +143,14 @@ let package = Package(
             name: "DTEQualityTests",
             dependencies: [
                 "DTEQuality", "DTEApply", "DTEPlanner", "DTECompiler", "DTETestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "DTEGitOpsTests",
+            dependencies: [
+                "DTENotify", "DTECommands", "DTECompiler", "DTEModel", "DTEViews", "DTEPlanner", "DTETestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],
             swiftSettings: strict

@@ -19,6 +19,8 @@ public struct RepositoryConfig: Sendable {
     public var siteCredentials: [String: SiteCredentials] = [:]
     /// The `hooks:` section, in the order written: built-in hooks by name, external ones as a command.
     public var hooks: [HookSetting] = []
+    /// The `notifications:` list: where reconcile results are sent (docs/notifications.md).
+    public var notifications: [NotificationSetting] = []
 
     /// `sites: { <site>: { token_file: PATH, oidc_account: NAME } }` in dte.yaml.
     public struct SiteCredentials: Sendable, Hashable {
@@ -52,7 +54,7 @@ public struct RepositoryConfig: Sendable {
             err("expected-map", "dte.yaml must be a map", rootNode.mark, "")
             return (config, diags)
         }
-        let allowed = ["version", "state", "import_map", "sync", "sites", "hooks", "quality", "description"]
+        let allowed = ["version", "state", "import_map", "sync", "sites", "hooks", "quality", "notifications", "description"]
         for e in entries {
             switch e.key {
             case "version":
@@ -125,6 +127,10 @@ public struct RepositoryConfig: Sendable {
             case "hooks":
                 let (hooks, d) = HookSetting.load(e.value, file: display)
                 config.hooks = hooks
+                diags += d
+            case "notifications":
+                let (sinks, d) = NotificationSetting.load(e.value, file: display)
+                config.notifications = sinks
                 diags += d
             case "description": break
             default:
