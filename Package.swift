@@ -27,6 +27,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.29.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.0.0"..<"5.0.0"),
     ],
     targets: [
         // MARK: templates → model → compiler
@@ -76,11 +77,22 @@ let package = Package(
         .target(
             name: "DTECommands",
             dependencies: [
-                "DTEModel", "DTECompiler", "DTEViews", "DTEPlanner", "DTEState", "DTEApply", "DTEEngine", "DTEHooks", "DTEProviders", "DTEQuality", "DTEReconcile", "PodWire",
+                "DTEModel", "DTECompiler", "DTEViews", "DTEPlanner", "DTEState", "DTEApply", "DTEEngine", "DTEHooks", "DTEProviders", "DTEQuality", "DTEReconcile", "DTENotify", "PodWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "DTENotify",
+            dependencies: [
+                "DTECompiler",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),
@@ -145,6 +157,14 @@ let package = Package(
             name: "DTEQualityTests",
             dependencies: [
                 "DTEQuality", "DTEApply", "DTEPlanner", "DTECompiler", "DTETestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "DTEGitOpsTests",
+            dependencies: [
+                "DTENotify", "DTECommands", "DTECompiler", "DTEModel", "DTEViews", "DTEPlanner", "DTETestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],
             swiftSettings: strict

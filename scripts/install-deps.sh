@@ -19,6 +19,8 @@ APT_PACKAGES=(
   bubblewrap hyperfine
   # the metrics tests: promtool check metrics, and a real Prometheus scraping the agent
   prometheus
+  # dte graph -o FILE.svg and scripts/graph-svg.sh (the README's picture)
+  graphviz
   # pip for the system python, in case python3 on PATH is Debian's
   python3-pip
 )

@@ -11,7 +11,7 @@ public struct DTE: AsyncParsableCommand {
         abstract: "The deployment engine of the Digital Twin Engine: TOSCA twins and sites → plans → HPC jobs.",
         version: "0.1.0",
         subcommands: [Validate.self, Show.self, PlanCommand.self, ApplyCommand.self, Status.self, Logs.self, Graph.self, StateCommand.self,
-                      OutputCommand.self, QualityCommand.self, Usage.self, Check.self, ReconcileCommand.self]
+                      OutputCommand.self, QualityCommand.self, Usage.self, Check.self, ReconcileCommand.self, Notify.self, Init.self]
     )
 
     public init() {}

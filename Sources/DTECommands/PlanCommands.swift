@@ -75,6 +75,8 @@ extension DTE {
         var out: String?
         @Flag(name: .customLong("detailed-exitcode"), help: "Exit 2 when there are changes, 0 when none.")
         var detailedExitcode = false
+        @Option(help: ArgumentHelp("Also write the hook results (and blocking diagnostics) as JUnit XML to FILE, for CI test reports.", valueName: "file"))
+        var junit: String?
 
         public func validate() throws {
             if json && markdown { throw ValidationError("--json and --markdown cannot be combined") }
@@ -110,6 +112,13 @@ extension DTE {
                     throw CommandFailure("cannot write the plan to \(out): \(error.localizedDescription)")
                 }
                 if !json && !markdown { print("\nSaved the plan to \(out); apply exactly this plan with: dte apply \(out)") }
+            }
+            if let junit {
+                do {
+                    try Data(JUnitView(plan: plan).render().utf8).write(to: URL(fileURLWithPath: SourceSet.absolute(junit, relativeTo: wd)), options: .atomic)
+                } catch {
+                    throw CommandFailure("cannot write the JUnit report to \(junit): \(error.localizedDescription)")
+                }
             }
             if plan.diagnostics.hasErrors { throw ExitCode(1) }
             if detailedExitcode && plan.hasChanges { throw ExitCode(2) }

@@ -30,6 +30,8 @@ public struct RepositoryConfig: Sendable {
     public var hooks: [HookSetting] = []
     /// The `quality:` section: the quality gate's timeouts, output limit and commands.
     public var quality = QualitySection()
+    /// The `notifications:` list: where reconcile results are sent (docs/notifications.md).
+    public var notifications: [NotificationSetting] = []
 
     /// `sites: { <site>: { token_file: PATH, oidc_account: NAME } }` in dte.yaml.
     public struct SiteCredentials: Sendable, Hashable {
@@ -63,7 +65,7 @@ public struct RepositoryConfig: Sendable {
             err("expected-map", "dte.yaml must be a map", rootNode.mark, "")
             return (config, diags)
         }
-        let allowed = ["version", "state", "import_map", "sync", "sites", "hooks", "quality", "description"]
+        let allowed = ["version", "state", "import_map", "sync", "sites", "hooks", "quality", "notifications", "description"]
         for e in entries {
             switch e.key {
             case "version":
@@ -156,6 +158,10 @@ public struct RepositoryConfig: Sendable {
             case "quality":
                 let (quality, d) = QualitySection.load(e.value, file: display)
                 config.quality = quality
+                diags += d
+            case "notifications":
+                let (sinks, d) = NotificationSetting.load(e.value, file: display)
+                config.notifications = sinks
                 diags += d
             case "description": break
             default:
