@@ -51,7 +51,7 @@ let package = Package(
         .target(
             name: "DTEReconcile",
             dependencies: [
-                "DTEModel", "DTECompiler", "DTEPlanner", "DTEState", "DTEApply", "DTEEngine",
+                "DTEModel", "DTECompiler", "DTEPlanner", "DTEState", "DTEApply", "DTEEngine", "DTEProcess",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

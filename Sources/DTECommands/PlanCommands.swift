@@ -7,6 +7,7 @@ import DTEHooks
 import DTEModel
 import DTEPlanner
 import DTEProviders
+import DTEReconcile
 import DTEQuality
 import DTEState
 import DTEViews
@@ -165,6 +166,9 @@ extension DTE {
                 print("\(r.address.padding(toLength: width, withPad: " ", startingAt: 0))  \(r.site)  job \(o?.jobID ?? r.jobID ?? "-")  \(phase)")
             }
             if !unhealthy.isEmpty { print("\n" + StatusView.siteLines(unhealthy.map { ($0.site, $0.summary, $0.probedAt) }), terminator: "") }
+            // the GitOps loop's conditions, once `dte reconcile` has run on this state (docs/reconcile.md)
+            let loop = try await ReconcileView.load(from: store, records: 0)
+            if loop.status.lastTick != nil || loop.status.pinnedRevision != nil { print("\n" + loop.text(), terminator: "") }
         }
     }
 

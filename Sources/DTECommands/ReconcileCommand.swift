@@ -119,7 +119,9 @@ extension DTE.ReconcileCommand {
             reconciler.logger = logger
             let progressLogger = logger
             reconciler.progress = { event in progressLogger.info("\(ApplyView(color: false).line(event))") }
+            let notifications = ReconcileNotifications(config: config, repository: remote ?? root ?? wd, logger: logger)
             reconciler.events = { event in
+                await notifications?.send(event)
                 for c in event.changes {
                     progressLogger.notice("condition changed", metadata: [
                         "subject": "\(c.subject)", "type": "\(c.after.type.rawValue)", "status": "\(c.after.status.rawValue)",

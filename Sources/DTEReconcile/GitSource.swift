@@ -1,4 +1,5 @@
 import DTEModel
+import DTEProcess
 import Foundation
 
 /// What the loop reconciles: a branch of a git remote (any URL git understands, restricted to
@@ -127,7 +128,7 @@ public struct GitFetcher: Sendable {
     @discardableResult
     func git(_ arguments: [String], in dir: String?) async throws(GitError) -> String {
         let argv = ["git", "-c", "core.hooksPath=/dev/null", "-c", "advice.detachedHead=false"] + (dir.map { ["-C", $0] } ?? []) + arguments
-        let run = await ProcessRunner.run(argv, environment: Self.environment(), timeout: timeout, outputLimit: 1 << 20)
+        let run = await BoundedProcess.run(argv, environment: Self.environment(), timeout: timeout, outputLimit: 1 << 20)
         if let launch = run.launchError { throw GitError(message: "cannot run git: \(launch)") }
         if run.timedOut { throw GitError(message: "git \(arguments.first ?? "") took longer than \(Int(timeout)) s and was stopped") }
         guard run.status == 0 else {
@@ -139,7 +140,7 @@ public struct GitFetcher: Sendable {
 
     /// The commit checked out in `folder`, or nil (not a git repository).
     public static func head(of folder: String) async -> String? {
-        let run = await ProcessRunner.run(["git", "-C", folder, "rev-parse", "--verify", "HEAD"], environment: environment(), timeout: 30, outputLimit: 4096)
+        let run = await BoundedProcess.run(["git", "-C", folder, "rev-parse", "--verify", "HEAD"], environment: environment(), timeout: 30, outputLimit: 4096)
         guard run.status == 0 else { return nil }
         let s = String(decoding: run.stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         return ReconcileSource.isCommitID(s) ? s : nil

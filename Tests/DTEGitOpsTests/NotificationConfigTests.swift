@@ -152,4 +152,34 @@ final class NotificationConfigTests: XCTestCase {
         XCTAssertTrue(r.out.contains(".dte/webhook.secret") && r.out.contains("chmod 600"), r.out)
         XCTAssertFalse(r.out.contains("k3y"))
     }
+
+    /// The loop and the sinks together: `dte reconcile --once` of the scaffolded repository (manual
+    /// sync: a plan with changes, nothing applied) sends the webhook one signed event; a second
+    /// tick that changes nothing sends none.
+    func testReconcileSendsOneSignedEventPerResultNotOnePerTick() async throws {
+        let receiver = try await LoopbackReceiver.start()
+        defer { receiver.stop() }
+        try write(".dte/webhook.secret", "reconcile-secret\n")
+        try addToConfig("notifications:\n  - type: webhook\n    url: \(receiver.url)/hooks/dte\n    secret_file: .dte/webhook.secret\n")
+        let state = dir + "/reconcile.db"
+        let first = try runDTE(["reconcile", "--once", "--local", "-C", dir, "--state", state], in: dir)
+        XCTAssertEqual(first.status, 0, first.out + first.err)
+        XCTAssertEqual(receiver.requests.count, 1, first.err)
+        let sent = try XCTUnwrap(receiver.requests.first)
+        XCTAssertEqual(sent.path, "/hooks/dte")
+        let event = try XCTUnwrap(try JSONSerialization.jsonObject(with: sent.body) as? [String: Any])
+        XCTAssertEqual(event["result"] as? String, "pending", "manual sync: planned, not applied")
+        XCTAssertTrue((event["summary"] as? String)?.hasPrefix("planned") == true, "\(event)")
+        XCTAssertFalse((event["revision"] as? String ?? "").isEmpty)
+        let file = dir + "/received.json"
+        try sent.body.write(to: URL(fileURLWithPath: file))
+        let hmac = try runCommand(URL(fileURLWithPath: "/usr/bin/openssl"), ["dgst", "-sha256", "-hmac", "reconcile-secret", "-r", file], in: dir)
+        XCTAssertEqual(sent.headers["x-dte-signature"], "sha256=" + String(hmac.out.prefix(64)))
+        XCTAssertFalse(first.err.contains("reconcile-secret") || first.out.contains("reconcile-secret"), "the secret is never shown")
+
+        let second = try runDTE(["reconcile", "--once", "--local", "-C", dir, "--state", state], in: dir)
+        XCTAssertEqual(second.status, 0, second.out + second.err)
+        XCTAssertEqual(receiver.requests.count, 1, "nothing changed: no second notification")
+    }
+
 }

@@ -84,12 +84,20 @@ final class YAMLLoaderTests: XCTestCase {
         let r = load(lines.joined(separator: "\n") + "\n")
         XCTAssertLessThan(Date().timeIntervalSince(started), 5, "refused while reading, not after expanding")
         XCTAssertNil(r.root)
-        XCTAssertEqual(r.diagnostics.map(\.code), ["yaml-too-large"])
+        XCTAssertEqual(r.diagnostics.map(\.code), ["yaml-alias-expansion"])
         XCTAssertEqual(r.diagnostics.first?.line, 6, "10^6 nodes are reached within a5")
         XCTAssertTrue(r.diagnostics.first?.message.contains("alias *a4") == true, r.diagnostics.first?.message ?? "")
         // the same anchors used a few times are fine
         let modest = "base: &b {cpus: 2, memory: 4 GB}\nx: *b\ny: *b\nz: [*b, *b]\n"
         XCTAssertTrue(load(modest).diagnostics.isEmpty)
+    }
+
+    func testAValueLargerThanAMebibyteIsRefusedWhereItStarts() {
+        let r = load("a: 1\nb: " + String(repeating: "x", count: (1 << 20) + 1) + "\n")
+        XCTAssertNil(r.root)
+        XCTAssertEqual(r.diagnostics.map(\.code), ["yaml-scalar-too-large"])
+        XCTAssertEqual(r.diagnostics.first?.line, 2)
+        XCTAssertTrue(load("b: " + String(repeating: "x", count: 1 << 19) + "\n").diagnostics.isEmpty)
     }
 
     func testSecondDocumentIsReported() {

@@ -44,6 +44,12 @@ struct ReconcileCLITests {
         #expect(status.out.contains("Ready       True  Applied"), "\(status.out)")
         #expect(status.out.contains("twin \(b.bed.twin)"), "\(status.out)")
 
+        // `dte status` shows the same conditions under the resources
+        let overall = try dte(b, ["status"] + common)
+        #expect(overall.status == 0, "\(overall.out)\(overall.err)")
+        #expect(overall.out.contains("twin.\(b.bed.twin).cli"), "\(overall.out)")
+        #expect(overall.out.contains("revision applied  \(c)") && overall.out.contains("Ready       True  Applied"), "\(overall.out)")
+
         let bad = try dte(b, ["reconcile", "--revision", "HEAD~1", "--state", b.bed.statePath])
         #expect(bad.status == 64, "a usage error")
         #expect(bad.err.contains("--revision takes a full commit id"), "\(bad.err)")

@@ -69,6 +69,8 @@ private struct TreeBuilder {
     /// the tree, but everything that walks it sees each alias as a copy, so a few lines of
     /// anchors nesting aliases (the "billion laughs") would otherwise cost minutes and gigabytes.
     static let maximumExpandedNodes = 1_000_000
+    /// The longest single value (a template's embedded script is kilobytes).
+    static let maximumScalarBytes = 1 << 20
 
     let file: String
     var stack: [Frame] = []
@@ -123,6 +125,14 @@ private struct TreeBuilder {
             }
         case YAML_SCALAR_EVENT:
             let s = event.data.scalar
+            guard s.length <= Self.maximumScalarBytes else {
+                diagnostics.append(Diagnostic(
+                    .error, code: "yaml-scalar-too-large", "a value of \(s.length >> 10) KiB; values are at most \(Self.maximumScalarBytes >> 20) MiB",
+                    hint: "keep large content (scripts, data) in files next to the template", file: file, mark: Self.mark(event.start_mark)))
+                stopped = true
+                root = nil
+                return
+            }
             let value = String(decoding: UnsafeBufferPointer(start: s.value, count: s.length), as: UTF8.self)
             let style: ScalarStyle
             switch s.style {
@@ -197,7 +207,7 @@ private struct TreeBuilder {
         }
         let what = alias.map { "alias *\($0) makes this file" } ?? "this file is"
         diagnostics.append(Diagnostic(
-            .error, code: "yaml-too-large", "\(what) more than \(Self.maximumExpandedNodes) nodes with its aliases expanded",
+            .error, code: "yaml-alias-expansion", "\(what) more than \(Self.maximumExpandedNodes) nodes with its aliases expanded",
             hint: "aliases that repeat aliases multiply; write the values out or use fewer levels of anchors",
             file: file, mark: mark))
         stopped = true
