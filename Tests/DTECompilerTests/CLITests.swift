@@ -86,6 +86,40 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(strict.out.contains("\"no\" is a boolean in YAML 1.1 only; write true or false"), strict.out)
     }
 
+    /// TOSCA 1.0 templates name normative interfaces by their short names without a type: read as
+    /// those interfaces with one warning per file; `--strict` requires the type.
+    func testInterfacesNamedByTheirShortNamesAreReadWithAWarning() throws {
+        let text = """
+        tosca_definitions_version: tosca_simple_yaml_1_0
+        node_types:
+          Old:
+            derived_from: tosca.nodes.SoftwareComponent
+            interfaces:
+              Standard:
+                create: install.sh
+        relationship_types:
+          OldLink:
+            derived_from: tosca.relationships.ConnectsTo
+            interfaces:
+              Configure:
+                pre_configure_source: link.sh
+              Mine:
+                run: x.sh
+        """
+        let repo = try ScratchRepository(["recipes/old.yaml": text], withTypes: false)
+        defer { repo.remove() }
+        let r = try run(["validate"], in: repo.root)
+        XCTAssertEqual(r.status, 1, "an interface that is not normative still needs its type: \(r.out)")
+        XCTAssertTrue(r.out.contains("recipes/old.yaml:6:7: warning: interface \"Standard\" has no type and is read as tosca.interfaces.node.lifecycle.Standard, as TOSCA 1.0 tools read it (and 1 more interface like it in this file)"), r.out)
+        XCTAssertTrue(r.out.contains("recipes/old.yaml:14:7: error: interface \"Mine\" has no \"type\""), r.out)
+        try text.replacingOccurrences(of: "\n      Mine:\n        run: x.sh", with: "").write(toFile: repo.root + "/recipes/old.yaml", atomically: true, encoding: .utf8)
+        XCTAssertEqual(try run(["validate"], in: repo.root).status, 0)
+        let strict = try run(["validate", "--strict"], in: repo.root)
+        XCTAssertEqual(strict.status, 1)
+        XCTAssertTrue(strict.out.contains("recipes/old.yaml:6:7: error: interface \"Standard\" has no \"type\""), strict.out)
+        XCTAssertTrue(strict.out.contains("add \"type: tosca.interfaces.node.lifecycle.Standard\""), strict.out)
+    }
+
     func testJSONAndSARIFAreMachineReadable() throws {
         let repo = try ScratchRepository(["templates/t.yaml": twinHeader + "topology_template:\n  node_templates:\n    t: { type: dte.nodes.Twin }\n"])
         defer { repo.remove() }

@@ -5,10 +5,18 @@ public struct TemplateParser {
     public private(set) var diagnostics: [Diagnostic] = []
     private var path: [String] = []
     private let normative: Bool
-    /// Refuse what only YAML 1.1 tools accept (`--strict`) instead of reading it with a warning.
-    private let strict: Bool
+    /// Refuse what only YAML 1.1 or TOSCA 1.0 tools accept (`--strict`) instead of reading it with a warning.
+    let strict: Bool
     /// YAML 1.1 booleans read where a boolean belongs: reported once per file (the first, and how many).
     private var yaml11Booleans: [(value: String, mark: Mark)] = []
+    /// Interfaces written without a type under a normative short name (`Standard:`), as TOSCA 1.0
+    /// templates do: read as that interface and reported once per file.
+    private var shortInterfaces: [(name: String, mark: Mark)] = []
+    /// The normative interfaces TOSCA 1.0 templates name by their short names alone.
+    static let shortInterfaceTypes = [
+        "Standard": "tosca.interfaces.node.lifecycle.Standard",
+        "Configure": "tosca.interfaces.relationship.Configure",
+    ]
 
     public init(file: String, normative: Bool = false, strict: Bool = false) {
         self.file = file
@@ -32,6 +40,15 @@ public struct TemplateParser {
     /// One warning per file for the YAML 1.1 booleans read as booleans (files written for PyYAML
     /// have dozens: `required: no`), naming the first and how to write them strictly.
     mutating func reportLooseness() {
+        if let first = shortInterfaces.first, let type = Self.shortInterfaceTypes[first.name] {
+            let more = shortInterfaces.count - 1
+            diagnostics.append(Diagnostic(
+                .warning, code: "interface-short-form",
+                "interface \"\(first.name)\" has no type and is read as \(type), as TOSCA 1.0 tools read it"
+                    + (more > 0 ? " (and \(more) more interface\(more == 1 ? "" : "s") like it in this file)" : ""),
+                hint: "add \"type: \(type)\" (TOSCA 1.3 requires the type of an interface definition; dte validate --strict does too)",
+                file: file, mark: first.mark))
+        }
         guard let first = yaml11Booleans.first else { return }
         let more = yaml11Booleans.count - 1
         diagnostics.append(Diagnostic(
@@ -510,8 +527,14 @@ public struct TemplateParser {
                     default: def.operations.append(k.key)
                     }
                 }
+                if def.type.isEmpty, !p.strict, let normative = Self.shortInterfaceTypes[e.key] {
+                    // TOSCA 1.0's short form: the normative interface named by its short name
+                    def.type = normative
+                    p.shortInterfaces.append((e.key, e.keyMark))
+                }
                 if def.type.isEmpty {
-                    p.error("missing-type", "interface \"\(e.key)\" has no \"type\"", at: e.keyMark)
+                    p.error("missing-type", "interface \"\(e.key)\" has no \"type\"",
+                            hint: Self.shortInterfaceTypes[e.key].map { "add \"type: \($0)\"" }, at: e.keyMark)
                 } else {
                     out.append(def)
                 }
