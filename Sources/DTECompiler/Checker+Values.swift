@@ -207,6 +207,13 @@ extension Checker {
             mismatch("a string", node, hint: "quote it: \"\(s.value)\"", ctx: ctx, subject: subject(), path: path(), from: from, site: site)
         case .integer:
             if case .integer(let i) = plain { return .integer(i) }
+            if s.style.isQuoted, let i = Int(s.value), !options.strict, from.isEmpty {
+                // tosca-parser converts a quoted integer ("-1") written where an integer is expected
+                // (not a string arriving through get_input: that is a type error wherever it came from)
+                warning("quoted-integer", "\(subject()): \"\(s.value)\" is quoted and read as the integer \(i), as tosca-parser reads it",
+                        hint: "remove the quotes: \(s.value) (dte validate --strict refuses a quoted integer)", file: ctx.file, mark: site, path: path())
+                return .integer(i)
+            }
             if s.style.isQuoted, Int(s.value) != nil {
                 mismatch("an integer", node, hint: "remove the quotes: \(s.value)", ctx: ctx, subject: subject(), path: path(), from: from, site: site)
             } else {
@@ -360,7 +367,9 @@ extension Checker {
         }
         let e = entries[0]
         let ctx = EvalContext(file: file, filePath: nil, selfNode: nil, table: table)
-        let operandType = type?.rawValue ?? (table.lookup(.data, typeName) != nil ? "any" : typeName)
+        // in_range on a range (PortSpec's source_range: in_range [1, 65535]) bounds both ends: its operands are integers
+        let operandType = type == .range && e.key == "in_range" ? PrimitiveType.integer.rawValue
+            : type?.rawValue ?? (table.lookup(.data, typeName) != nil ? "any" : typeName)
         func operand(_ n: YAMLNode) -> Value? {
             let before = diagnostics.count
             let v = checkTyped(n, type: operandType, entry: nil, key: nil, constraints: [], ctx: ctx,
@@ -368,7 +377,7 @@ extension Checker {
             if diagnostics.count > before {
                 // rephrase: the operand does not fit the property's type
                 diagnostics[before].code = "bad-constraint"
-                diagnostics[before].message += " — an operand of \(e.key) must be of the property's type \(typeName)"
+                diagnostics[before].message += " — an operand of \(e.key) must be of the property's type \(operandType == typeName ? typeName : "\(typeName) (\(operandType))")"
             }
             return v
         }

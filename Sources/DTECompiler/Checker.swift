@@ -110,7 +110,15 @@ public final class Checker {
                 if let existing = table.add(t, as: name) {
                     let here = f.template.types.contains { $0 === t } ? t : existing
                     let other = here === t ? existing : t
-                    if existing.isNormative {
+                    if existing.isNormative && !options.strict {
+                        // type files written for tosca-parser restate normative types (tosca.datatypes.Root):
+                        // the normative definition stands, as normative names are the profile's
+                        if f.template.types.contains(where: { $0 === t }) {
+                            warning("normative-redefinition", "\(t.kind.label) \"\(name)\" restates a TOSCA normative type; DTE uses the normative definition",
+                                    hint: "remove it from this file (dte validate --strict refuses it)", file: t.source.file, mark: t.source.mark,
+                                    path: t.source.path)
+                        }
+                    } else if existing.isNormative {
                         error("duplicate-type", "\(t.kind.label) \"\(name)\" redefines a TOSCA normative type",
                               hint: "choose another name, e.g. with your organisation's prefix", file: t.source.file, mark: t.source.mark,
                               path: t.source.path)

@@ -100,7 +100,7 @@ public final class SourceSet: @unchecked Sendable {
             return
         }
         let bytes = [UInt8](data)
-        let loaded = YAMLLoader.load(bytes: bytes, file: shown)
+        let loaded = YAMLLoader.load(bytes: bytes, file: shown, strict: strict)
         diagnostics += loaded.diagnostics
         var template: ServiceTemplate
         if loaded.root == nil && !loaded.diagnostics.hasErrors {

@@ -8,6 +8,8 @@ import DTEModel
 ///
 ///     # defect: <one sentence>
 ///     # expect: <code> @ <line>[:<column>]
+///     # strict: true        (optional: a defect only `dte validate --strict` refuses; by default
+///                          it is accepted with a warning, as other TOSCA tools accept it)
 ///
 /// (`# expect:` may repeat.) Files in `Fixtures/invalid/support/` are imported by fixtures and are
 /// not fixtures themselves.
@@ -32,6 +34,8 @@ final class NegativeCorpusTests: XCTestCase {
         var expectations: [Expectation]
         /// `# expect:` lines that could not be read.
         var malformed: [String]
+        /// `# strict: true`: checked as `dte validate --strict` checks.
+        var strict = false
     }
 
     // MARK: - locations
@@ -73,6 +77,8 @@ final class NegativeCorpusTests: XCTestCase {
             let body = line.dropFirst().trimmingCharacters(in: .whitespaces)
             if body.hasPrefix("defect:") {
                 fixture.defect = body.dropFirst("defect:".count).trimmingCharacters(in: .whitespaces)
+            } else if body.hasPrefix("strict:") {
+                fixture.strict = body.dropFirst("strict:".count).trimmingCharacters(in: .whitespaces) == "true"
             } else if body.hasPrefix("expect:") {
                 let spec = body.dropFirst("expect:".count).trimmingCharacters(in: .whitespaces)
                 if let e = parseExpectation(spec) { fixture.expectations.append(e) } else { fixture.malformed.append(spec) }
@@ -119,7 +125,20 @@ final class NegativeCorpusTests: XCTestCase {
         XCTAssertFalse(names.isEmpty, "no fixtures in \(Self.fixturesFolder.path)")
         for name in names {
             let fixture = try Self.load(name)
-            let compilation = Compiler.compile(.files([fixture.path]), workingDirectory: Self.repositoryRoot.path)
+            var options = CheckOptions()
+            options.strict = fixture.strict
+            let compilation = Compiler.compile(.files([fixture.path]), options: options, workingDirectory: Self.repositoryRoot.path)
+            if fixture.strict {
+                // without --strict the same file is accepted, with a warning at the same place
+                let loose = Compiler.compile(.files([fixture.path]), workingDirectory: Self.repositoryRoot.path)
+                for e in fixture.expectations {
+                    XCTAssertTrue(loose.diagnostics.contains { $0.severity == .warning && $0.line == e.line && Self.isInFixture($0, name) },
+                                  "\(name): without --strict, a warning at line \(e.line): \(Self.describe(loose.diagnostics))")
+                }
+                XCTAssertFalse(loose.diagnostics.contains { $0.severity == .error }, "\(name): accepted without --strict: \(Self.describe(loose.diagnostics))")
+                for _ in [0] {
+                }
+            }
             let errors = compilation.diagnostics.filter { $0.severity == .error }
             let shown = Self.describe(compilation.diagnostics)
 

@@ -80,6 +80,17 @@ public enum NormativeTypes {
         derived_from: tosca.artifacts.Implementation
         mime_type: application/x-python
         file_ext: [ py ]
+      # TOSCA 1.0's image artifacts (tosca-parser and the INDIGO types use them)
+      tosca.artifacts.Deployment.Image.Container.Docker:
+        derived_from: tosca.artifacts.Deployment.Image
+      tosca.artifacts.Deployment.Image.VM.ISO:
+        derived_from: tosca.artifacts.Deployment.Image
+        mime_type: application/octet-stream
+        file_ext: [ iso ]
+      tosca.artifacts.Deployment.Image.VM.QCOW2:
+        derived_from: tosca.artifacts.Deployment.Image
+        mime_type: application/octet-stream
+        file_ext: [ qcow2 ]
       tosca.artifacts.template:
         derived_from: tosca.artifacts.Root
 
@@ -92,12 +103,26 @@ public enum NormativeTypes {
         derived_from: tosca.capabilities.Container
         properties:
           name: { type: string, required: false }
+      # TOSCA 1.0 put the host's sizes on Container (1.1 moved them to Compute, which derives
+      # from it): both profiles' templates set them on either.
+      tosca.capabilities.Container:
+        derived_from: tosca.capabilities.Root
+        properties:
           num_cpus: { type: integer, required: false, constraints: [ { greater_or_equal: 1 } ] }
           cpu_frequency: { type: scalar-unit.frequency, required: false, constraints: [ { greater_or_equal: 0.1 GHz } ] }
           disk_size: { type: scalar-unit.size, required: false, constraints: [ { greater_or_equal: 0 MB } ] }
           mem_size: { type: scalar-unit.size, required: false, constraints: [ { greater_or_equal: 0 MB } ] }
-      tosca.capabilities.Container:
-        derived_from: tosca.capabilities.Root
+      # TOSCA 1.0's Docker host capability
+      tosca.capabilities.Container.Docker:
+        derived_from: tosca.capabilities.Container
+        properties:
+          version: { type: list, required: false, entry_schema: { type: version } }
+          publish_all: { type: boolean, required: false, default: false }
+          publish_ports: { type: list, required: false, entry_schema: { type: tosca.datatypes.network.PortSpec } }
+          expose_ports: { type: list, required: false, entry_schema: { type: tosca.datatypes.network.PortSpec } }
+          volumes: { type: list, required: false, entry_schema: { type: string } }
+          host_id: { type: string, required: false }
+          volume_id: { type: string, required: false }
       tosca.capabilities.Network:
         derived_from: tosca.capabilities.Root
         properties:
@@ -300,6 +325,11 @@ public enum NormativeTypes {
           snapshot_id: { type: string, required: false }
         capabilities:
           attachment: { type: tosca.capabilities.Attachment }
+      # TOSCA 1.0's names of the storage nodes (1.1 renamed them under tosca.nodes.Storage)
+      tosca.nodes.BlockStorage:
+        derived_from: tosca.nodes.Storage.BlockStorage
+      tosca.nodes.ObjectStorage:
+        derived_from: tosca.nodes.Storage.ObjectStorage
       tosca.nodes.Container.Runtime:
         derived_from: tosca.nodes.SoftwareComponent
         capabilities:
@@ -311,6 +341,11 @@ public enum NormativeTypes {
           - host: { capability: tosca.capabilities.Compute, node: tosca.nodes.Container.Runtime, relationship: tosca.relationships.HostedOn }
           - storage: { capability: tosca.capabilities.Storage }
           - network: { capability: tosca.capabilities.Endpoint }
+      # TOSCA 1.0's Docker application, hosted on the Docker capability
+      tosca.nodes.Container.Application.Docker:
+        derived_from: tosca.nodes.Container.Application
+        requirements:
+          - host: { capability: tosca.capabilities.Container.Docker, node: tosca.nodes.Container.Runtime, relationship: tosca.relationships.HostedOn }
       tosca.nodes.LoadBalancer:
         derived_from: tosca.nodes.Root
         properties:

@@ -12,6 +12,8 @@ public struct TemplateParser {
     /// Interfaces written without a type under a normative short name (`Standard:`), as TOSCA 1.0
     /// templates do: read as that interface and reported once per file.
     private var shortInterfaces: [(name: String, mark: Mark)] = []
+    /// Property definitions whose `default:` is empty (null): read as having no default.
+    private var emptyDefaults: [(name: String, mark: Mark)] = []
     /// The normative interfaces TOSCA 1.0 templates name by their short names alone.
     static let shortInterfaceTypes = [
         "Standard": "tosca.interfaces.node.lifecycle.Standard",
@@ -40,6 +42,15 @@ public struct TemplateParser {
     /// One warning per file for the YAML 1.1 booleans read as booleans (files written for PyYAML
     /// have dozens: `required: no`), naming the first and how to write them strictly.
     mutating func reportLooseness() {
+        if let first = emptyDefaults.first {
+            let more = emptyDefaults.count - 1
+            diagnostics.append(Diagnostic(
+                .warning, code: "empty-default",
+                "the default of \"\(first.name)\" is empty and is read as no default, as tosca-parser reads it"
+                    + (more > 0 ? " (and \(more) more empty default\(more == 1 ? "" : "s") in this file)" : ""),
+                hint: "remove the empty default: key, or give a value (dte validate --strict refuses an empty default)",
+                file: file, mark: first.mark))
+        }
         if let first = shortInterfaces.first, let type = Self.shortInterfaceTypes[first.name] {
             let more = shortInterfaces.count - 1
             diagnostics.append(Diagnostic(
@@ -367,7 +378,13 @@ public struct TemplateParser {
                 case "type": type = p.string(k.value, what: "type"); typeMark = k.value.mark
                 case "description": description = p.string(k.value, what: "description")
                 case "required" where !attribute: required = p.bool(k.value, what: "required") ?? true
-                case "default": defaultValue = k.value
+                case "default":
+                    if !p.strict, case .scalar(let v) = k.value, v.isNull, v.style == .plain {
+                        // `default:` left empty: tosca-parser reads it as no default
+                        p.emptyDefaults.append((e.key, k.keyMark))
+                    } else {
+                        defaultValue = k.value
+                    }
                 case "value" where !attribute: value = k.value
                 case "status": status = p.string(k.value, what: "status")
                 case "constraints" where !attribute: constraints = p.sequence(k.value, what: "constraints") ?? []

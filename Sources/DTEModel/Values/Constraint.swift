@@ -58,6 +58,12 @@ public enum Constraint: Sendable {
         case .lessThan(let v): return Value.compare(value, v).map { $0 < 0 } ?? false
         case .lessOrEqual(let v): return Value.compare(value, v).map { $0 <= 0 } ?? false
         case .inRange(let lo, let hi):
+            if case .range(let lower, let upper) = value {
+                // both ends of a range lie within the bounds (an unbounded upper end only within an unbounded range)
+                guard let a = Value.compare(.integer(lower), lo) else { return false }
+                let b = upper.flatMap { Value.compare(.integer($0), hi) } ?? (Value.compare(.float(.infinity), hi) == 0 ? 0 : 1)
+                return a >= 0 && b <= 0
+            }
             guard let a = Value.compare(value, lo), let b = Value.compare(value, hi) else { return false }
             return a >= 0 && b <= 0
         case .validValues(let vs): return vs.contains { Value.equivalent(value, $0) }

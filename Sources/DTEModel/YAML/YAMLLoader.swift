@@ -9,9 +9,12 @@ public enum YAMLLoader {
         public var diagnostics: [Diagnostic]
     }
 
-    /// Parses `bytes` (the content of `file`, used in diagnostics).
-    public static func load(bytes: [UInt8], file: String) -> Result {
+    /// Parses `bytes` (the content of `file`, used in diagnostics). A duplicate key is an error
+    /// when `strict`; otherwise the last one is used, as PyYAML (and so tosca-parser) does, with a
+    /// warning at the second key.
+    public static func load(bytes: [UInt8], file: String, strict: Bool = true) -> Result {
         var builder = TreeBuilder(file: file)
+        builder.strict = strict
         var parser = yaml_parser_t()
         guard yaml_parser_initialize(&parser) == 1 else {
             return Result(root: nil, diagnostics: [Diagnostic(.error, code: "yaml-init", "could not initialise the YAML parser", file: file)])
@@ -36,8 +39,8 @@ public enum YAMLLoader {
     }
 
     /// Parses a string (tests and built-in definitions).
-    public static func load(string: String, file: String) -> Result {
-        load(bytes: Array(string.utf8), file: file)
+    public static func load(string: String, file: String, strict: Bool = true) -> Result {
+        load(bytes: Array(string.utf8), file: file, strict: strict)
     }
 }
 
@@ -81,6 +84,8 @@ private struct TreeBuilder {
     var stopped = false
     /// Nodes so far with aliases expanded.
     var expandedNodes = 0
+    /// A duplicate key is an error (else the last wins, with a warning).
+    var strict = true
 
     init(file: String) {
         self.file = file
@@ -236,11 +241,20 @@ private struct TreeBuilder {
             if key == "<<" && Self.isMergeable(node) {
                 top.merges.append(contentsOf: Self.mergeEntries(node))
             } else if isDuplicate(key, in: top) {
-                let first = top.entries.first(where: { $0.key == key })?.keyMark ?? top.mark
-                diagnostics.append(Diagnostic(
-                    .error, code: "yaml-duplicate-key",
-                    "duplicate key \"\(key)\" (first defined at line \(first.line), column \(first.column))",
-                    hint: "remove one of the two entries or merge them", file: file, mark: keyMark))
+                let index = top.entries.firstIndex(where: { $0.key == key })
+                let first = index.map { top.entries[$0].keyMark } ?? top.mark
+                if !strict, let index {
+                    top.entries[index] = YAMLEntry(key: key, keyMark: keyMark, value: node)
+                    diagnostics.append(Diagnostic(
+                        .warning, code: "yaml-duplicate-key",
+                        "duplicate key \"\(key)\" (first defined at line \(first.line), column \(first.column)); the last one is used, as PyYAML does",
+                        hint: "remove one of the two entries or merge them (dte validate --strict refuses duplicate keys)", file: file, mark: keyMark))
+                } else {
+                    diagnostics.append(Diagnostic(
+                        .error, code: "yaml-duplicate-key",
+                        "duplicate key \"\(key)\" (first defined at line \(first.line), column \(first.column))",
+                        hint: "remove one of the two entries or merge them", file: file, mark: keyMark))
+                }
             } else {
                 top.entries.append(YAMLEntry(key: key, keyMark: keyMark, value: node))
             }
