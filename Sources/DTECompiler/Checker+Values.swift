@@ -204,6 +204,13 @@ extension Checker {
         switch prim {
         case .string:
             if plain == .string { return .string(s.value) }
+            if !options.strict, from.isEmpty, s.style == .plain, plain != .null {
+                // a plain true, 1 or 1.0 where a string belongs: YAML tools hand tosca-parser a
+                // bool or number there and it takes its text
+                warning("unquoted-string", "\(subject()): \(s.value) is read as the string \"\(s.value)\"",
+                        hint: "quote it: \"\(s.value)\" (dte validate --strict refuses an unquoted non-string)", file: ctx.file, mark: site, path: path())
+                return .string(s.value)
+            }
             mismatch("a string", node, hint: "quote it: \"\(s.value)\"", ctx: ctx, subject: subject(), path: path(), from: from, site: site)
         case .integer:
             if case .integer(let i) = plain { return .integer(i) }

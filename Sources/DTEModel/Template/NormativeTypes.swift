@@ -268,13 +268,15 @@ public enum NormativeTypes {
           os: { type: tosca.capabilities.OperatingSystem }
           scalable: { type: tosca.capabilities.Scalable }
           binding: { type: tosca.capabilities.network.Bindable }
+      # The host requirements ask for tosca.capabilities.Container, as TOSCA 1.0 did: 1.1 and later
+      # ask for Compute, which derives from Container, so hosts of every profile satisfy them.
       tosca.nodes.SoftwareComponent:
         derived_from: tosca.nodes.Root
         properties:
           component_version: { type: version, required: false }
           admin_credential: { type: tosca.datatypes.Credential, required: false }
         requirements:
-          - host: { capability: tosca.capabilities.Compute, node: tosca.nodes.Compute, relationship: tosca.relationships.HostedOn }
+          - host: { capability: tosca.capabilities.Container, node: tosca.nodes.Compute, relationship: tosca.relationships.HostedOn }
       tosca.nodes.WebServer:
         derived_from: tosca.nodes.SoftwareComponent
         capabilities:
@@ -288,7 +290,7 @@ public enum NormativeTypes {
         capabilities:
           app_endpoint: { type: tosca.capabilities.Endpoint }
         requirements:
-          - host: { capability: tosca.capabilities.Compute, node: tosca.nodes.WebServer, relationship: tosca.relationships.HostedOn }
+          - host: { capability: tosca.capabilities.Container, node: tosca.nodes.WebServer, relationship: tosca.relationships.HostedOn }
       tosca.nodes.DBMS:
         derived_from: tosca.nodes.SoftwareComponent
         properties:
@@ -304,7 +306,7 @@ public enum NormativeTypes {
           user: { type: string, required: false }
           password: { type: string, required: false }
         requirements:
-          - host: { capability: tosca.capabilities.Compute, node: tosca.nodes.DBMS, relationship: tosca.relationships.HostedOn }
+          - host: { capability: tosca.capabilities.Container, node: tosca.nodes.DBMS, relationship: tosca.relationships.HostedOn }
         capabilities:
           database_endpoint: { type: tosca.capabilities.Endpoint.Database }
       tosca.nodes.Abstract.Storage:
@@ -328,6 +330,8 @@ public enum NormativeTypes {
       # TOSCA 1.0's names of the storage nodes (1.1 renamed them under tosca.nodes.Storage)
       tosca.nodes.BlockStorage:
         derived_from: tosca.nodes.Storage.BlockStorage
+        properties:
+          name: { type: string, required: false }  # TOSCA 1.0's BlockStorage has no name
       tosca.nodes.ObjectStorage:
         derived_from: tosca.nodes.Storage.ObjectStorage
       tosca.nodes.Container.Runtime:
@@ -338,7 +342,7 @@ public enum NormativeTypes {
       tosca.nodes.Container.Application:
         derived_from: tosca.nodes.Root
         requirements:
-          - host: { capability: tosca.capabilities.Compute, node: tosca.nodes.Container.Runtime, relationship: tosca.relationships.HostedOn }
+          - host: { capability: tosca.capabilities.Container, node: tosca.nodes.Container.Runtime, relationship: tosca.relationships.HostedOn }
           - storage: { capability: tosca.capabilities.Storage }
           - network: { capability: tosca.capabilities.Endpoint }
       # TOSCA 1.0's Docker application, hosted on the Docker capability
