@@ -4,6 +4,7 @@
 # hyperfine run; an apply of 1,000 pods to one site ≤ 10 s), on the local Slurm cluster.
 #
 #   bench/plan-apply.sh        # results in bench/out/plan-apply.txt
+#   SCRATCH=.build-static bench/plan-apply.sh   # the static release build of bench/agent/run.sh
 #
 # The apply goes through a real dte-agent (release build, libslurm) that submits every job held,
 # so the 1,000 jobs are real Slurm jobs that do not run; they are cancelled at the end.
@@ -14,9 +15,13 @@ if ! command -v swift >/dev/null && [[ -x /opt/swift/usr/bin/swift ]]; then expo
 eval "$(scripts/dev-cluster.sh env)"
 OUT=bench/out
 mkdir -p "$OUT"
-swift build -c release --product dte >/dev/null
-swift build -c release --product dte-agent >/dev/null
-BIN=$(swift build -c release --show-bin-path)
+# SCRATCH=.build-static reuses the release build the agent benchmarks make (static Swift runtime).
+SCRATCH=${SCRATCH:-.build}
+STATIC=()
+[[ $SCRATCH == .build ]] || STATIC=(--static-swift-stdlib)
+swift build -c release "${STATIC[@]}" --scratch-path "$SCRATCH" --product dte >/dev/null
+swift build -c release "${STATIC[@]}" --scratch-path "$SCRATCH" --product dte-agent >/dev/null
+BIN=$(swift build -c release "${STATIC[@]}" --scratch-path "$SCRATCH" --show-bin-path)
 PORT=4781
 REPO=$(mktemp -d -t dte-bench.XXXXXX)
 AGENT_PID=""

@@ -17,8 +17,12 @@ if ! command -v swift >/dev/null && [[ -x /opt/swift/usr/bin/swift ]]; then expo
 OUT=bench/out
 mkdir -p "$OUT"
 CONFIG=${CONFIG:-release}
-swift build -c "$CONFIG" --product dte >/dev/null
-BIN=$(swift build -c "$CONFIG" --show-bin-path)
+# SCRATCH=.build-static reuses the static release build of the agent benchmarks.
+SCRATCH=${SCRATCH:-.build}
+STATIC=()
+[[ $SCRATCH == .build ]] || STATIC=(--static-swift-stdlib)
+swift build -c "$CONFIG" "${STATIC[@]}" --scratch-path "$SCRATCH" --product dte >/dev/null
+BIN=$(swift build -c "$CONFIG" "${STATIC[@]}" --scratch-path "$SCRATCH" --show-bin-path)
 REPO=$(mktemp -d -t dte-bench-reconcile.XXXXXX)
 trap 'rm -rf "$REPO"' EXIT
 cp -r dte.yaml sites templates recipes "$REPO/"
