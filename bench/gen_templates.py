@@ -3,7 +3,8 @@
 
 usage: gen_templates.py N OUT.yaml
 
-The file imports the DTE types (by a path relative to OUT's folder), declares one twin and N
+The file imports the DTE types (OUT's folder's dte/types.yaml when there is one, else this
+project's, by a path relative to OUT's folder), declares one twin and N
 batch jobs, each with an image, a command, env, resources, a walltime, the twin requirement
 and (every second job) an `after` requirement on the previous one, plus inputs read through
 get_input — so the checker does the same work per node as on hand-written twins.
@@ -18,7 +19,13 @@ def main():
     n = int(sys.argv[1])
     out = sys.argv[2]
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    types = os.path.relpath(os.path.join(repo, "templates", "dte", "types.yaml"), os.path.dirname(os.path.abspath(out)))
+    # the repository's own copy when OUT sits in a scratch repository's templates/ (imports must
+    # stay inside the repository), else this project's
+    here = os.path.dirname(os.path.abspath(out))
+    if os.path.exists(os.path.join(here, "dte", "types.yaml")):
+        types = "dte/types.yaml"
+    else:
+        types = os.path.relpath(os.path.join(repo, "templates", "dte", "types.yaml"), here)
     lines = [
         "tosca_definitions_version: tosca_simple_yaml_1_3",
         f"description: generated benchmark twin with {n} components",

@@ -75,7 +75,7 @@ agent_pid=$!
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done
 "$loadgen" create 127.0.0.1 "$PORT" "$BIG" "$CONCURRENCY" "$out/usage-create.json" >/dev/null
 sleep 4
-tracked=$(curl -sf "http://127.0.0.1:$PORT/metrics" | awk '$1 == "dte_agent_tracked_pods" {print $2}')
+tracked=$(curl -sf "http://127.0.0.1:$PORT/metrics" | awk '$1 == "dte_agent_tracked_pods" {printf "%d", $2}')
 for ((i = 0; i < SCRAPES; i++)); do
   curl -s -o /dev/null -w '%{time_total}\n' "http://127.0.0.1:$PORT/metrics"
 done > "$data/scrapes"
