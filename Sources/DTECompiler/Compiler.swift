@@ -67,7 +67,27 @@ public enum Compiler {
             diagnostics.removeAll { $0.code == "constraint-pattern" && places.contains("\($0.file ?? ""):\($0.line ?? 0):\($0.column ?? 0)") }
         }
         diagnostics += dte
-        return Compilation(model: model, diagnostics: unique(diagnostics).sortedByLocation(), files: model.files, config: config)
+        return Compilation(model: model, diagnostics: capped(unique(diagnostics).sortedByLocation()), files: model.files, config: config)
+    }
+
+    /// The most diagnostics one run reports: a hostile or badly broken file (one bad import in a
+    /// 10,000-node twin gives 10,000 errors) prints the first ones and says how many more there are.
+    public static let maximumDiagnostics = 1_000
+
+    static func capped(_ diagnostics: [Diagnostic]) -> [Diagnostic] {
+        guard diagnostics.count > maximumDiagnostics else { return diagnostics }
+        let shown = Array(diagnostics.prefix(maximumDiagnostics))
+        let hidden = diagnostics.dropFirst(maximumDiagnostics)
+        let errors = hidden.filter { $0.severity == .error }.count
+        let last = shown.last
+        var note = Diagnostic(.error, code: "too-many-diagnostics",
+                              "\(hidden.count) more diagnostics (\(errors) of them errors) after these \(maximumDiagnostics) are not shown",
+                              hint: "fix the first ones (often one cause, such as a missing import, explains the rest) and run again",
+                              file: last?.file, path: nil)
+        note.line = last?.line
+        note.column = last?.column
+        if errors == 0 && !shown.contains(where: { $0.severity == .error }) { note.severity = .warning }
+        return shown + [note]
     }
 
     /// The same problem reached twice (a type's default used by several nodes) is reported once.

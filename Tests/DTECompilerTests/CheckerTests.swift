@@ -189,6 +189,22 @@ final class CheckerTests: XCTestCase {
         XCTAssertEqual(errors(c).first?.file, "recipes/c63.yaml")
     }
 
+    /// One cause repeated thousands of times (every node of a big twin of an unknown type) gives
+    /// the first thousand diagnostics and one that counts the rest.
+    func testDiagnosticsAreCappedWithACountOfTheRest() throws {
+        var text = "tosca_definitions_version: tosca_simple_yaml_1_3\ntopology_template:\n  node_templates:\n"
+        for i in 0..<1_500 { text += "    n\(i): { type: No.Such.Type }\n" }
+        let repo = try ScratchRepository(["recipes/big.yaml": text], withTypes: false)
+        defer { repo.remove() }
+        let c = repo.compile()
+        XCTAssertEqual(c.diagnostics.count, Compiler.maximumDiagnostics + 1)
+        let last = try XCTUnwrap(c.diagnostics.last)
+        XCTAssertEqual(last.code, "too-many-diagnostics")
+        XCTAssertEqual(last.severity, .error)
+        XCTAssertTrue(last.message.hasPrefix("500 more diagnostics (500 of them errors)"), last.message)
+        XCTAssertFalse(c.isValid)
+    }
+
     func testInheritanceCycleIsReportedNotLoopedOn() throws {
         let a = "tosca_definitions_version: tosca_simple_yaml_1_3\nnode_types:\n  A: { derived_from: B }\n  B: { derived_from: A }\ntopology_template:\n  node_templates:\n    x: { type: A }\n"
         let repo = try ScratchRepository(["recipes/a.yaml": a], withTypes: false)
