@@ -41,13 +41,18 @@ public struct TemplateParser {
 
     /// One warning per file for the YAML 1.1 booleans read as booleans (files written for PyYAML
     /// have dozens: `required: no`), naming the first and how to write them strictly.
+    /// " (and N more … in this file)" for a once-per-file warning; empty when there are no more.
+    static func andMore(_ count: Int, _ one: String, _ many: String) -> String {
+        count > 0 ? " (and \(count) more \(count == 1 ? one : many) in this file)" : ""
+    }
+
     mutating func reportLooseness() {
         if let first = emptyDefaults.first {
             let more = emptyDefaults.count - 1
             diagnostics.append(Diagnostic(
                 .warning, code: "empty-default",
                 "the default of \"\(first.name)\" is empty and is read as no default, as tosca-parser reads it"
-                    + (more > 0 ? " (and \(more) more empty default\(more == 1 ? "" : "s") in this file)" : ""),
+                    + Self.andMore(more, "empty default", "empty defaults"),
                 hint: "remove the empty default: key, or give a value (dte validate --strict refuses an empty default)",
                 file: file, mark: first.mark))
         }
@@ -56,7 +61,7 @@ public struct TemplateParser {
             diagnostics.append(Diagnostic(
                 .warning, code: "interface-short-form",
                 "interface \"\(first.name)\" has no type and is read as \(type), as TOSCA 1.0 tools read it"
-                    + (more > 0 ? " (and \(more) more interface\(more == 1 ? "" : "s") like it in this file)" : ""),
+                    + Self.andMore(more, "interface like it", "interfaces like it"),
                 hint: "add \"type: \(type)\" (TOSCA 1.3 requires the type of an interface definition; dte validate --strict does too)",
                 file: file, mark: first.mark))
         }
@@ -65,7 +70,7 @@ public struct TemplateParser {
         diagnostics.append(Diagnostic(
             .warning, code: "yaml11-boolean",
             "\"\(first.value)\" is read as \(PlainScalar.yaml11Boolean(first.value) == true ? "true" : "false"), as YAML 1.1 tools read it"
-                + (more > 0 ? " (and \(more) more YAML 1.1 boolean\(more == 1 ? "" : "s") in this file)" : "")
+                + Self.andMore(more, "YAML 1.1 boolean", "YAML 1.1 booleans")
                 + "; YAML 1.2 reads yes/no/on/off as strings",
             hint: "write true or false (dte validate --strict refuses the YAML 1.1 forms)", file: file, mark: first.mark))
     }
