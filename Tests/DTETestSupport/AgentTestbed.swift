@@ -218,18 +218,26 @@ public func startTestAgent(dataDir: String, arguments: [String] = [], logFile: S
     throw AgentTestbed.Failure(description: "dte-agent did not start")
 }
 
-/// Whether the agent at `base` answers `/healthz` with 200 within two seconds.
+/// Whether the agent at `base` (`http://127.0.0.1:PORT`) answers `/healthz` with 200 within two
+/// seconds. A socket of its own, closed before returning: a pooled keep-alive connection (or one
+/// the client leaves half-closed) would count against the agent's `max-connections`.
 public func agentAnswers(_ base: String) -> Bool {
-    final class Answer: @unchecked Sendable {
-        // written by the session's callback before `done` is signalled, read after
-        var ok = false
-        let done = DispatchSemaphore(value: 0)
+    guard let port = base.split(separator: ":").last.flatMap({ UInt16($0) }) else { return false }
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { return false }
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = port.bigEndian
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let connected = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
     }
-    let answer = Answer()
-    guard let url = URL(string: base + "/healthz") else { return false }
-    URLSession.shared.dataTask(with: url) { _, response, _ in
-        answer.ok = (response as? HTTPURLResponse)?.statusCode == 200
-        answer.done.signal()
-    }.resume()
-    return answer.done.wait(timeout: .now() + 2) == .success && answer.ok
+    let request = Array("GET /healthz HTTP/1.1\r\nHost: agent\r\nConnection: close\r\n\r\n".utf8)
+    guard connected == 0, send(fd, request, request.count, Int32(MSG_NOSIGNAL)) == request.count else { return false }
+    var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+    guard poll(&poller, 1, 2000) > 0 else { return false }
+    var buffer = [UInt8](repeating: 0, count: 16)
+    let got = recv(fd, &buffer, buffer.count, 0)
+    return got > 0 && String(decoding: buffer[0..<got], as: UTF8.self).hasPrefix("HTTP/1.1 200")
 }
