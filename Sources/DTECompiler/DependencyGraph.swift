@@ -42,43 +42,62 @@ public struct DependencyGraph: Sendable {
     /// components, and the `get_attribute` references in its property values that are answered
     /// only at apply (see `DTEChecks.readsAtApply`).
     public init(model: CompiledModel) {
-        let components = model.nodes.filter { $0.isA(DTEChecks.componentType) }
-        let byName = Dictionary(components.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-        self.init(components: components.map { n in
-            var edges = n.requirements.compactMap { r -> Edge? in
-                guard r.name == "after", let t = r.target, byName[t] != nil else { return nil }
-                return Edge(from: n.name, to: t, reason: .after)
+        let nodes = model.nodes
+        // by position: looking a component up must not copy it
+        let components = nodes.indices.filter { nodes[$0].isA(DTEChecks.componentType) }
+        var index: [String: Int] = [:]
+        for i in components where index[nodes[i].name] == nil { index[nodes[i].name] = i }
+        var segments: [String] = []
+        self.init(components: components.map { c in
+            let name = nodes[c].name
+            var edges = nodes[c].requirements.compactMap { r -> Edge? in
+                guard r.name == "after", let t = r.target, index[t] != nil else { return nil }
+                return Edge(from: name, to: t, reason: .after)
             }
-            for p in n.properties {
-                Self.attributeReads(p.value, path: p.key) { reference, path in
-                    guard let target = reference.first, let node = byName[target],
-                          DTEChecks.readsAtApply(reference.dropFirst().joined(separator: "."), property: node.property)
+            for p in nodes[c].properties {
+                segments.append(p.key)
+                Self.attributeReads(p.value, at: &segments) { reference, path in
+                    guard let target = reference.first, let i = index[target],
+                          DTEChecks.readsAtApply(reference.dropFirst().joined(separator: "."), property: { nodes[i].property($0) })
                     else { return }
-                    edges.append(Edge(from: n.name, to: target, reason: .attribute(path: path)))
+                    edges.append(Edge(from: name, to: target, reason: .attribute(path: path)))
                 }
+                segments.removeAll(keepingCapacity: true)
             }
-            return (n.name, edges)
+            return (name, edges)
         })
     }
 
     /// Calls `found` with each `get_attribute` path in `value` and the property path it sits at
-    /// (`env.NAME`, `command.0`); functions nested in `concat`, `join` and `token` included.
-    static func attributeReads(_ value: Value, path: String, _ found: ([String], String) -> Void) {
+    /// (`env.NAME`, `command.0`); functions nested in `concat`, `join` and `token` included. The
+    /// path is kept as segments and joined only for a reference found (most values read none).
+    private static func attributeReads(_ value: Value, at segments: inout [String], _ found: ([String], String) -> Void) {
         switch value {
-        case .function(.getAttribute(let reference)): found(reference, path)
-        case .function(.concat(let parts)), .function(.join(let parts, _)): parts.forEach { attributeReads($0, path: path, found) }
-        case .function(.token(let v, _, _)): attributeReads(v, path: path, found)
+        case .function(.getAttribute(let reference)): found(reference, segments.joined(separator: "."))
+        case .function(.concat(let parts)), .function(.join(let parts, _)):
+            for part in parts { attributeReads(part, at: &segments, found) }
+        case .function(.token(let v, _, _)): attributeReads(v, at: &segments, found)
         case .map(let entries) where entries.count == 1 && FunctionCall.names.contains(entries[0].key):
             // a function nested in another stays as written: a one-key map
             guard case .list(let args) = entries[0].value else { return }
             if entries[0].key == "get_attribute" {
                 let reference = args.compactMap(\.stringValue)
-                if reference.count >= 2, reference.count == args.count { found(reference, path) }
+                if reference.count >= 2, reference.count == args.count { found(reference, segments.joined(separator: ".")) }
             } else {
-                args.forEach { attributeReads($0, path: path, found) }
+                for arg in args { attributeReads(arg, at: &segments, found) }
             }
-        case .map(let entries): entries.forEach { attributeReads($0.value, path: "\(path).\($0.key)", found) }
-        case .list(let items): for (i, v) in items.enumerated() { attributeReads(v, path: "\(path).\(i)", found) }
+        case .map(let entries):
+            for entry in entries {
+                segments.append(entry.key)
+                attributeReads(entry.value, at: &segments, found)
+                segments.removeLast()
+            }
+        case .list(let items):
+            for (i, item) in items.enumerated() {
+                segments.append(String(i))
+                attributeReads(item, at: &segments, found)
+                segments.removeLast()
+            }
         default: break
         }
     }
