@@ -191,7 +191,7 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .testTarget(name: "DTEPlannerTests", dependencies: ["DTEPlanner", "DTECompiler", "DTEState", "DTEModel"], swiftSettings: strict),
+        .testTarget(name: "DTEPlannerTests", dependencies: ["DTEPlanner", "DTECompiler", "DTEState", "DTEModel", "DTETestSupport"], swiftSettings: strict),
         .testTarget(
             name: "DTECompilerTests",
             dependencies: ["DTEModel", "DTECompiler", "DTEViews", "DTETestSupport"],
