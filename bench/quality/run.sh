@@ -4,6 +4,7 @@
 # of any git-aware check), in one hyperfine run.
 #
 #   bench/quality/run.sh          # results in bench/out/quality/
+#   SCRATCH=.build-static bench/quality/run.sh   # the static release build of bench/agent/run.sh
 #
 # The checkout is a clone of this repository (its own LICENSE, README, … and no quality:
 # section in its dte.yaml). Needs: hyperfine, git.
@@ -17,8 +18,11 @@ mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 
 CONFIG=${CONFIG:-release}
-swift build -c "$CONFIG" --product dte >/dev/null
-DTE=$(swift build -c "$CONFIG" --show-bin-path)/dte
+SCRATCH=${SCRATCH:-.build}
+STATIC=()
+[[ $SCRATCH == .build ]] || STATIC=(--static-swift-stdlib)
+swift build -c "$CONFIG" "${STATIC[@]}" --scratch-path "$SCRATCH" --product dte >/dev/null
+DTE=$(swift build -c "$CONFIG" "${STATIC[@]}" --scratch-path "$SCRATCH" --show-bin-path)/dte
 
 git clone --quiet --no-hardlinks "$ROOT" "$OUT/checkout"
 # No configured commands: drop a quality: section if the repository has one.
