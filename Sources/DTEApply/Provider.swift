@@ -43,10 +43,14 @@ public struct PodObservation: Sendable, Hashable {
     public var exitCode: Int?
     public var startedAt: Date?
     public var finishedAt: Date?
-    /// Why it ended when not plainly (`OOMKilled`, `Cancelled`, `SlurmJobTimeout`, …).
+    /// Why it ended when not plainly (`OOMKilled`, `Cancelled`, `SlurmJobTimeout`, …), or `Held`
+    /// for a job the scheduler holds.
     public var reason: String?
+    /// The site's own words about it (the scheduler's reason for a held job).
+    public var message: String?
 
-    public init(uid: String, jobID: String, phase: Phase, exitCode: Int?, startedAt: Date? = nil, finishedAt: Date? = nil, reason: String? = nil) {
+    public init(uid: String, jobID: String, phase: Phase, exitCode: Int?, startedAt: Date? = nil, finishedAt: Date? = nil,
+                reason: String? = nil, message: String? = nil) {
         self.uid = uid
         self.jobID = jobID
         self.phase = phase
@@ -54,13 +58,15 @@ public struct PodObservation: Sendable, Hashable {
         self.startedAt = startedAt
         self.finishedAt = finishedAt
         self.reason = reason
+        self.message = message
     }
 }
 
 extension ObservedPod {
     /// What a plan records of a site's report.
     public init(_ o: PodObservation) {
-        self.init(phase: o.phase.rawValue, jobID: o.jobID, exitCode: o.exitCode, startedAt: o.startedAt, finishedAt: o.finishedAt, reason: o.reason)
+        self.init(phase: o.phase.rawValue, jobID: o.jobID, exitCode: o.exitCode, startedAt: o.startedAt, finishedAt: o.finishedAt,
+                  reason: o.reason, message: o.message)
     }
 }
 

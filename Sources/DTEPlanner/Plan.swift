@@ -77,27 +77,38 @@ public struct ObservedPod: Sendable, Codable, Hashable {
     public var exitCode: Int?
     public var startedAt: Date?
     public var finishedAt: Date?
-    /// Why it ended when not plainly (e.g. `OOMKilled`, `DeadlineExceeded`, `Cancelled`).
+    /// Why it ended when not plainly (e.g. `OOMKilled`, `DeadlineExceeded`, `Cancelled`), or
+    /// `Held` for a job the scheduler holds.
     public var reason: String?
+    /// The site's own words about it (the scheduler's reason for a held job).
+    public var message: String?
 
     /// The reported phase, typed (`unknown` for one DTE does not know).
     public var resourcePhase: ResourcePhase { ResourcePhase(rawValue: phase) ?? .unknown }
 
-    public init(phase: String, jobID: String, exitCode: Int?, startedAt: Date? = nil, finishedAt: Date? = nil, reason: String? = nil) {
+    public init(phase: String, jobID: String, exitCode: Int?, startedAt: Date? = nil, finishedAt: Date? = nil,
+                reason: String? = nil, message: String? = nil) {
         self.phase = phase
         self.jobID = jobID
         self.exitCode = exitCode
         self.startedAt = startedAt
         self.finishedAt = finishedAt
         self.reason = reason
+        self.message = message
     }
+
+    /// The scheduler holds the job: it will not start until someone releases it.
+    public var isHeld: Bool { resourcePhase == .pending && reason == ObservedPod.heldReason }
+
+    /// The reason a site gives for a job its scheduler holds.
+    public static let heldReason = "Held"
 }
 
 /// A difference between what the state recorded and what the site reports.
 public struct Drift: Sendable, Codable, Hashable {
     public var address: String
     public var site: String
-    /// `missing-at-site`, `failed`, `status-changed`
+    /// `missing-at-site`, `failed`, `held`, `status-changed`
     public var kind: String
     public var recorded: String
     public var observed: String
@@ -136,6 +147,11 @@ public enum Planner {
                     continue
                 }
                 let now = o.resourcePhase
+                if o.isHeld {
+                    drift.append(Drift(address: r.address, site: r.site, kind: "held", recorded: recorded.rawValue,
+                                       observed: o.message ?? "held"))
+                    continue
+                }
                 // a submitted job that the site runs, queues or finished is what apply asked for
                 if now != recorded && !(recorded == .submitted && [.pending, .running, .succeeded].contains(now)) {
                     drift.append(Drift(address: r.address, site: r.site, kind: now == .failed ? "failed" : "status-changed",

@@ -117,8 +117,10 @@ public struct AgentProvider: Provider {
             let ends = cs.compactMap(\.state.terminated?.finishedAt).filter { !$0.isZero }
             let worst = cs.compactMap(\.state.terminated).max { $0.exitCode < $1.exitCode }
             let reason = worst?.reason.flatMap { ["Completed", "Error"].contains($0) ? nil : $0 }
+            let held = phase == .pending ? cs.lazy.compactMap(\.state.waiting).first { $0.reason == ObservedPod.heldReason } : nil
             return PodObservation(uid: s.uid, jobID: s.jobID, phase: phase, exitCode: exit, startedAt: starts.min()?.date,
-                                  finishedAt: phase == .succeeded || phase == .failed ? ends.max()?.date : nil, reason: phase == .failed ? reason : nil)
+                                  finishedAt: phase == .succeeded || phase == .failed ? ends.max()?.date : nil,
+                                  reason: phase == .failed ? reason : held?.reason, message: held?.message.map { String($0.prefix(500)) })
         }
     }
 

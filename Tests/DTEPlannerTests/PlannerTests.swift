@@ -128,4 +128,34 @@ final class PlannerTests: XCTestCase {
         let scoped = Planner.plan(desired: desired, state: try await store.snapshot(), options: other, sourceHash: "x", gitCommit: nil)
         XCTAssertTrue(scoped.changes.allSatisfy { $0.site == "vega" }, "--site vega leaves local's resources alone")
     }
+
+    /// A job the scheduler holds (an administrator's `scontrol hold`) is drift in the site's own
+    /// words; one merely queued is not.
+    func testAHeldJobIsDriftAndAQueuedOneIsNot() async throws {
+        let (desired, _) = DesiredState.build(from: try shipped())
+        var options = PlanOptions()
+        options.sites = ["local"]
+        let dir = NSTemporaryDirectory() + "dte-plan-held-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try SQLiteStateStore(path: dir + "/state.db")
+        let first = Planner.plan(desired: desired, state: try await store.snapshot(), options: options, sourceHash: "x", gitCommit: nil)
+        for c in first.changes {
+            let spec = try XCTUnwrap(c.after)
+            let json = String(decoding: try JSONEncoder().encode(spec), as: UTF8.self)
+            try await store.commit(ResourceRecord(address: c.address, site: c.site, specHash: spec.hash, spec: json, podUID: "uid-\(c.address)"))
+        }
+        let addresses = first.changes.map(\.address).sorted()
+        XCTAssertEqual(addresses.count, 3)
+        let observed = [
+            addresses[0]: ObservedPod(phase: "pending", jobID: "11", exitCode: nil, reason: ObservedPod.heldReason,
+                                      message: "Slurm job 11 is held: JobHeldAdmin"),
+            addresses[1]: ObservedPod(phase: "pending", jobID: "12", exitCode: nil),
+            addresses[2]: ObservedPod(phase: "running", jobID: "13", exitCode: nil),
+        ]
+        let plan = Planner.plan(desired: desired, state: try await store.snapshot(), options: options, sourceHash: "x", gitCommit: nil,
+                                observed: observed)
+        XCTAssertEqual(plan.drift.map(\.address), [addresses[0]], "only the held job drifted: \(plan.drift)")
+        XCTAssertEqual(plan.drift.first?.kind, "held")
+        XCTAssertEqual(plan.drift.first?.observed, "Slurm job 11 is held: JobHeldAdmin")
+    }
 }
