@@ -56,6 +56,8 @@ enum PodFolder {
     static func recordJobID(_ id: String, of job: PodJob, logger: Logger) {
         let path = "\(job.podDir)/JobID.jid"
         do {
+            // whatever the job's account may have put there (a link) goes first: written anew, never through it
+            unlink(path)
             try writeFile(path, Data(id.utf8), mode: 0o600)
             if let uid = job.request.userID {
                 let owner = try Checked.exactly(uid, as: uid_t.self, "uid")

@@ -43,7 +43,7 @@ extension PodJobBuilder {
     }
 
     func jobRequest(pod: Pod, podDir: String, afterOK: [String], annotations pa: PodAnnotations,
-                    gpuModel mappedModel: String?) throws(AgentError) -> SlurmJobRequest {
+                    gpu: GPUResource?) throws(AgentError) -> SlurmJobRequest {
         var regular = Amount()
         for container in pod.spec.containers {
             let a = try amount(container.resources)
@@ -65,7 +65,7 @@ extension PodJobBuilder {
             ? try Checked.roundedUp(peak.memory / 1_048_576, Limits.memoryMiB,
                                     "resources memory (the pod's containers together)", unit: "MiB")
             : pa.flags.memoryMiB ?? flavor?.options.memoryMiB ?? flavor?.memoryMiB ?? configuration.defaultMemoryMiB
-        let askedGPUs = try Checked.roundedUp(peak.gpus, Limits.gpus, "resources GPUs (the pod's containers together)")
+        let askedGPUs = try Checked.roundedUp(peak.gpus, Limits.gpus, "resources \(gpu?.resource ?? "nvidia.com/gpu") (the pod's containers together)")
         let gpus = askedGPUs > 0 ? askedGPUs : pa.flags.gpus ?? flavor?.options.gpus ?? 0
 
         let annotations = pod.metadata.annotations
@@ -93,7 +93,7 @@ extension PodJobBuilder {
         }
         let account = try runAs(pod)
         let model = try slurmName(Annotation.gpuModel, nil) ?? pa.flags.gpuModel
-            ?? (askedGPUs > 0 ? mappedModel : nil) ?? flavor?.options.gpuModel
+            ?? (askedGPUs > 0 ? gpu?.model : nil) ?? flavor?.options.gpuModel
         return SlurmJobRequest(
             name: "\(pod.metadata.namespace).\(pod.metadata.name)",
             partition: try slurmName(Annotation.partition, pa.flags.partition ?? flavor?.options.partition ?? configuration.partition),

@@ -80,7 +80,7 @@ public struct PodJobBuilder: Sendable {
             }
         }
 
-        let request = try jobRequest(pod: pod, podDir: podDir, afterOK: afterOK, annotations: annotations, gpuModel: gpuAsk?.model)
+        let request = try jobRequest(pod: pod, podDir: podDir, afterOK: afterOK, annotations: annotations, gpu: gpuAsk)
         var runtime = ContainerRuntime(configuration: configuration, podUID: meta.uid)
         runtime.imageRoot = annotations.imageRoot
         runtime.podOptions = annotations.runtimeOptions
