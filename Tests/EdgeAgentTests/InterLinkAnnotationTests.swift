@@ -28,6 +28,21 @@ import Testing
         }
     }
 
+    /// Values that would trap a careless conversion are 400s naming the option, never a crash.
+    @Test func hostileOptionValuesAreRefusedNotTrapped() throws {
+        for text in ["--mem=\u{1E9E}", "--mem=1e400", "--mem=99999999999999999999G", "--mem=-5", "--cpus-per-task=-1",
+                     "--cpus-per-task=99999999999999999999", "--gres=gpu:99999999999999999999", "--gres=gpu:a:b:c",
+                     "--gres=fpga:1", "--gpus=x:y:z", "--time=99999999999:00:00", "--partition=a\u{0}b",
+                     String(repeating: "--exclusive ", count: 100)] {
+            let error = #expect(throws: AgentError.self) {
+                _ = try SbatchRequestOptions(try SbatchFlags.parse(text, field: "flags"), field: "flags")
+            }
+            #expect(error?.status.code == 400, "\(text.prefix(40)): \(error?.message ?? "")")
+        }
+        #expect(try SbatchRequestOptions(try SbatchFlags.parse("--mem=16g --gres=gpu:a100:2", field: "f"), field: "f")
+            == { var o = SbatchRequestOptions(); o.memoryMiB = 16_384; o.gpus = 2; o.gpuModel = "a100"; return o }())
+    }
+
     @Test func flagsPassOnlyThroughTheSiteAllowList() throws {
         let pod = Self.pod(["slurm-job.vk.io/flags": "-C haswell --nice 10 --partition=gpu -t 30"])
         let none = Self.refusal(Fixtures.configuration(), pod)
