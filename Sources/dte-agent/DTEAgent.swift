@@ -15,10 +15,25 @@ struct DTEAgent: AsyncParsableCommand {
         defaultSubcommand: Serve.self)
 }
 
-/// Settings shared by `serve` and `render`; each overrides the config file.
+/// Settings shared by `serve` and `render`. Sources, each overriding the one before: the
+/// defaults, interLink's SlurmConfig.yaml (`--interlink-config`), the agent's own file
+/// (`--config`), then these flags.
 struct SettingOptions: ParsableArguments {
-    @Option(help: "YAML config file; its keys are these flags' long names.")
+    @Option(help: ArgumentHelp("interLink Slurm plugin's SlurmConfig.yaml to read (its keys act or are warned about at start).",
+                               discussion: "Read first: --config and the flags below win over it; it sets --layout interlink."))
+    var interlinkConfig: String?
+    @Option(help: "YAML config file; its keys are these flags' long names. Flags win over it.")
     var config: String?
+    @Option(help: "Pod folder layout: dte, or interlink (adds the plugin's job.sh, JobID.jid, PodUID.uid, PodNamespace.ns).")
+    var layout: String?
+    @Option(help: "The runtime's program (default: its name on PATH).")
+    var runtimePath: String?
+    @Option(help: "The flavor of pods that name none (a flavor of --interlink-config).")
+    var defaultFlavor: String?
+    @Option(help: "A resource name meaning GPUs, RESOURCE or RESOURCE=GPU-TYPE (repeatable; default nvidia.com/gpu).")
+    var gpuResource: [String] = []
+    @Flag(help: "Honour slurm-job.vk.io/pre-exec (shell run in the job before the containers).")
+    var allowPreExec = false
     @Option(help: "HOST:PORT or unix:///PATH (default 127.0.0.1:4555).")
     var listen: String?
     @Option(help: "One folder for the database and pod folders (DIR and DIR/pods).")
@@ -112,8 +127,23 @@ struct SettingOptions: ParsableArguments {
     @Option(help: "With --allow-run-as-user: the account (name or uid) of pods without runAsUser.")
     var runAsDefaultUser: String?
 
+    /// The settings; warnings about the interLink config go to standard error.
     func load() throws -> AgentConfiguration {
+        let (configuration, warnings) = try loadWithWarnings()
+        for warning in warnings { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
+        return configuration
+    }
+
+    /// The settings and the start-up warnings of `--interlink-config` (keys not acted on).
+    func loadWithWarnings() throws -> (AgentConfiguration, [String]) {
         var configuration = AgentConfiguration()
+        var warnings: [String] = []
+        if let interlinkConfig {
+            guard let data = FileManager.default.contents(atPath: interlinkConfig) else {
+                throw ValidationError("cannot read the interLink config file \(interlinkConfig)")
+            }
+            warnings = try InterLinkConfig.apply(String(decoding: data, as: UTF8.self), file: interlinkConfig, to: &configuration)
+        }
         if let config {
             guard let data = FileManager.default.contents(atPath: config) else {
                 throw ValidationError("cannot read the config file \(config)")
@@ -133,12 +163,14 @@ struct SettingOptions: ParsableArguments {
             ("run-as-users", runAsUsers), ("run-as-groups", runAsGroups), ("run-as-default-user", runAsDefaultUser),
             ("backend-timeout", backendTimeout), ("poll-timeout", pollTimeout),
             ("apel-site", apelSite), ("apel-service-level", apelServiceLevel),
+            ("layout", layout), ("runtime-path", runtimePath), ("default-flavor", defaultFlavor),
         ]
         for (key, value) in flags {
             if let value { try ConfigSetting.apply(key: key, value: .scalar(value), to: &configuration) }
         }
         let lists: [(String, [String])] = [
             ("oidc-issuer", oidcIssuer), ("entitlement", entitlement), ("namespace-entitlement", namespaceEntitlement),
+            ("gpu-resources", gpuResource),
         ]
         for (key, values) in lists where !values.isEmpty {
             try ConfigSetting.apply(key: key, value: .list(values), to: &configuration)
@@ -147,6 +179,7 @@ struct SettingOptions: ParsableArguments {
         if holdJobs { configuration.holdJobs = true }
         if apelAccelerator { configuration.apelAccelerator = true }
         if allowRunAsUser { configuration.allowRunAsUser = true }
+        if allowPreExec { configuration.allowPreExec = true }
         if !allowedSbatchFlag.isEmpty {
             try ConfigSetting.apply(key: "allowed-sbatch-flags", value: .list(allowedSbatchFlag), to: &configuration)
         }
@@ -154,19 +187,22 @@ struct SettingOptions: ParsableArguments {
             try ConfigSetting.apply(key: "allowed-host-paths", value: .list(allowedHostPath), to: &configuration)
         }
         try configuration.validate()
-        return configuration
+        return (configuration, warnings)
     }
 }
 
 extension DTEAgent {
     struct Serve: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Run the agent's HTTP service and Slurm poller.")
+        static let configuration = CommandConfiguration(
+            abstract: "Run the agent's HTTP service and Slurm poller.",
+            discussion: "Settings come from --interlink-config (interLink's SlurmConfig.yaml), then --config, then the flags: "
+                + "a flag given on the command line wins over both files, --config over --interlink-config.")
 
         @OptionGroup var options: SettingOptions
 
         func run() async throws {
             MallocTuning.limitMallocArenas()
-            let configuration = try options.load()
+            let (configuration, warnings) = try options.loadWithWarnings()
             LoggingSystem.bootstrap { label in
                 var handler = StreamLogHandler.standardError(label: label)
                 handler.logLevel = Logger.Level(rawValue: configuration.logLevel) ?? .info
@@ -213,6 +249,7 @@ extension DTEAgent {
                 "work-dir": "\(configuration.workDir)", "runtime": "\(configuration.runtime.rawValue)",
                 "slurm-api": "\(configuration.slurmAccess.rawValue)",
             ])
+            for warning in warnings { logger.warning("interLink config: \(warning)") }
             let exposure = Listener.exposure(configuration)
             logger.log(level: exposure.level, "\(exposure.message)")
             do {

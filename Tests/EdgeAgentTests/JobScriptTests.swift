@@ -53,11 +53,11 @@ import Testing
         let pod = Fixtures.pod("p", containers: [Fixtures.container("c", ["true"])],
                                annotations: ["slurm-job.vk.io/flags": "--constraint=haswell --exclusive"])
         let refused = #expect(throws: AgentError.self) { try Fixtures.builder().build(pod) }
-        #expect(refused?.status.code == 422)
+        #expect(refused?.status.code == 400)
         var configuration = Fixtures.configuration()
         configuration.allowedSbatchFlags = ["--constraint"]
         let partly = #expect(throws: AgentError.self) { try Fixtures.builder(configuration).build(pod) }
-        #expect(partly?.message.contains("'--exclusive' is not an allowed sbatch flag") == true)
+        #expect(partly?.message.contains("--exclusive (--exclusive) is not an allowed sbatch option") == true)
         configuration.allowedSbatchFlags = ["--constraint", "--exclusive"]
         let job = try Fixtures.builder(configuration).build(pod)
         #expect(job.request.extraFlags == ["--constraint=haswell", "--exclusive"])

@@ -125,6 +125,10 @@ extension PodController {
                 throw error
             }
             submittedJob = id
+            if configuration.layout == .interlink { PodFolder.recordJobID(id, of: job, logger: logger) }
+            for warning in job.warnings {
+                logger.warning("pod accepted with a warning", metadata: ["uid": "\(meta.uid)", "warning": "\(warning)"])
+            }
             let updated = Self.now()
             try await store.perform([.submitted(uid: meta.uid, jobID: id, updatedAt: updated)])
             var pod = registry[meta.uid] ?? placeholder

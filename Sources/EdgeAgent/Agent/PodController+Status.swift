@@ -33,17 +33,25 @@ extension PodController {
                   containers: outcome.containers, initContainers: outcome.initContainers)
     }
 
-    /// The answer to the ping: what the cluster has free now.
+    /// The answer to the ping: the size of the Slurm nodes that are up, not what is free now.
+    /// interLink makes it the virtual node's capacity (Kubernetes then subtracts the pods it
+    /// placed there) and drains the node when it is 0 (interLink issue #558): a cluster that is
+    /// merely busy must not look empty. With no node up, or before anything is known, the ping
+    /// fails (502) rather than answer 0.
     public func ping() async throws(AgentError) -> PingResponse {
         if self.capacity == nil { self.capacity = try await backend.capacity() }
         guard let capacity else {
             throw AgentError(.backendFailure, "cluster capacity not known yet: \(lastPollError ?? "first poll pending")")
         }
+        guard capacity.nodesUp > 0, capacity.totalCPUs > 0, capacity.totalMemoryMiB > 0 else {
+            throw AgentError(.backendFailure, "no batch node is up (or none reports cpus and memory)")
+        }
+        let gpuResource = configuration.gpuResources.first?.resource ?? "nvidia.com/gpu"
         return PingResponse(
             status: lastPollError == nil ? "ok" : "degraded: \(lastPollError ?? "")",
-            resources: .init(cpu: String(capacity.freeCPUs), memory: Quantity.mebibytes(capacity.freeMemoryMiB),
+            resources: .init(cpu: String(capacity.totalCPUs), memory: Quantity.mebibytes(capacity.totalMemoryMiB),
                              pods: String(max(0, configuration.maxPods - registry.count)),
-                             accelerators: [.init(resourceType: "nvidia.com/gpu", available: String(capacity.freeGPUs))]))
+                             accelerators: [.init(resourceType: gpuResource, available: String(capacity.totalGPUs))]))
     }
 
     /// The pod a log request names (by UID, else by namespace and name).

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 
 /// Writing and removing pod folders.
 enum PodFolder {
@@ -46,6 +47,25 @@ enum PodFolder {
         } catch {
             throw AgentError(.internalFailure, "cannot write the pod folder \(job.podDir); check work-dir permissions",
                              cause: error)
+        }
+    }
+
+    /// interLink's layout: the job's id in `JobID.jid`, as the plugin writes it once sbatch
+    /// answered (the job's account owns it, as the rest of the folder). A failure is logged:
+    /// the pod's job exists and is tracked either way.
+    static func recordJobID(_ id: String, of job: PodJob, logger: Logger) {
+        let path = "\(job.podDir)/JobID.jid"
+        do {
+            // whatever the job's account may have put there (a link) goes first: written anew, never through it
+            unlink(path)
+            try writeFile(path, Data(id.utf8), mode: 0o600)
+            if let uid = job.request.userID {
+                let owner = try Checked.exactly(uid, as: uid_t.self, "uid")
+                let group = try Checked.exactly(job.request.groupID ?? uid, as: gid_t.self, "gid")
+                guard lchown(path, owner, group) == 0 else { throw AgentError(.internalFailure, String(cString: strerror(errno))) }
+            }
+        } catch {
+            logger.warning("cannot write JobID.jid", metadata: ["path": "\(path)", "error": "\(error)"])
         }
     }
 

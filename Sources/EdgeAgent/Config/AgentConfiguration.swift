@@ -45,6 +45,12 @@ public enum BackendKind: String, Sendable, CaseIterable, Codable {
     case slurm, htcondor
 }
 
+/// How a pod folder is laid out: DTE's own, or also the files interLink's Slurm plugin writes
+/// (`job.sh`, `JobID.jid`, `PodUID.uid`, `PodNamespace.ns`) so that a site's scripts keep working.
+public enum PodLayout: String, Sendable, CaseIterable, Codable {
+    case dte, interlink
+}
+
 /// How the agent talks to Slurm: through libslurm (no process per job) or the CLI tools.
 public enum SlurmAccess: String, Sendable, CaseIterable, Codable {
     case library, cli
@@ -81,6 +87,27 @@ public struct AgentConfiguration: Sendable, Hashable {
     public var allowedSbatchFlags: [String] = []
     /// Host folders that `hostPath` volumes may mount (and their subfolders). Empty: none.
     public var allowedHostPaths: [String] = []
+    /// The pod folder's layout (`layout`: dte, or interlink for the plugin's extra files).
+    public var layout: PodLayout = .dte
+    /// The shell of `job.slurm` (`bash-path`; it must be bash: the runner uses its features).
+    public var bashPath: String = "/bin/bash"
+    /// The runtime's program (`runtime-path`, e.g. `/opt/apptainer/bin/apptainer`); nil: its name on PATH.
+    public var runtimePath: String?
+    /// Options of `enroot start` (`enroot-options`, interLink's `EnrootDefaultOptions`).
+    public var enrootStartOptions: [String] = ["--rw"]
+    /// Whether `slurm-job.vk.io/pre-exec` (shell run in the job before the containers) is honoured.
+    public var allowPreExec: Bool = false
+    /// Options pods may add through `slurm-job.vk.io/singularity-options`.
+    public var allowedSingularityOptions: [String] = ["--nv", "--rocm", "--cleanenv", "--contain", "--containall", "--no-home",
+                                                      "--writable-tmpfs", "--no-init", "--no-eval", "--compat", "--no-umask"]
+    /// Options pods may add through `slurm-job.vk.io/enroot-options`.
+    public var allowedEnrootOptions: [String] = ["--rw"]
+    /// The site's flavors (interLink's `Flavors`), picked with `slurm-job.vk.io/flavor`.
+    public var flavors: [Flavor] = []
+    /// The flavor of pods that name none (`default-flavor`).
+    public var defaultFlavor: String?
+    /// Kubernetes resource names that mean GPUs, with their Slurm GPU type (`gpu-resources`).
+    public var gpuResources: [GPUResource] = [GPUResource(resource: "nvidia.com/gpu")]
     /// Whether a pod's `runAsUser` is honoured (it never is when false: jobs run as the agent).
     public var allowRunAsUser: Bool = false
     /// The uids pods may run as with `allow-run-as-user` (`run-as-users`: ranges, uids, names).
@@ -173,8 +200,23 @@ public struct AgentConfiguration: Sendable, Hashable {
         for name in [partition, account, qos].compactMap({ $0 }) where !PodValidation.isSlurmName(name) {
             throw AgentError(.badRequest, "'\(name)' is not a valid Slurm partition/account/QoS name")
         }
-        for flag in allowedSbatchFlags where !flag.hasPrefix("--") || flag.contains("=") {
-            throw AgentError(.badRequest, "allowed-sbatch-flags entries are long flag names like '--constraint', not '\(flag)'")
+        for flag in allowedSbatchFlags where !flag.hasPrefix("--") || flag.contains("=") || SbatchFlags.longName(flag) == nil {
+            throw AgentError(.badRequest, "allowed-sbatch-flags entries are sbatch's long option names like '--constraint', not '\(flag)'")
+        }
+        for flag in allowedSbatchFlags where SbatchFlags.reserved.contains(flag) {
+            throw AgentError(.badRequest, "allowed-sbatch-flags: \(flag) is set by the agent itself and cannot be allowed")
+        }
+        if let name = defaultFlavor, !flavors.contains(where: { $0.name == name }) {
+            throw AgentError(.badRequest, "default-flavor '\(name)' is not one of the flavors (\(flavors.map(\.name).joined(separator: ", ")))")
+        }
+        guard bashPath.hasPrefix("/"), !bashPath.contains("\n"), !PodValidation.hasNUL(bashPath) else {
+            throw AgentError(.badRequest, "bash-path must be an absolute path, not '\(bashPath)'")
+        }
+        if let path = runtimePath, !PodValidation.isContainerPath(path) {
+            throw AgentError(.badRequest, "runtime-path must be an absolute path without '..', not '\(path)'")
+        }
+        if Set(gpuResources.map(\.resource)).count != gpuResources.count {
+            throw AgentError(.badRequest, "gpu-resources names a resource twice")
         }
         for path in allowedHostPaths where !path.hasPrefix("/") {
             throw AgentError(.badRequest, "allowed-host-paths entries must be absolute, not '\(path)'")

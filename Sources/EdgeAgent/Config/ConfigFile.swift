@@ -7,69 +7,152 @@ public enum ConfigValue: Sendable, Hashable {
     case list([String])
 }
 
+/// A node of a YAML config file with the line it starts on: the agent's own file is a flat
+/// mapping of these, interLink's `SlurmConfig.yaml` nests mappings (`Flavors`).
+public indirect enum ConfigNode: Sendable, Hashable {
+    /// A scalar; `isNull` for a plain `~`, `null` or empty value.
+    case scalar(String, line: Int, isNull: Bool)
+    case list([ConfigNode], line: Int)
+    /// Keys in file order, each with the line it is written on.
+    case mapping([(key: String, line: Int, value: ConfigNode)], line: Int)
+
+    public var line: Int {
+        switch self {
+        case .scalar(_, let line, _), .list(_, let line), .mapping(_, let line): line
+        }
+    }
+
+    public static func == (lhs: ConfigNode, rhs: ConfigNode) -> Bool {
+        switch (lhs, rhs) {
+        case let (.scalar(a, la, na), .scalar(b, lb, nb)): a == b && la == lb && na == nb
+        case let (.list(a, la), .list(b, lb)): a == b && la == lb
+        case let (.mapping(a, la), .mapping(b, lb)):
+            la == lb && a.count == b.count && zip(a, b).allSatisfy { $0.key == $1.key && $0.line == $1.line && $0.value == $1.value }
+        default: false
+        }
+    }
+
+    public func hash(into hasher: inout Hasher) { hasher.combine(line) }
+}
+
 /// The agent's YAML config file: a flat mapping whose keys are the long flag names of
 /// `dte-agent serve` (`listen`, `work-dir`, `allowed-sbatch-flags`, …).
 public enum ConfigFile {
-    /// Parses the file's text into key → value, or throws with the line of the problem.
-    public static func parse(_ text: String) throws(AgentError) -> [String: ConfigValue] {
+    /// Deepest nesting a config file may have (interLink's has three levels).
+    static let maxDepth = 8
+    /// Most nodes a config file may hold (a setting file, not a data set).
+    static let maxNodes = 100_000
+
+    /// Parses YAML text into a tree with line numbers (one libyaml event loop for every
+    /// config file the agent reads); throws with the line of the problem. Anchors and
+    /// aliases are refused, nesting and size are bounded.
+    public static func parseTree(_ text: String, file: String = "config file") throws(AgentError) -> ConfigNode? {
         var parser = yaml_parser_t()
         guard yaml_parser_initialize(&parser) == 1 else { throw AgentError(.internalFailure, "libyaml failed to start") }
         defer { yaml_parser_delete(&parser) }
         let bytes = Array(text.utf8)
-        var result: [String: ConfigValue] = [:]
+        enum Frame {
+            case list([ConfigNode], line: Int)
+            case mapping([(key: String, line: Int, value: ConfigNode)], pendingKey: (String, Int)?, line: Int)
+        }
+        var stack: [Frame] = []
+        var root: ConfigNode?
         var failure: AgentError?
+        var count = 0
+        func fail(_ line: Int, _ message: String) { failure = AgentError(.badRequest, "\(file) line \(line): \(message)") }
+        /// Adds a finished node to the frame below it (or makes it the root).
+        func attach(_ node: ConfigNode) {
+            guard let top = stack.popLast() else {
+                if root == nil { root = node }
+                return
+            }
+            switch top {
+            case .list(var items, let line):
+                items.append(node)
+                stack.append(.list(items, line: line))
+            case .mapping(var pairs, let pending, let line):
+                if let (key, keyLine) = pending {
+                    pairs.append((key, keyLine, node))
+                    stack.append(.mapping(pairs, pendingKey: nil, line: line))
+                } else if case .scalar(let key, let keyLine, _) = node {
+                    stack.append(.mapping(pairs, pendingKey: (key, keyLine), line: line))
+                } else {
+                    stack.append(.mapping(pairs, pendingKey: nil, line: line))
+                    fail(node.line, "a key must be a plain word, not a list or mapping")
+                }
+            }
+        }
         bytes.withUnsafeBufferPointer { buffer in
             yaml_parser_set_input_string(&parser, buffer.baseAddress, buffer.count)
-            var depth = 0
-            var key: String?
-            var list: [String]?
             while failure == nil {
                 var event = yaml_event_t()
                 guard yaml_parser_parse(&parser, &event) == 1 else {
                     let problem = parser.problem.map { String(cString: $0) } ?? "syntax error"
-                    failure = AgentError(.badRequest, "config file line \(parser.problem_mark.line + 1): \(problem)")
+                    fail(parser.problem_mark.line + 1, problem)
                     break
                 }
                 defer { yaml_event_delete(&event) }
                 let line = event.start_mark.line + 1
+                count += 1
+                guard count <= maxNodes else { fail(line, "more than \(maxNodes) entries"); break }
                 switch event.type {
                 case YAML_STREAM_END_EVENT:
                     return
-                case YAML_MAPPING_START_EVENT:
-                    depth += 1
-                    if depth > 1 { failure = AgentError(.badRequest, "config file line \(line): nested mappings are not settings") }
-                case YAML_MAPPING_END_EVENT:
-                    depth -= 1
-                case YAML_SEQUENCE_START_EVENT:
-                    if key == nil || list != nil {
-                        failure = AgentError(.badRequest, "config file line \(line): a list must be the value of a setting")
-                    } else { list = [] }
-                case YAML_SEQUENCE_END_EVENT:
-                    if let k = key, let l = list { result[k] = .list(l) }
-                    key = nil
-                    list = nil
+                case YAML_MAPPING_START_EVENT, YAML_SEQUENCE_START_EVENT:
+                    if event.type == YAML_MAPPING_START_EVENT ? event.data.mapping_start.anchor != nil
+                        : event.data.sequence_start.anchor != nil {
+                        fail(line, "anchors and aliases are not supported")
+                        break
+                    }
+                    guard stack.count < maxDepth else { fail(line, "nested deeper than \(maxDepth) levels"); break }
+                    stack.append(event.type == YAML_MAPPING_START_EVENT ? .mapping([], pendingKey: nil, line: line) : .list([], line: line))
+                case YAML_MAPPING_END_EVENT, YAML_SEQUENCE_END_EVENT:
+                    guard let top = stack.popLast() else { break }
+                    switch top {
+                    case .list(let items, let start): attach(.list(items, line: start))
+                    case .mapping(let pairs, _, let start): attach(.mapping(pairs, line: start))
+                    }
                 case YAML_SCALAR_EVENT:
+                    if event.data.scalar.anchor != nil { fail(line, "anchors and aliases are not supported"); break }
                     let value = String(decoding: UnsafeBufferPointer(start: event.data.scalar.value,
                                                                      count: event.data.scalar.length), as: UTF8.self)
-                    if list != nil {
-                        list?.append(value)
-                    } else if let k = key {
-                        let plain = event.data.scalar.style == YAML_PLAIN_SCALAR_STYLE
-                        if !(plain && (value == "~" || value == "null" || value.isEmpty)) { result[k] = .scalar(value) }
-                        key = nil
-                    } else if depth == 1 {
-                        key = value
-                    } else {
-                        failure = AgentError(.badRequest, "config file line \(line): expected 'setting: value'")
-                    }
+                    let plain = event.data.scalar.style == YAML_PLAIN_SCALAR_STYLE
+                    attach(.scalar(value, line: line, isNull: plain && (value == "~" || value == "null" || value.isEmpty)))
                 case YAML_ALIAS_EVENT:
-                    failure = AgentError(.badRequest, "config file line \(line): aliases are not supported")
+                    fail(line, "anchors and aliases are not supported")
                 default:
                     break
                 }
             }
         }
         if let failure { throw failure }
+        return root
+    }
+
+    /// Parses the agent's own file into key → value, or throws with the line of the problem.
+    public static func parse(_ text: String) throws(AgentError) -> [String: ConfigValue] {
+        guard let root = try parseTree(text) else { return [:] }
+        guard case .mapping(let pairs, _) = root else {
+            throw AgentError(.badRequest, "config file line \(root.line): expected 'setting: value'")
+        }
+        var result: [String: ConfigValue] = [:]
+        for (key, _, value) in pairs {
+            switch value {
+            case .scalar(let text, _, let isNull):
+                if !isNull { result[key] = .scalar(text) }
+            case .list(let items, let line):
+                var values: [String] = []
+                for item in items {
+                    guard case .scalar(let text, _, _) = item else {
+                        throw AgentError(.badRequest, "config file line \(line): a list must be the value of a setting")
+                    }
+                    values.append(text)
+                }
+                result[key] = .list(values)
+            case .mapping(_, let line):
+                throw AgentError(.badRequest, "config file line \(line): nested mappings are not settings")
+            }
+        }
         return result
     }
 
@@ -92,6 +175,8 @@ public enum ConfigSetting {
         "oidc-issuer", "oidc-audience", "oidc-leeway", "oidc-key-refresh", "entitlement", "namespace-entitlement",
         "max-pods-per-identity", "tls-cert", "tls-key", "tls-client-ca", "socket-group", "allow-insecure-listen",
         "max-connections", "idle-timeout", "backend-timeout", "poll-timeout", "apel-site", "apel-service-level", "apel-accelerator",
+        "layout", "bash-path", "runtime-path", "enroot-options", "allow-pre-exec", "allowed-singularity-options",
+        "allowed-enroot-options", "default-flavor", "gpu-resources",
     ]
 
     public static func apply(key: String, value: ConfigValue, to c: inout AgentConfiguration) throws(AgentError) {
@@ -106,6 +191,14 @@ public enum ConfigSetting {
             }
         }
         let field = "setting '\(key)'"
+        /// Runtime options: words starting with '-', without quotes, '$' or spaces.
+        func options(_ words: [String]) throws(AgentError) -> [String] {
+            for word in words where !word.hasPrefix("-") || !word.unicodeScalars.allSatisfy({ $0.isASCII && $0.value > 32 && $0.value < 127
+                && !"'\"\\$`".unicodeScalars.contains($0) }) {
+                throw AgentError(.badRequest, "setting '\(key)': '\(word)' is not an option like --nv")
+            }
+            return words
+        }
         func bad(_ expected: String) -> AgentError {
             AgentError(.badRequest, "setting '\(key)': expected \(expected)")
         }
@@ -147,6 +240,25 @@ public enum ConfigSetting {
         case "apptainer-options": c.apptainerOptions = list()
         case "allowed-sbatch-flags": c.allowedSbatchFlags = list()
         case "allowed-host-paths": c.allowedHostPaths = list()
+        case "layout":
+            guard let layout = PodLayout(rawValue: try scalar()) else { throw bad("dte or interlink") }
+            c.layout = layout
+        case "bash-path": c.bashPath = try scalar()
+        case "runtime-path": c.runtimePath = try scalar()
+        case "enroot-options": c.enrootStartOptions = try options(list())
+        case "allow-pre-exec":
+            guard let flag = Bool(try scalar()) else { throw bad("true or false") }
+            c.allowPreExec = flag
+        case "allowed-singularity-options": c.allowedSingularityOptions = try options(list())
+        case "allowed-enroot-options": c.allowedEnrootOptions = try options(list())
+        case "default-flavor": c.defaultFlavor = try scalar()
+        case "gpu-resources":
+            c.gpuResources = try list().map { entry throws(AgentError) in
+                guard let resource = GPUResource(setting: entry) else {
+                    throw bad("RESOURCE or RESOURCE=GPU-TYPE entries like nvidia.com/gpu or amd.com/gpu=mi250, not '\(entry)'")
+                }
+                return resource
+            }
         case "allow-run-as-user":
             guard let flag = Bool(try scalar()) else { throw bad("true or false") }
             c.allowRunAsUser = flag

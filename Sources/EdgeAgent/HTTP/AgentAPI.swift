@@ -64,6 +64,9 @@ public enum AgentAPI {
                                          requirement: allowed ? nil : access.policy.requirement(namespace: query.namespace)))
         }
 
+        // interLink's Slurm plugin's endpoint: sinfo's summary.
+        router.get("/system-info") { _, _ in try json(await SystemInfo.current(controller.configuration, logger: logger)) }
+
         // Unauthenticated: says only whether the agent works, nothing an attacker can use.
         router.get("/healthz") { _, _ in try json(await controller.publicHealth()) }
         router.get("/v1/health") { _, _ in try json(await controller.health()) }
@@ -282,6 +285,39 @@ struct ErrorLoggingMiddleware<Context: RequestContext>: RouterMiddleware {
                 logger.error("request failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
             }
             throw error
+        }
+    }
+}
+
+/// `/system-info` as interLink's Slurm plugin serves it: whether Slurm answers and `sinfo -s`.
+public struct SystemInfo: Codable, Sendable {
+    public var status: String
+    public var timestamp: String
+    public var slurmConnected: Bool
+    public var sinfoOutput: String?
+    public var error: String?
+
+    enum CodingKeys: String, CodingKey {
+        case status, timestamp, slurmConnected = "slurm_connected", sinfoOutput = "sinfo_output", error
+    }
+
+    /// Asks `sinfo -s` (at most `backend-timeout`; its output capped at 64 KiB); the cause of a
+    /// failure goes to the log, the answer says only that it failed.
+    static func current(_ configuration: AgentConfiguration, logger: Logger) async -> SystemInfo {
+        let now = ISO8601DateFormatter().string(from: Date())
+        guard configuration.backend == .slurm else {
+            return SystemInfo(status: "warning", timestamp: now, slurmConnected: false, error: "the agent's backend is \(configuration.backend.rawValue)")
+        }
+        do {
+            let result = try await CommandRunner.run("sinfo", ["-s"], timeout: configuration.backendTimeouts.call)
+            guard result.status == 0 else {
+                logger.warning("sinfo -s failed", metadata: ["status": "\(result.status)", "stderr": "\(result.stderr.prefix(2000))"])
+                return SystemInfo(status: "warning", timestamp: now, slurmConnected: false, error: "sinfo -s exited with \(result.status)")
+            }
+            return SystemInfo(status: "ok", timestamp: now, slurmConnected: true, sinfoOutput: String(result.stdout.prefix(65_536)))
+        } catch {
+            logger.warning("sinfo -s failed", metadata: ["error": "\(error)"])
+            return SystemInfo(status: "warning", timestamp: now, slurmConnected: false, error: "sinfo -s could not be run: \(error.message)")
         }
     }
 }

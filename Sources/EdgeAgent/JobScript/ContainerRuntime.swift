@@ -6,6 +6,12 @@ import Foundation
 public struct ContainerRuntime: Sendable {
     public var configuration: AgentConfiguration
     public var podUID: String
+    /// `slurm-job.vk.io/image-root`: the prefix of this pod's image names (apptainer/singularity).
+    public var imageRoot: String?
+    /// Options the pod adds to the runtime's (`singularity-options`, `enroot-options`), validated.
+    public var podOptions: [String] = []
+    /// `slurm-job.vk.io/mpi-flags`: containers are launched through `srun` with these options; nil: directly.
+    public var srunOptions: [String]?
 
     public init(configuration: AgentConfiguration, podUID: String) {
         self.configuration = configuration
@@ -53,7 +59,18 @@ public struct ContainerRuntime: Sendable {
     /// unless the image is an absolute path or already has a scheme.
     func apptainerImage(_ image: String) -> String {
         if image.hasPrefix("/") || image.contains("://") { return image }
+        if let root = imageRoot { return image.hasPrefix(root) ? image : root + image }
         return configuration.imagePrefix + image
+    }
+
+    /// The runtime's program: `runtime-path`, else its name.
+    var program: String { configuration.runtimePath ?? kind.rawValue }
+
+    /// `exec` of a launch line, through `srun` when the pod asks for an MPI launch
+    /// (`--overlap`: the containers' steps share the job's allocation).
+    var launcher: String {
+        guard let options = srunOptions else { return "exec" }
+        return "exec srun --overlap --ntasks=\"${SLURM_NTASKS:-1}\" \(Shell.words(options)) --".replacingOccurrences(of: "  ", with: " ")
     }
 
     /// enroot writes a registry as `docker://REGISTRY#IMAGE`.
@@ -81,7 +98,7 @@ public struct ContainerRuntime: Sendable {
         switch kind {
         case .none:
             if let dir = plan.workingDir { lines.append("cd \(Shell.quote(dir)) || exit 1") }
-            lines.append("exec env \"${DTE_ENV[@]}\" \(Shell.words(argv))")
+            lines.append("\(hook == nil ? launcher : "exec") env \"${DTE_ENV[@]}\" \(Shell.words(argv))")
         case .bwrap:
             lines.append("local -a a=(--die-with-parent)")
             lines.append("dte_bwrap_root a")
@@ -99,11 +116,10 @@ public struct ContainerRuntime: Sendable {
             lines.append("a+=(--clearenv --setenv PATH /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin)")
             lines.append("local kv; for kv in \"${DTE_ENV[@]}\"; do a+=(--setenv \"${kv%%=*}\" \"${kv#*=}\"); done")
             if let dir = plan.workingDir { lines.append("a+=(--chdir \(Shell.quote(dir)))") }
-            lines.append("exec bwrap \"${a[@]}\" -- \(Shell.words(argv))")
+            lines.append("\(hook == nil ? launcher : "exec") \(Shell.quote(program)) \"${a[@]}\" -- \(Shell.words(argv))")
         case .apptainer, .singularity:
-            let tool = kind.rawValue
             let hasCommand = hook != nil || !plan.command.isEmpty
-            var words = [hasCommand ? "exec" : "run"] + configuration.apptainerOptions
+            var words = [hasCommand ? "exec" : "run"] + configuration.apptainerOptions + podOptions
             words += ["--env-file", "\(podDir)/\(plan.filePrefix).apptainer-env"]
             var quoted = words.map(Shell.quote)
             for (index, mount) in plan.mounts.enumerated() {
@@ -113,14 +129,14 @@ public struct ContainerRuntime: Sendable {
             if let dir = plan.workingDir { words += ["--pwd", dir] }
             words.append(apptainerImage(plan.image))
             quoted += (words + argv).map(Shell.quote)
-            lines.append("exec \(tool) \(quoted.joined(separator: " "))")
+            lines.append("\(hook == nil ? launcher : "exec") \(Shell.quote(program)) \(quoted.joined(separator: " "))")
         case .podman:
             let container = "dte-\(podUID)-\(plan.name)"
             var words = hook != nil ? ["exec"] : ["run", "--rm", "--name", container]
             lines.append("local -a a=()")
             lines.append("local kv; for kv in \"${DTE_ENV[@]}\"; do a+=(--env \"$kv\"); done")
             if let hook {
-                lines.append("exec podman exec \"${a[@]}\" \(Shell.words([container] + hook))")
+                lines.append("exec \(Shell.quote(program)) exec \"${a[@]}\" \(Shell.words([container] + hook))")
                 return lines
             }
             var quoted = words.map(Shell.quote)
@@ -135,24 +151,24 @@ public struct ContainerRuntime: Sendable {
                 rest = Array(plan.command.dropFirst()) + plan.args
             }
             quoted += words.map(Shell.quote)
-            lines.append("exec podman \(quoted.joined(separator: " ")) \"${a[@]}\" \(Shell.words([plan.image] + rest))")
+            lines.append("\(hook == nil ? launcher : "exec") \(Shell.quote(program)) \(quoted.joined(separator: " ")) \"${a[@]}\" \(Shell.words([plan.image] + rest))")
         case .enroot:
             let container = "dte-\(podUID)-\(plan.name)"
             if let hook {
-                lines.append("exec enroot exec \(Shell.words([container] + hook))")
+                lines.append("exec \(Shell.quote(program)) exec \(Shell.words([container] + hook))")
                 return lines
             }
             let image = Shell.quote("\(podDir)/images/\(plan.filePrefix).sqsh")
-            lines.append("[[ -f \(image) ]] || enroot import -o \(image) \(Shell.quote(enrootImage(plan.image))) || exit 1")
-            lines.append("enroot create --force --name \(Shell.quote(container)) \(image) || exit 1")
-            lines.append("local -a a=(start --rw)")
+            lines.append("[[ -f \(image) ]] || \(Shell.quote(program)) import -o \(image) \(Shell.quote(enrootImage(plan.image))) || exit 1")
+            lines.append("\(Shell.quote(program)) create --force --name \(Shell.quote(container)) \(image) || exit 1")
+            lines.append("local -a a=(start \(Shell.words(configuration.enrootStartOptions + podOptions)))")
             lines.append("local kv; for kv in \"${DTE_ENV[@]}\"; do a+=(--env \"$kv\"); done")
             for (index, mount) in plan.mounts.enumerated() {
                 lines.append("a+=(--mount \(source(index))\(Shell.quote(":\(mount.target)")))")
             }
-            lines.append("enroot \"${a[@]}\" \(Shell.words([container] + argv))")
+            lines.append("\(srunOptions == nil ? "" : String(launcher.dropFirst(5)) + " ")\(Shell.quote(program)) \"${a[@]}\" \(Shell.words([container] + argv))")
             lines.append("local rc=$?")
-            lines.append("enroot remove --force \(Shell.quote(container)) >/dev/null 2>&1")
+            lines.append("\(Shell.quote(program)) remove --force \(Shell.quote(container)) >/dev/null 2>&1")
             lines.append("exit \"$rc\"")
         }
         return lines

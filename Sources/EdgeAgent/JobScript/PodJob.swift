@@ -103,6 +103,9 @@ public struct PodJob: Sendable, Hashable {
     public var containers: [String]
     /// Images per container name.
     public var images: [String: String]
+    /// What the agent ignored of the pod (unknown `slurm-job.vk.io/*` annotations, …); also
+    /// written at the top of every container's log.
+    public var warnings: [String] = []
 
     public static func == (lhs: PodJob, rhs: PodJob) -> Bool {
         lhs.uid == rhs.uid && lhs.batchScript == rhs.batchScript && lhs.runnerScript == rhs.runnerScript

@@ -9,22 +9,6 @@ public struct PodJobBuilder: Sendable {
     /// This agent's instance identifier (recorded in each job's comment).
     public var instanceID: String
 
-    /// Annotations the agent reads.
-    public enum Annotation {
-        public static let partition = "dte.io/partition"
-        public static let account = "dte.io/account"
-        public static let qos = "dte.io/qos"
-        public static let gpuModel = "dte.io/gpu-model"
-        public static let walltime = "dte.io/walltime"
-        public static let after = "dte.io/after"
-        /// The project usage is accounted to.
-        public static let project = "dte.io/project"
-        public static let slurmFlags = "slurm-job.vk.io/flags"
-        /// interLink annotations that carry shell and are therefore refused.
-        public static let refused = ["slurm-job.vk.io/pre-exec", "slurm-job.vk.io/singularity-options",
-                                     "slurm-job.vk.io/singularity-mounts"]
-    }
-
     public init(configuration: AgentConfiguration, instanceID: String) {
         self.configuration = configuration
         self.instanceID = instanceID
@@ -68,9 +52,8 @@ public struct PodJobBuilder: Sendable {
             throw AgentError(.unsupported, "pre-built job scripts (jobScript) are not accepted; the agent builds the script")
         }
         guard !pod.spec.containers.isEmpty else { throw AgentError.invalid("the pod has no containers") }
-        for key in Annotation.refused where meta.annotations[key] != nil {
-            throw AgentError(.unsupported, "annotation \(key) carries shell and is not accepted by this agent")
-        }
+        let gpuAsk = try Self.gpuResource(of: pod, configuration.gpuResources)
+        let annotations = try PodAnnotations(pod, configuration: configuration, asksGPUs: gpuAsk != nil)
 
         let podDir = podDirectory(namespace: meta.namespace, uid: meta.uid)
         var layout = Layout()
@@ -87,7 +70,8 @@ public struct PodJobBuilder: Sendable {
                 guard seen.insert(container.name).inserted else {
                     throw AgentError.invalid("container name '\(container.name)' is used twice")
                 }
-                let plan = try plan(container, kind: kind, index: index, pod: pod, sources: sources, volumes: volumes)
+                let plan = try plan(container, kind: kind, index: index, pod: pod, sources: sources, volumes: volumes,
+                                    annotations: annotations)
                 plans.append(plan)
                 layout.file(plan.envFile, envFileContents(plan), mode: 0o600)
                 if configuration.runtime == .apptainer || configuration.runtime == .singularity {
@@ -96,10 +80,22 @@ public struct PodJobBuilder: Sendable {
             }
         }
 
-        let request = try jobRequest(pod: pod, podDir: podDir, afterOK: afterOK)
-        let runtime = ContainerRuntime(configuration: configuration, podUID: meta.uid)
-        let runner = try RunnerScript(podDir: podDir, plans: plans, runtime: runtime).render()
-        let batch = Self.batchScript(request: request, runner: runner)
+        let request = try jobRequest(pod: pod, podDir: podDir, afterOK: afterOK, annotations: annotations, gpu: gpuAsk)
+        var runtime = ContainerRuntime(configuration: configuration, podUID: meta.uid)
+        runtime.imageRoot = annotations.imageRoot
+        runtime.podOptions = annotations.runtimeOptions
+        runtime.srunOptions = annotations.mpiFlags
+        let runner = try RunnerScript(podDir: podDir, plans: plans, runtime: runtime, preExec: annotations.preExec,
+                                      notices: annotations.warnings).render()
+        let batch = Self.batchScript(request: request, runner: runner, shell: configuration.bashPath)
+        if configuration.layout == .interlink {
+            // interLink's Slurm plugin's files, for the site's scripts: the runner as job.sh (job.slurm
+            // carries it inline, so what runs never depends on a file the job can change), the pod's
+            // UID and namespace; JobID.jid follows once Slurm has answered.
+            layout.file("job.sh", Data(runner.utf8), mode: 0o700)
+            layout.file("PodUID.uid", Data(meta.uid.utf8), mode: 0o600)
+            layout.file("PodNamespace.ns", Data(meta.namespace.utf8), mode: 0o600)
+        }
         var images: [String: String] = [:]
         for plan in plans { images[plan.name] = plan.image }
         return PodJob(
@@ -107,7 +103,7 @@ public struct PodJobBuilder: Sendable {
             directories: layout.directories, files: layout.files, batchScript: batch, runnerScript: runner,
             scriptPath: scriptPath(podDir: podDir, request: request),
             initContainers: plans.filter { $0.kind == .initContainer }.map(\.name),
-            containers: plans.filter { $0.kind == .regular }.map(\.name), images: images)
+            containers: plans.filter { $0.kind == .regular }.map(\.name), images: images, warnings: annotations.warnings)
     }
 
     // MARK: - ConfigMaps and Secrets sent with the pod
@@ -170,143 +166,10 @@ public struct PodJobBuilder: Sendable {
         }
     }
 
-    // MARK: - Volumes
-
-    enum VolumeKind { case configMap, secret, projected, emptyDir, hostPath }
-
-    struct ResolvedVolume {
-        var kind: VolumeKind
-        /// Absolute host path of the volume's folder (or the hostPath).
-        var source: String
-        /// For a hostPath: the allowed folder it must stay in when it is bound.
-        var allowedRoot: String? = nil
-    }
-
-    private func resolveVolumes(_ volumes: [Volume], sources: Sources, pod: RetrievedPodData, podDir: String,
-                                layout: inout Layout) throws(AgentError) -> [String: ResolvedVolume] {
-        var result: [String: ResolvedVolume] = [:]
-        for volume in volumes {
-            guard PodValidation.isDNSLabel(volume.name) else {
-                throw AgentError.invalid("volume name '\(volume.name)' is not a DNS-1123 label")
-            }
-            guard result[volume.name] == nil else { throw AgentError.invalid("volume name '\(volume.name)' is used twice") }
-            if let other = volume.unsupportedTypes.first {
-                throw AgentError(.unsupported,
-                                 "volume '\(volume.name)' has type '\(other)', which this agent does not support "
-                                    + "(supported: configMap, secret, projected, emptyDir, hostPath)")
-            }
-            if let source = volume.configMap {
-                let folder = "configMaps/\(volume.name)"
-                layout.directory(folder, mode: 0o700)
-                guard let values = try sources.configMapValues(source.name) else {
-                    if source.optional == true { result[volume.name] = ResolvedVolume(kind: .configMap, source: "\(podDir)/\(folder)"); continue }
-                    throw AgentError.invalid("configMap '\(source.name)' used by volume '\(volume.name)' was not sent with the pod")
-                }
-                let mode = try Checked.fileMode(source.defaultMode ?? 0o644, "volume '\(volume.name)' configMap.defaultMode")
-                try project(values, items: source.items, into: folder, mode: mode,
-                            what: "configMap '\(source.name)'", layout: &layout)
-                result[volume.name] = ResolvedVolume(kind: .configMap, source: "\(podDir)/\(folder)")
-            } else if let source = volume.secret {
-                // Secrets are always written 0600 (owner only); the mode is still checked.
-                if let mode = source.defaultMode { _ = try Checked.fileMode(mode, "volume '\(volume.name)' secret.defaultMode") }
-                let folder = "secrets/\(volume.name)"
-                layout.directory(folder, mode: 0o700)
-                guard let values = sources.secrets[source.secretName] else {
-                    if source.optional == true { result[volume.name] = ResolvedVolume(kind: .secret, source: "\(podDir)/\(folder)"); continue }
-                    throw AgentError.invalid("secret '\(source.secretName)' used by volume '\(volume.name)' was not sent with the pod")
-                }
-                try project(values, items: source.items, into: folder, mode: 0o600,
-                            what: "secret '\(source.secretName)'", layout: &layout)
-                result[volume.name] = ResolvedVolume(kind: .secret, source: "\(podDir)/\(folder)")
-            } else if let projected = volume.projected {
-                if let mode = projected.defaultMode { _ = try Checked.fileMode(mode, "volume '\(volume.name)' projected.defaultMode") }
-                let folder = "projectedVolumeMaps/\(volume.name)"
-                layout.directory(folder, mode: 0o700)
-                if let content = sources.projected[volume.name] {
-                    for (path, text) in content.sorted(by: { $0.key < $1.key }) {
-                        guard PodValidation.isRelativeFilePath(path) else {
-                            throw AgentError.invalid("projected volume '\(volume.name)' has an invalid path '\(path)'")
-                        }
-                        layout.file("\(folder)/\(path)", Data(text.utf8), mode: 0o600)
-                    }
-                } else {
-                    for source in projected.sources {
-                        if let map = source.configMap {
-                            guard let values = try sources.configMapValues(map.name) else {
-                                if map.optional == true { continue }
-                                throw AgentError.invalid("configMap '\(map.name)' used by projected volume '\(volume.name)' was not sent")
-                            }
-                            try project(values, items: map.items, into: folder, mode: 0o600,
-                                        what: "configMap '\(map.name)'", layout: &layout)
-                        }
-                        if let secret = source.secret {
-                            guard let values = sources.secrets[secret.name] else {
-                                if secret.optional == true { continue }
-                                throw AgentError.invalid("secret '\(secret.name)' used by projected volume '\(volume.name)' was not sent")
-                            }
-                            try project(values, items: secret.items, into: folder, mode: 0o600,
-                                        what: "secret '\(secret.name)'", layout: &layout)
-                        }
-                    }
-                }
-                result[volume.name] = ResolvedVolume(kind: .projected, source: "\(podDir)/\(folder)")
-            } else if volume.emptyDir != nil {
-                let folder = "emptyDirs/\(volume.name)"
-                layout.directory(folder, mode: 0o700)
-                result[volume.name] = ResolvedVolume(kind: .emptyDir, source: "\(podDir)/\(folder)")
-            } else if let hostPath = volume.hostPath {
-                let path = hostPath.path
-                guard PodValidation.isContainerPath(path) else {
-                    throw AgentError.invalid("hostPath '\(path)' of volume '\(volume.name)' must be absolute without '..'")
-                }
-                let normalized = Self.normalize(path)
-                // The allowed folder it lies in (the deepest, when several match).
-                let root = configuration.allowedHostPaths.map(Self.normalize).filter { base in
-                    normalized == base || normalized.hasPrefix(base == "/" ? "/" : base + "/")
-                }.max { $0.count < $1.count }
-                guard root != nil else {
-                    throw AgentError(.unsupported,
-                                     "hostPath '\(path)' of volume '\(volume.name)' is not under a folder this site allows "
-                                        + "(allowed-host-paths: \(configuration.allowedHostPaths.joined(separator: ", ")))")
-                }
-                result[volume.name] = ResolvedVolume(kind: .hostPath, source: normalized, allowedRoot: root)
-            } else {
-                throw AgentError(.unsupported, "volume '\(volume.name)' has no type this agent supports "
-                                    + "(supported: configMap, secret, projected, emptyDir, hostPath)")
-            }
-        }
-        return result
-    }
-
-    private func project(_ values: [String: Data], items: [KeyToPath], into folder: String, mode: Int, what: String,
-                         layout: inout Layout) throws(AgentError) {
-        if items.isEmpty {
-            for (key, bytes) in values.sorted(by: { $0.key < $1.key }) {
-                guard PodValidation.isDataKey(key) else { throw AgentError.invalid("\(what) has an invalid key '\(key)'") }
-                layout.file("\(folder)/\(key)", bytes, mode: mode)
-            }
-            return
-        }
-        for item in items {
-            guard PodValidation.isRelativeFilePath(item.path) else {
-                throw AgentError.invalid("\(what): item path '\(item.path)' must be relative without '..'")
-            }
-            guard let bytes = values[item.key] else { throw AgentError.invalid("\(what) has no key '\(item.key)'") }
-            var itemMode: Int?
-            if let mode = item.mode { itemMode = try Checked.fileMode(mode, "\(what) item '\(item.key)' mode") }
-            layout.file("\(folder)/\(item.path)", bytes, mode: mode == 0o600 ? 0o600 : (itemMode ?? mode))
-        }
-    }
-
-    static func normalize(_ path: String) -> String {
-        let parts = path.split(separator: "/").filter { $0 != "." }
-        return "/" + parts.joined(separator: "/")
-    }
-
     // MARK: - Containers
 
     private func plan(_ container: Container, kind: ContainerPlan.Kind, index: Int, pod: Pod, sources: Sources,
-                      volumes: [String: ResolvedVolume]) throws(AgentError) -> ContainerPlan {
+                      volumes: [String: ResolvedVolume], annotations: PodAnnotations) throws(AgentError) -> ContainerPlan {
         let name = container.name
         var env: [(String, String)] = []
         var values: [String: String] = [:]
@@ -316,6 +179,8 @@ public struct PodJobBuilder: Sendable {
             env.append((key, value))
             values[key] = value
         }
+        // interLink's plugin exports the pod's IP to the job; here it is data in the env file
+        if let ip = annotations.podIP { try add("POD_IP", ip) }
         for source in container.envFrom {
             let prefix = source.prefix ?? ""
             if let ref = source.configMapRef {
@@ -404,6 +269,7 @@ public struct PodJobBuilder: Sendable {
             mounts.append(ContainerPlan.Mount(source: source, target: Self.normalize(mount.mountPath), readOnly: readOnly,
                                               confinement: confinement))
         }
+        mounts += annotations.mounts
         func hook(_ handler: LifecycleHandler?, _ which: String) throws(AgentError) -> [String]? {
             guard let handler else { return nil }
             guard handler.httpGet == nil, handler.tcpSocket == nil, handler.sleep == nil, let exec = handler.exec,
@@ -440,173 +306,13 @@ public struct PodJobBuilder: Sendable {
         plan.effectiveEnvironment.map { "\($0.name)=\(Shell.quote($0.value))\n" }.joined()
     }
 
-    // MARK: - Resources and the Slurm request
-
-    struct Amount { var cpu = 0.0; var memory = 0.0; var gpus = 0.0; var cpuSet = false; var memorySet = false }
-
-    static func amount(_ resources: ResourceRequirements) throws(AgentError) -> Amount {
-        var a = Amount()
-        func value(_ key: String) throws(AgentError) -> Double? {
-            guard let text = resources.limits[key] ?? resources.requests[key] else { return nil }
-            guard let number = Quantity.parse(text) else { throw AgentError.invalid("resource \(key) '\(text)' is not a quantity") }
-            return number
-        }
-        if let cpu = try value("cpu") { a.cpu = cpu; a.cpuSet = true }
-        if let memory = try value("memory") { a.memory = memory; a.memorySet = true }
-        a.gpus = try value("nvidia.com/gpu") ?? 0
-        return a
-    }
-
-    func jobRequest(pod: Pod, podDir: String, afterOK: [String]) throws(AgentError) -> SlurmJobRequest {
-        var regular = Amount()
-        for container in pod.spec.containers {
-            let a = try Self.amount(container.resources)
-            regular.cpu += a.cpu; regular.memory += a.memory; regular.gpus += a.gpus
-            regular.cpuSet = regular.cpuSet || a.cpuSet; regular.memorySet = regular.memorySet || a.memorySet
-        }
-        var peak = regular
-        for container in pod.spec.initContainers {
-            let a = try Self.amount(container.resources)
-            peak.cpu = max(peak.cpu, a.cpu); peak.memory = max(peak.memory, a.memory); peak.gpus = max(peak.gpus, a.gpus)
-            peak.cpuSet = peak.cpuSet || a.cpuSet; peak.memorySet = peak.memorySet || a.memorySet
-        }
-        let cpus = peak.cpuSet
-            ? try Checked.roundedUp(max(1, peak.cpu), Limits.cpus, "resources cpu (the pod's containers together)")
-            : configuration.defaultCPUs
-        let memory = peak.memorySet && peak.memory > 0
-            ? try Checked.roundedUp(peak.memory / 1_048_576, Limits.memoryMiB,
-                                    "resources memory (the pod's containers together)", unit: "MiB")
-            : configuration.defaultMemoryMiB
-        let gpus = try Checked.roundedUp(peak.gpus, Limits.gpus, "resources nvidia.com/gpu (the pod's containers together)")
-
-        let annotations = pod.metadata.annotations
-        func slurmName(_ key: String, _ fallback: String?) throws(AgentError) -> String? {
-            guard let value = annotations[key] else { return fallback }
-            guard PodValidation.isSlurmName(value) else {
-                throw AgentError.invalid("annotation \(key): '\(value)' is not a valid Slurm name")
-            }
-            return value
-        }
-        var seconds = configuration.defaultWalltimeSeconds
-        if let deadline = pod.spec.activeDeadlineSeconds {
-            seconds = try Checked.inRange(deadline, Limits.walltimeSeconds, "spec.activeDeadlineSeconds", unit: "s")
-        }
-        if let text = annotations[Annotation.walltime] {
-            guard let value = PodValidation.walltimeSeconds(text) else {
-                throw AgentError.invalid("annotation \(Annotation.walltime): '\(text)' is not a Slurm time (e.g. 90, 01:30:00, 1-00:00:00)")
-            }
-            let checked = try Checked.inRange(value, Limits.walltimeSeconds, "annotation \(Annotation.walltime)", unit: "s")
-            seconds = min(checked, seconds ?? checked)
-        }
-        for id in afterOK where !id.allSatisfy(\.isNumber) {
-            throw AgentError(.internalFailure, "dependency job id '\(id)' is not numeric")
-        }
-        let account = try runAs(pod)
-        return SlurmJobRequest(
-            name: "\(pod.metadata.namespace).\(pod.metadata.name)",
-            partition: try slurmName(Annotation.partition, configuration.partition),
-            account: try slurmName(Annotation.account, configuration.account),
-            qos: try slurmName(Annotation.qos, configuration.qos),
-            cpusPerTask: cpus, memoryMiB: memory, gpus: gpus,
-            gpuModel: try slurmName(Annotation.gpuModel, nil),
-            timeLimitMinutes: seconds.map { max(1, ($0 + 59) / 60) },
-            afterOK: afterOK, workDir: podDir,
-            comment: "dte-agent:\(instanceID):\(pod.metadata.uid)",
-            extraFlags: try extraFlags(annotations[Annotation.slurmFlags]),
-            hold: configuration.holdJobs,
-            userID: account?.uid, groupID: account?.gid,
-            project: try slurmName(Annotation.project, nil))
-    }
-
-    /// The account a pod's job runs as; nil: the agent's own account.
-    ///
-    /// Without `allow-run-as-user` jobs run as the agent (a `runAsUser` other than the agent's
-    /// own uid is refused). With it (the agent must be root: Slurm lets only root submit for
-    /// another user): the pod's `runAsUser`, else the site's `run-as-default-user`, else the
-    /// pod is refused; the uid must be listed in `run-as-users`, the group (`runAsGroup`, else
-    /// the user's primary group) must be one the user belongs to and, when the site lists
-    /// `run-as-groups`, one of those; uid 0 and gid 0 never. One pod is one job, so every
-    /// container runs as the same user.
-    func runAs(_ pod: Pod, agentUID: Int = Int(geteuid())) throws(AgentError) -> (uid: Int, gid: Int)? {
-        let all = pod.spec.initContainers + pod.spec.containers
-        let users = all.map { $0.securityContext?.runAsUser ?? pod.spec.securityContext?.runAsUser }
-        let groups = all.map { $0.securityContext?.runAsGroup ?? pod.spec.securityContext?.runAsGroup }
-        guard Set(users).count == 1, Set(groups).count == 1 else {
-            throw AgentError(.unsupported, "all containers of a pod run as one user (one Slurm job): "
-                                + "runAsUser/runAsGroup differ between its containers")
-        }
-        let asked = users.first ?? nil
-        let group = groups.first ?? nil
-        if let asked { _ = try Checked.inRange(asked, 0...Limits.accountID.upperBound, "runAsUser") }
-        if let group { _ = try Checked.inRange(group, 0...Limits.accountID.upperBound, "runAsGroup") }
-        guard configuration.allowRunAsUser else {
-            if group != nil && asked == nil {
-                throw AgentError(.unsupported, "runAsGroup without runAsUser is not supported; set runAsUser too")
-            }
-            guard let asked, asked != agentUID || group != nil else { return nil }
-            throw AgentError(.unsupported, "runAsUser \(asked) is not honoured on this site (allow-run-as-user is off); "
-                                + "jobs run as the agent's account")
-        }
-        guard let uid = asked ?? configuration.runAsDefaultUser else {
-            throw AgentError(.unsupported, "the pod sets no runAsUser and this site has no run-as-default-user: "
-                                + "set securityContext.runAsUser to an allowed uid (run-as-users: \(Self.describe(configuration.runAsUsers)))")
-        }
-        guard uid > 0, group.map({ $0 > 0 }) ?? true else {
-            throw AgentError(.unsupported, "runAsUser/runAsGroup 0 (root) is never honoured")
-        }
-        guard asked == nil || configuration.runAsUsers.contains(where: { $0.contains(uid) }) else {
-            throw AgentError(.unsupported, "runAsUser \(uid) is not one this site allows "
-                                + "(run-as-users: \(Self.describe(configuration.runAsUsers)))")
-        }
-        guard agentUID == 0 else {
-            throw AgentError(.unsupported, "the agent runs as uid \(agentUID), not root, so it cannot submit jobs as uid \(uid)")
-        }
-        guard let account = Accounts.user(uid: uid) else {
-            throw AgentError(.unsupported, "runAsUser \(uid) has no account on this host")
-        }
-        let gid = group ?? account.gid
-        guard gid > 0 else { throw AgentError(.unsupported, "uid \(uid)'s primary group is 0 (root), which is never honoured") }
-        guard Accounts.groups(of: account).contains(gid) else {
-            throw AgentError(.unsupported, "runAsGroup \(gid) is not a group of user \(account.name) (uid \(uid))")
-        }
-        if !configuration.runAsGroups.isEmpty, !configuration.runAsGroups.contains(where: { $0.contains(gid) }) {
-            throw AgentError(.unsupported, "group \(gid) is not one this site allows "
-                                + "(run-as-groups: \(Self.describe(configuration.runAsGroups)))")
-        }
-        return (uid, gid)
-    }
-
-    static func describe(_ ranges: [ClosedRange<Int>]) -> String {
-        ranges.isEmpty ? "none" : ranges.map { $0.count == 1 ? "\($0.lowerBound)" : "\($0.lowerBound)-\($0.upperBound)" }
-            .joined(separator: ", ")
-    }
-
-    func extraFlags(_ text: String?) throws(AgentError) -> [String] {
-        guard let text, !text.trimmingCharacters(in: .whitespaces).isEmpty else { return [] }
-        guard !configuration.allowedSbatchFlags.isEmpty else {
-            throw AgentError(.unsupported, "annotation \(Annotation.slurmFlags) is not allowed on this site (no allowed-sbatch-flags)")
-        }
-        var flags: [String] = []
-        for token in text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" }) {
-            let flag = String(token)
-            let name = flag.split(separator: "=", maxSplits: 1).first.map(String.init) ?? flag
-            guard flag.hasPrefix("--"), configuration.allowedSbatchFlags.contains(name) else {
-                throw AgentError(.unsupported, "annotation \(Annotation.slurmFlags): '\(name)' is not an allowed sbatch flag "
-                                    + "(allowed: \(configuration.allowedSbatchFlags.joined(separator: ", ")); write flags as --name=value)")
-            }
-            guard !PodValidation.hasNUL(flag) else { throw AgentError.invalid("sbatch flags cannot contain NUL bytes") }
-            flags.append(flag)
-        }
-        return flags
-    }
-
     // MARK: - Scripts
 
     /// `job.slurm`: the `#SBATCH` header, then the runner itself. Slurm keeps the script it
     /// was given, so what runs never depends on a file in the pod folder (which the job's
     /// user may write).
-    static func batchScript(request: SlurmJobRequest, runner: String) -> String {
-        var lines = ["#!/bin/bash"]
+    static func batchScript(request: SlurmJobRequest, runner: String, shell: String = "/bin/bash") -> String {
+        var lines = ["#!\(shell)"]
         lines += request.sbatchOptions.map { "#SBATCH \($0)" }
         var body = Substring(runner)
         if body.hasPrefix("#!") { body = body.drop { $0 != "\n" }.dropFirst() }

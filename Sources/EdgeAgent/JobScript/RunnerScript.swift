@@ -14,6 +14,10 @@ struct RunnerScript {
     var podDir: String
     var plans: [ContainerPlan]
     var runtime: ContainerRuntime
+    /// `slurm-job.vk.io/pre-exec` (only where the site allows it): run before the containers.
+    var preExec: String? = nil
+    /// Warnings about the pod, written at the top of every container's log.
+    var notices: [String] = []
 
     func render() throws(AgentError) -> String {
         var out: [String] = []
@@ -38,6 +42,16 @@ struct RunnerScript {
                 out += runtime.launchLines(plan, podDir: podDir, hook: hook).map { "  " + $0 }
                 out.append("}")
             }
+        }
+        for plan in plans where !notices.isEmpty {
+            let words = notices.map { Shell.quote("dte-agent: warning: \($0)") }.joined(separator: " ")
+            out.append("printf '%s\\n' \(words) | dte_stamp >> \(Shell.quote("\(plan.filePrefix).out"))")
+        }
+        if let preExec {
+            // The site allows it (allow-pre-exec): the pod's shell, as interLink's plugin runs it.
+            out.append("# slurm-job.vk.io/pre-exec")
+            out.append(preExec)
+            out.append("cd \"$DTE_POD_DIR\" || exit 1")
         }
         out.append("trap 'DTE_TERM=1' TERM")
         for plan in plans where plan.kind == .initContainer {
