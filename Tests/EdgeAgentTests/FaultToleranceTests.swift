@@ -386,7 +386,7 @@ final class FaultToleranceTests: XCTestCase {
 struct ForgetfulSlurm: BatchBackend {
     let slurm: SlurmLibrary
     init(_ slurm: SlurmLibrary) { self.slurm = slurm }
-    func submit(_ request: SlurmJobRequest, script: String, scriptPath: String) async throws(AgentError) -> String {
+    func submit(_ request: BatchJobRequest, script: String, scriptPath: String) async throws(AgentError) -> String {
         try await slurm.submit(request, script: script, scriptPath: scriptPath)
     }
     func cancel(jobID: String) async throws(AgentError) { try await slurm.cancel(jobID: jobID) }

@@ -8,8 +8,8 @@ import Testing
 
 /// The HTCondor backend: what it submits and how it reads HTCondor's answers.
 @Suite struct HTCondorBackendTests {
-    static func request(_ change: (inout SlurmJobRequest) -> Void = { _ in }) -> SlurmJobRequest {
-        var request = SlurmJobRequest(
+    static func request(_ change: (inout BatchJobRequest) -> Void = { _ in }) -> BatchJobRequest {
+        var request = BatchJobRequest(
             name: "tests.hello", partition: nil, account: nil, qos: nil, cpusPerTask: 2, memoryMiB: 512, gpus: 0,
             gpuModel: nil, timeLimitMinutes: nil, afterOK: [], workDir: "/srv/dte/pods/tests-u1",
             comment: "dte-agent:abc:u1", extraFlags: [], hold: false)
@@ -54,7 +54,7 @@ import Testing
     }
 
     @Test func whatHTCondorCannotDoIsRefusedWithAReason() throws {
-        let cases: [(SlurmJobRequest, String)] = [
+        let cases: [(BatchJobRequest, String)] = [
             (Self.request { $0.partition = "gpu" }, "no partitions"),
             (Self.request { $0.qos = "high" }, "no QoS"),
             (Self.request { $0.userID = 1234 }, "runAsUser"),

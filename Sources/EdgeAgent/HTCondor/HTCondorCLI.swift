@@ -55,7 +55,7 @@ public struct HTCondorCLI: BatchBackend {
 
     // MARK: - Submission
 
-    public func submit(_ request: SlurmJobRequest, script: String, scriptPath: String) async throws(AgentError) -> String {
+    public func submit(_ request: BatchJobRequest, script: String, scriptPath: String) async throws(AgentError) -> String {
         let description = try Self.submitDescription(request, executable: scriptPath, environment: environment)
         let path = "\(request.workDir)/job.sub"
         guard FileManager.default.createFile(atPath: path, contents: Data(description.utf8),
@@ -80,7 +80,7 @@ public struct HTCondorCLI: BatchBackend {
 
     /// The submit description of a pod's job. Paths come from the agent (pod folders are named
     /// from validated names and UIDs); values a pod chooses are validated names or numbers.
-    public static func submitDescription(_ request: SlurmJobRequest, executable: String,
+    public static func submitDescription(_ request: BatchJobRequest, executable: String,
                                          environment: [String: String]) throws(AgentError) -> String {
         if let partition = request.partition {
             throw AgentError(.unsupported, "HTCondor has no partitions: remove the partition '\(partition)' (dte.io/partition or the agent's partition setting)")

@@ -457,7 +457,7 @@ public struct PodJobBuilder: Sendable {
         return a
     }
 
-    func jobRequest(pod: Pod, podDir: String, afterOK: [String]) throws(AgentError) -> SlurmJobRequest {
+    func jobRequest(pod: Pod, podDir: String, afterOK: [String]) throws(AgentError) -> BatchJobRequest {
         var regular = Amount()
         for container in pod.spec.containers {
             let a = try Self.amount(container.resources)
@@ -502,7 +502,7 @@ public struct PodJobBuilder: Sendable {
             throw AgentError(.internalFailure, "dependency job id '\(id)' is not numeric")
         }
         let account = try runAs(pod)
-        return SlurmJobRequest(
+        return BatchJobRequest(
             name: "\(pod.metadata.namespace).\(pod.metadata.name)",
             partition: try slurmName(Annotation.partition, configuration.partition),
             account: try slurmName(Annotation.account, configuration.account),
@@ -605,7 +605,7 @@ public struct PodJobBuilder: Sendable {
     /// `job.slurm`: the `#SBATCH` header, then the runner itself. Slurm keeps the script it
     /// was given, so what runs never depends on a file in the pod folder (which the job's
     /// user may write).
-    static func batchScript(request: SlurmJobRequest, runner: String) -> String {
+    static func batchScript(request: BatchJobRequest, runner: String) -> String {
         var lines = ["#!/bin/bash"]
         lines += request.sbatchOptions.map { "#SBATCH \($0)" }
         var body = Substring(runner)
@@ -616,7 +616,7 @@ public struct PodJobBuilder: Sendable {
     /// Where the agent keeps the script it submits: `<pod folder>/job.slurm`, or, when the
     /// job runs as another account (whose pod folder it is), `<work-dir>/.scripts/<folder>.slurm`,
     /// which only the agent can read and write. Recovery after a restart reads it back from there.
-    public func scriptPath(podDir: String, request: SlurmJobRequest) -> String {
+    public func scriptPath(podDir: String, request: BatchJobRequest) -> String {
         guard request.userID != nil else { return (podDir as NSString).appendingPathComponent("job.slurm") }
         return PodFolder.agentScriptPath(podDir: podDir)
     }

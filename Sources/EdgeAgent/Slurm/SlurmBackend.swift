@@ -124,7 +124,7 @@ public struct BackendTimeouts: Sendable, Hashable {
 public protocol BatchBackend: Sendable {
     /// Submits `script` (the text of `job.slurm`, stored at `scriptPath`) with `request`;
     /// returns the job id.
-    func submit(_ request: SlurmJobRequest, script: String, scriptPath: String) async throws(AgentError) -> String
+    func submit(_ request: BatchJobRequest, script: String, scriptPath: String) async throws(AgentError) -> String
     /// Cancels a job; succeeds when the job is already gone.
     func cancel(jobID: String) async throws(AgentError)
     /// All jobs slurmctld holds, by job id (one query).

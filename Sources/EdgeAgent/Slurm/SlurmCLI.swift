@@ -43,7 +43,7 @@ public struct SlurmCLI: BatchBackend {
         return env
     }
 
-    public func submit(_ request: SlurmJobRequest, script: String, scriptPath: String) async throws(AgentError) -> String {
+    public func submit(_ request: BatchJobRequest, script: String, scriptPath: String) async throws(AgentError) -> String {
         let result = try await run("sbatch", ["--parsable", scriptPath])
         guard result.status == 0 else { throw Self.failure("sbatch", result) }
         let first = result.stdout.split(whereSeparator: \.isNewline).last.map(String.init) ?? ""

@@ -34,7 +34,7 @@ public struct SlurmLibrary: BatchBackend {
         SlurmLibraryQueue.initialize()
     }
 
-    public func submit(_ request: SlurmJobRequest, script: String, scriptPath: String) async throws(AgentError) -> String {
+    public func submit(_ request: BatchJobRequest, script: String, scriptPath: String) async throws(AgentError) -> String {
         if !request.extraFlags.isEmpty { return try await cli.submit(request, script: script, scriptPath: scriptPath) }
         let environment = self.environment
         let comment = request.comment
@@ -50,7 +50,7 @@ public struct SlurmLibrary: BatchBackend {
         SlurmLibraryQueue.pending.contains(comment)
     }
 
-    static func submitBlocking(_ request: SlurmJobRequest, script: String, environment: [String]) -> Result<String, AgentError> {
+    static func submitBlocking(_ request: BatchJobRequest, script: String, environment: [String]) -> Result<String, AgentError> {
         var allocated: [UnsafeMutablePointer<CChar>] = []
         func c(_ text: String?) -> UnsafeMutablePointer<CChar>? {
             guard let text, let pointer = strdup(text) else { return nil }
