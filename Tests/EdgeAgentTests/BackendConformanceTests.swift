@@ -94,11 +94,12 @@ import Testing
         }
     }
 
-    /// Waits for the job's final accounting record.
-    static func final(_ bed: Bed, _ id: String, timeout: Double = 90) async throws -> BatchJobStatus {
+    /// Waits for the job's final accounting record, polling as the agent does (with the
+    /// backend's reconcile steps, unless `reconcile` is false).
+    static func final(_ bed: Bed, _ id: String, timeout: Double = 90, reconcile: Bool = true) async throws -> BatchJobStatus {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
-            _ = try await bed.poll()
+            if reconcile { try await bed.poll() }
             if let status = try await bed.backend.accounting(jobIDs: [id])[id], status.phase.isTerminal { return status }
             try await Task.sleep(for: .milliseconds(400))
         }
@@ -219,7 +220,7 @@ import Testing
         if kind == .htcondor {
             let first = try await bed.submit("first", "true")
             let second = try await bed.submit("second", "true", after: [first])
-            _ = try await Self.final(bed, first)
+            _ = try await Self.final(bed, first, reconcile: false)
             for _ in 0..<3 { _ = try await bed.backend.jobs(commentPrefix: bed.prefix) }
             let waiting = try #require(try await bed.backend.jobs(commentPrefix: bed.prefix)[second])
             #expect(waiting.phase == .queued && waiting.held && waiting.dependency == .met, "\(waiting)")
