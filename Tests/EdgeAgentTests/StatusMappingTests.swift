@@ -84,4 +84,28 @@ import Testing
         #expect(SlurmState(slurm: "CG") == .completing)
         #expect(SlurmState(slurm: "TO") == .timeout)
     }
+
+    /// Messages name the scheduler the job is on and keep its own words.
+    @Test func messagesNameTheSchedulerAndKeepItsWords() {
+        let condor = StatusMapping(initContainers: [], containers: [TrackedContainer(name: "main", image: "i")], podDir: "/x",
+                                   scheduler: "HTCondor")
+        let waiting = condor.map(job: BatchJobStatus(jobID: "9", phase: .queued, reason: "DependencyNeverSatisfied"), now: 0)
+        #expect(waiting.containers[0].state.waiting?.message == "HTCondor job 9 pending: DependencyNeverSatisfied")
+        #expect(condor.submitted().containers[0].state.waiting?.message == "submitted to HTCondor")
+        let held = condor.map(job: BatchJobStatus(jobID: "9", phase: .failed, reason: "cannot access initial working directory",
+                                                  detail: "Held"), now: 0, read: { _ in ContainerRecord(started: 1) })
+        #expect(held.containers[0].state.terminated?.message == "HTCondor job 9 ended (Held: cannot access initial working directory) before this container recorded its exit")
+    }
+
+    /// Usage stored by earlier versions named Slurm's states; it still reads, as phases.
+    @Test func storedUsageWithSlurmStateNamesStillReads() throws {
+        let old = try JSONDecoder().decode([JobUsage].self, from: Data("""
+            [{"state": "COMPLETED", "wallSeconds": 1, "cpuSeconds": 1, "cores": 1, "nodes": 1, "maxRSSKiB": 1, "gpus": 0},
+             {"state": "CANCELLED", "wallSeconds": 1, "cpuSeconds": 1, "cores": 1, "nodes": 1, "maxRSSKiB": 1, "gpus": 0},
+             {"state": "outOfMemory", "wallSeconds": 1, "cpuSeconds": 1, "cores": 1, "nodes": 1, "maxRSSKiB": 1, "gpus": 0}]
+            """.utf8))
+        #expect(old.map(\.state) == [.succeeded, .cancelled, .outOfMemory])
+        let again = try JSONDecoder().decode(JobUsage.self, from: try JSONEncoder().encode(old[0]))
+        #expect(again.state == .succeeded)
+    }
 }
