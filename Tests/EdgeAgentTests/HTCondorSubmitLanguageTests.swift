@@ -37,8 +37,6 @@ import Testing
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("dte-submit-\(UUID().uuidString.prefix(8)).sub")
         try description.write(to: file, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: file) }
-        let state = FileManager.default.temporaryDirectory.appendingPathComponent("dte-submit-state-\(UUID().uuidString.prefix(8))")
-        defer { try? FileManager.default.removeItem(at: state) }
         let result = try CommandRunner.runBlocking("python3", [parser, "_expand", file.path], environment: nil).get()
         try #require(result.status == 0, "HTCondor's parser refused the description: \(result.stderr)\n\(description)")
         return try JSONDecoder().decode(Expanded.self, from: Data(result.stdout.utf8))

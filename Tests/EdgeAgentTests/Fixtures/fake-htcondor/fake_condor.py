@@ -305,8 +305,9 @@ def status(args):
 
 
 def main():
-    setup()
     command, args = sys.argv[1], sys.argv[2:]
+    if command != "_expand":  # reading a description needs no pool
+        setup()
     if command == "_run":
         run_job(int(args[0]))
     elif command == "_expand":
