@@ -4,8 +4,9 @@
 # Idempotent and fast when everything is already there (a second run takes about a second):
 #   * Debian packages are installed only when one of them is missing, and `apt-get update`
 #     runs only then (or when apt has no package lists yet).
-#   * tosca-parser (used to cross-check shipped templates) is pip-installed into the python3
-#     found on PATH, only when that python cannot already import the pinned version.
+#   * tosca-parser (used to cross-check shipped templates) and htcondor (HTCondor's submit
+#     parser, for the HTCondor tests) are pip-installed into the python3 found on PATH, only
+#     when that python cannot already import the pinned version.
 #
 # Needs root (CI and dev machines run as root). No standard input is read.
 set -euo pipefail
@@ -25,6 +26,7 @@ APT_PACKAGES=(
   python3-pip
 )
 TOSCA_PARSER_VERSION=2.15.0
+HTCONDOR_VERSION=25.14.1
 
 log() { printf '[install-deps] %s\n' "$*"; }
 
@@ -63,41 +65,56 @@ else
   log "Debian packages: all ${#APT_PACKAGES[@]} present"
 fi
 
-# --- tosca-parser (PyPI) ----------------------------------------------------------------------
+# --- Python packages (PyPI) -------------------------------------------------------------------
+#   * tosca-parser: cross-checks the shipped templates;
+#   * htcondor: HTCondor's Python bindings (no daemons), whose submit-language parser reads the
+#     submit descriptions dte-agent writes in the HTCondor tests.
+# Each is pip-installed into the python3 found on PATH, only when that python cannot already
+# import the pinned version.
 PY=python3
-have_tosca() {
-  "$PY" - "$TOSCA_PARSER_VERSION" <<'EOF' 2>/dev/null
-import sys
-from importlib import metadata
-try:
-    ok = metadata.version("tosca-parser") == sys.argv[1]
-    import toscaparser.tosca_template  # noqa: F401  (really importable, not just metadata)
-except Exception:
-    ok = False
-sys.exit(0 if ok else 1)
-EOF
-}
+PIP_PACKAGES=(
+  # name version module-to-import
+  "tosca-parser $TOSCA_PARSER_VERSION toscaparser.tosca_template"
+  "htcondor $HTCONDOR_VERSION htcondor2"
+)
 
 if ! command -v "$PY" >/dev/null; then
   echo "[install-deps] error: no python3 on PATH" >&2
   exit 1
 fi
 
-if have_tosca; then
-  log "tosca-parser $TOSCA_PARSER_VERSION: present ($(command -v "$PY"))"
-else
-  log "pip install tosca-parser==$TOSCA_PARSER_VERSION ($(command -v "$PY"))"
+have_pip_package() {
+  "$PY" - "$1" "$2" "$3" <<'EOF' 2>/dev/null
+import importlib
+import sys
+from importlib import metadata
+try:
+    ok = metadata.version(sys.argv[1]) == sys.argv[2]
+    importlib.import_module(sys.argv[3])  # really importable, not just metadata
+except Exception:
+    ok = False
+sys.exit(0 if ok else 1)
+EOF
+}
+
+for entry in "${PIP_PACKAGES[@]}"; do
+  read -r name version module <<<"$entry"
+  if have_pip_package "$name" "$version" "$module"; then
+    log "$name $version: present ($(command -v "$PY"))"
+    continue
+  fi
+  log "pip install $name==$version ($(command -v "$PY"))"
   export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore PIP_NO_INPUT=1
-  pip_args=(-m pip install --quiet "tosca-parser==$TOSCA_PARSER_VERSION")
+  pip_args=(-m pip install --quiet "$name==$version")
   # Debian's own python3 is "externally managed" (PEP 668): allow the install there.
   if ! "$PY" "${pip_args[@]}"; then
     log "retrying with --break-system-packages (externally managed python)"
     "$PY" "${pip_args[@]}" --break-system-packages
   fi
-  if ! have_tosca; then
-    echo "[install-deps] error: tosca-parser $TOSCA_PARSER_VERSION still not importable by $PY" >&2
+  if ! have_pip_package "$name" "$version" "$module"; then
+    echo "[install-deps] error: $name $version still not importable by $PY" >&2
     exit 1
   fi
-fi
+done
 
 log "done"

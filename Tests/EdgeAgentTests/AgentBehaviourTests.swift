@@ -28,11 +28,11 @@ import Testing
         let first = try await agent.request(.post, "/delete", body: body)
         #expect(first.status == 200)
         let backend = SlurmLibrary(logger: .init(label: "t"))
-        var state = try await backend.jobs()[job]?.state
+        var state = try await backend.jobs()[job]?.phase
         let deadline = Date().addingTimeInterval(30)
         while state?.isTerminal == false, Date() < deadline {
             try await Task.sleep(for: .milliseconds(300))
-            state = try await backend.jobs()[job]?.state
+            state = try await backend.jobs()[job]?.phase
         }
         #expect(state == .cancelled || state == nil)
         // Once Slurm confirmed, the pod is forgotten and its folder removed.
@@ -183,7 +183,7 @@ import Testing
             orphans = try JSONDecoder().decode(AgentHealth.self, from: health.body).orphanJobs
         }
         #expect(orphans.contains(strayJob))
-        #expect(try await backend.jobs()[strayJob]?.state == .pending)
+        #expect(try await backend.jobs()[strayJob]?.phase == .queued)
     }
 
     @Test func cliBackendRunsPodsToo() async throws {

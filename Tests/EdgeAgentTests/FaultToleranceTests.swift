@@ -386,19 +386,20 @@ final class FaultToleranceTests: XCTestCase {
 struct ForgetfulSlurm: BatchBackend {
     let slurm: SlurmLibrary
     init(_ slurm: SlurmLibrary) { self.slurm = slurm }
-    func submit(_ request: SlurmJobRequest, script: String, scriptPath: String) async throws(AgentError) -> String {
+    var schedulerName: String { slurm.schedulerName }
+    func submit(_ request: BatchJobRequest, script: String, scriptPath: String) async throws(AgentError) -> String {
         try await slurm.submit(request, script: script, scriptPath: scriptPath)
     }
     func cancel(jobID: String) async throws(AgentError) { try await slurm.cancel(jobID: jobID) }
-    func jobs() async throws(AgentError) -> [String: SlurmJobInfo] { [:] }
-    func jobs(commentPrefix: String) async throws(AgentError) -> [String: SlurmJobInfo] { [:] }
+    func jobs() async throws(AgentError) -> [String: BatchJobStatus] { [:] }
+    func jobs(commentPrefix: String) async throws(AgentError) -> [String: BatchJobStatus] { [:] }
     func jobs(commentPrefix: String, changedSince since: Double?) async throws(AgentError) -> JobSnapshot? {
         JobSnapshot(jobs: [:], updated: Date().timeIntervalSince1970)
     }
-    func accounting(jobIDs: [String]) async throws(AgentError) -> [String: SlurmJobInfo] {
+    func accounting(jobIDs: [String]) async throws(AgentError) -> [String: BatchJobStatus] {
         try await slurm.accounting(jobIDs: jobIDs)
     }
-    func accounting(submittedSince since: Double, userID: Int?) async throws(AgentError) -> [String: SlurmJobInfo] {
+    func accounting(submittedSince since: Double, userID: Int?) async throws(AgentError) -> [String: BatchJobStatus] {
         try await slurm.accounting(submittedSince: since, userID: userID)
     }
     func submissionPending(comment: String) -> Bool { slurm.submissionPending(comment: comment) }

@@ -8,8 +8,8 @@ import Testing
 
 /// The HTCondor backend: what it submits and how it reads HTCondor's answers.
 @Suite struct HTCondorBackendTests {
-    static func request(_ change: (inout SlurmJobRequest) -> Void = { _ in }) -> SlurmJobRequest {
-        var request = SlurmJobRequest(
+    static func request(_ change: (inout BatchJobRequest) -> Void = { _ in }) -> BatchJobRequest {
+        var request = BatchJobRequest(
             name: "tests.hello", partition: nil, account: nil, qos: nil, cpusPerTask: 2, memoryMiB: 512, gpus: 0,
             gpuModel: nil, timeLimitMinutes: nil, afterOK: [], workDir: "/srv/dte/pods/tests-u1",
             comment: "dte-agent:abc:u1", extraFlags: [], hold: false)
@@ -24,7 +24,7 @@ import Testing
         let text = try HTCondorCLI.submitDescription(request, executable: "/srv/dte/pods/tests-u1/job.slurm",
                                                      environment: ["PATH": "/usr/bin:/bin", "HOME": "/home/o'neil \"x\""])
         #expect(text == """
-            # dte-agent: pod job tests.hello
+            # dte-agent: one pod's job
             universe = vanilla
             executable = /srv/dte/pods/tests-u1/job.slurm
             transfer_executable = false
@@ -54,7 +54,7 @@ import Testing
     }
 
     @Test func whatHTCondorCannotDoIsRefusedWithAReason() throws {
-        let cases: [(SlurmJobRequest, String)] = [
+        let cases: [(BatchJobRequest, String)] = [
             (Self.request { $0.partition = "gpu" }, "no partitions"),
             (Self.request { $0.qos = "high" }, "no QoS"),
             (Self.request { $0.userID = 1234 }, "runAsUser"),
@@ -92,9 +92,9 @@ import Testing
             ]
             """
         let jobs = try HTCondorCLI.parseJobs(json)
-        let states = jobs.mapValues(\.state)
-        #expect(states == ["1": .pending, "2": .running, "3": .completed, "4": .failed, "5": .failed, "6": .cancelled,
-                           "7": .pending, "8": .outOfMemory, "9": .timeout, "10": .failed, "11": .suspended, "12": .running])
+        let states = jobs.mapValues(\.phase)
+        #expect(states == ["1": .queued, "2": .running, "3": .succeeded, "4": .failed, "5": .failed, "6": .cancelled,
+                           "7": .queued, "8": .outOfMemory, "9": .timedOut, "10": .failed, "11": .suspended, "12": .running])
         #expect(jobs["1"]?.comment == "dte-agent:i:a")
         #expect(jobs["2"]?.startTime == 1_700_000_000)
         #expect(jobs["3"]?.endTime == 1_700_000_100 && jobs["3"]?.exitCode == 0)
@@ -150,7 +150,7 @@ import Testing
         #expect(try await agent.logs(pod.pod.metadata.uid, "main").1 == "hello world\n")
         let description = try String(contentsOfFile: "\(agent.podDir(pod.pod.metadata.uid))/job.sub", encoding: .utf8)
         #expect(description.contains("executable = \(agent.podDir(pod.pod.metadata.uid))/job.slurm"))
-        #expect(try await backend.accounting(jobIDs: [job])[job]?.state == .completed)
+        #expect(try await backend.accounting(jobIDs: [job])[job]?.phase == .succeeded)
     }
 
     @Test func initFailureStopsThePodAndExitCodesAreKept() async throws {
@@ -171,7 +171,7 @@ import Testing
         let status = try await agent.finished(codes.pod.metadata.uid, timeout: 60)
         #expect(status.exitCode("ok") == 0 && status.exitCode("seven") == 7)
         let history = try await backend.accounting(jobIDs: [job])
-        #expect(history[job]?.state == .failed && history[job]?.exitCode == 7)
+        #expect(history[job]?.phase == .failed && history[job]?.exitCode == 7)
     }
 
     @Test func deleteRemovesTheRunningJob() async throws {
@@ -180,14 +180,14 @@ import Testing
         let pod = Fixtures.pod("sleeper", containers: [Fixtures.container("main", ["sleep", "300"])])
         let job = try await agent.create(pod)
         let deadline = Date().addingTimeInterval(30)
-        while try await backend.jobs()[job]?.state != .running, Date() < deadline {
+        while try await backend.jobs()[job]?.phase != .running, Date() < deadline {
             try await Task.sleep(for: .milliseconds(200))
         }
-        #expect(try await backend.jobs()[job]?.state == .running)
+        #expect(try await backend.jobs()[job]?.phase == .running)
         let (code, _) = try await agent.request(.delete, "/delete", body: try JSONEncoder().encode(pod.pod))
         #expect(code == 200)
         #expect(try await backend.jobs()[job] == nil)
-        #expect(try await backend.accounting(jobIDs: [job])[job]?.state == .cancelled)
+        #expect(try await backend.accounting(jobIDs: [job])[job]?.phase == .cancelled)
         // A second cancel of the gone job succeeds (delete is idempotent).
         try await backend.cancel(jobID: job)
     }
@@ -200,7 +200,7 @@ import Testing
         let second = Fixtures.pod("second", containers: [Fixtures.container("main", ["echo", "second"])],
                                   annotations: ["dte.io/after": first.pod.metadata.uid])
         let secondJob = try await agent.create(second)
-        #expect(try await backend.jobs()[secondJob]?.state == .pending)
+        #expect(try await backend.jobs()[secondJob]?.phase == .queued)
         _ = try await agent.finished(second.pod.metadata.uid, timeout: 60)
         let history = try await backend.accounting(jobIDs: [firstJob, secondJob])
         let firstEnd = try #require(history[firstJob]?.endTime)
@@ -214,9 +214,9 @@ import Testing
                                    annotations: ["dte.io/after": broken.pod.metadata.uid])
         let waitingJob = try await agent.create(waiting)
         _ = try await agent.finished(broken.pod.metadata.uid, timeout: 60)
-        #expect(try await backend.accounting(jobIDs: [brokenJob])[brokenJob]?.state == .failed)
+        #expect(try await backend.accounting(jobIDs: [brokenJob])[brokenJob]?.phase == .failed)
         let queue = try await backend.jobs()
-        #expect(queue[waitingJob]?.state == .pending)
+        #expect(queue[waitingJob]?.phase == .queued)
         #expect(queue[waitingJob]?.reason == "DependencyNeverSatisfied")
         let output = (try? String(contentsOfFile: "\(agent.podDir(waiting.pod.metadata.uid))/job.out", encoding: .utf8)) ?? ""
         #expect(!output.contains("must-not-run"))

@@ -38,7 +38,7 @@ import Testing
         // rest "never started"; encodable without trapping on a time.
         let names = ["fifo", "shadow", "garbage", "huge", "negative", "good"]
         let mapping = StatusMapping(initContainers: [], containers: names.map { TrackedContainer(name: $0, image: "i") }, podDir: dir)
-        let outcome = mapping.map(job: SlurmJobInfo(jobID: "1", state: .completed, exitCode: 0), now: 1_000,
+        let outcome = mapping.map(job: BatchJobStatus(jobID: "1", phase: .succeeded, exitCode: 0), now: 1_000,
                                   read: { ContainerRecord.read(podDir: dir, prefix: $0) },
                                   jobOutput: { PodFolder.tail(of: "\(dir)/run-fifo.status", bytes: 100) })
         #expect(outcome.containers.last?.state.terminated?.exitCode == 3)

@@ -132,7 +132,7 @@ import Testing
         // The job's own exit code is the highest of its containers'.
         let slurm = try await SlurmLibrary(logger: .init(label: "t")).jobs()
         #expect(slurm[job]?.exitCode == 7)
-        #expect(slurm[job]?.state == .failed)
+        #expect(slurm[job]?.phase == .failed)
     }
 
     @Test func projectedVolumeKeepsMultiLinePEM() async throws {
@@ -190,7 +190,7 @@ import Testing
         #expect(status.reason("hog") == "OOMKilled", "\(status)")
         #expect(status.exitCode("hog") == 137)
         let slurm = try await SlurmLibrary(logger: .init(label: "t")).jobs()
-        #expect(slurm[job]?.state.isTerminal == true)
+        #expect(slurm[job]?.phase.isTerminal == true)
     }
 
     @Test func lifecycleHooksRunInTheContainer() async throws {

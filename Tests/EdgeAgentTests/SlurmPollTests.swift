@@ -18,7 +18,7 @@ import Testing
         defer { _ = CommandRunner.runBlocking("scancel", [job], environment: nil) }
         let owner = getuid()
         let own = try await SlurmLibrary(logger: Logger(label: "t"), pollUser: owner).jobs(commentPrefix: prefix)
-        #expect(own[job]?.state == .pending)
+        #expect(own[job]?.phase == .queued)
         let other = try await SlurmLibrary(logger: Logger(label: "t"), pollUser: 65534).jobs(commentPrefix: prefix)
         #expect(other.isEmpty)
         let snapshot = try await SlurmLibrary(logger: Logger(label: "t"), pollUser: owner)

@@ -11,14 +11,14 @@ import Testing
     func records(_ values: [String: ContainerRecord]) -> (String) -> ContainerRecord? { { values[$0] } }
 
     @Test func pendingCarriesSlurmsReason() {
-        let outcome = mapping.map(job: SlurmJobInfo(jobID: "5", state: .pending, reason: "Resources"), now: 0)
+        let outcome = mapping.map(job: BatchJobStatus(jobID: "5", phase: .queued, reason: "Resources"), now: 0)
         #expect(!outcome.isTerminal)
         #expect(outcome.containers.allSatisfy { $0.state.waiting?.reason == "Pending" })
         #expect(outcome.containers[0].state.waiting?.message?.contains("Resources") == true)
     }
 
     @Test func runningReadsTheStatusFiles() {
-        let outcome = mapping.map(job: SlurmJobInfo(jobID: "5", state: .running), now: 100, read: records([
+        let outcome = mapping.map(job: BatchJobStatus(jobID: "5", phase: .running), now: 100, read: records([
             "init-setup": ContainerRecord(started: 10, exitCode: 0, finished: 11),
             "run-main": ContainerRecord(started: 12),
         ]))
@@ -31,24 +31,25 @@ import Testing
     @Test func endingsMapToKubernetesReasons() {
         let started = records(["init-setup": ContainerRecord(started: 1, exitCode: 0, finished: 2),
                                "run-main": ContainerRecord(started: 3), "run-side": ContainerRecord(started: 3, exitCode: 143, finished: 9)])
-        let cases: [(SlurmJobInfo.State, String, Int)] = [
-            (.timeout, "SlurmJobTimeout", 143), (.cancelled, "Cancelled", 143), (.nodeFail, "NodeFail", 137),
+        let cases: [(BatchJobStatus.Phase, String, Int)] = [
+            (.timedOut, "SlurmJobTimeout", 143), (.cancelled, "Cancelled", 143), (.nodeFailed, "NodeFail", 137),
+            (.bootFailed, "BootFail", 137),
             (.outOfMemory, "OOMKilled", 137), (.preempted, "Preempted", 143),
         ]
         for (state, reason, code) in cases {
-            let outcome = mapping.map(job: SlurmJobInfo(jobID: "5", state: state), now: 10, read: started)
+            let outcome = mapping.map(job: BatchJobStatus(jobID: "5", phase: state), now: 10, read: started)
             #expect(outcome.isTerminal)
             #expect(outcome.containers[0].state.terminated?.reason == reason, "\(state)")
             #expect(outcome.containers[0].state.terminated?.exitCode == code, "\(state)")
             // A recorded exit by signal takes the job's reason too.
-            if state != .outOfMemory && state != .nodeFail {
+            if state != .outOfMemory && state != .nodeFailed && state != .bootFailed {
                 #expect(outcome.containers[1].state.terminated?.reason == reason)
             }
         }
     }
 
     @Test func memoryKillIsRecognisedFromSlurmstepdsMessage() {
-        let outcome = mapping.map(job: SlurmJobInfo(jobID: "5", state: .failed, exitCode: 0, signal: 9), now: 10,
+        let outcome = mapping.map(job: BatchJobStatus(jobID: "5", phase: .failed, exitCode: 0, signal: 9), now: 10,
                                   read: records(["init-setup": ContainerRecord(started: 1, exitCode: 0, finished: 2),
                                                  "run-main": ContainerRecord(started: 3)]),
                                   jobOutput: { "slurmstepd: error: Detected 1 oom-kill event(s)\nslurmstepd: error: Exceeded job memory limit\n" })
@@ -71,16 +72,40 @@ import Testing
     }
 
     @Test func failedInitMarksTheRestNotStarted() {
-        let outcome = mapping.map(job: SlurmJobInfo(jobID: "5", state: .failed, exitCode: 3), now: 10,
+        let outcome = mapping.map(job: BatchJobStatus(jobID: "5", phase: .failed, exitCode: 3), now: 10,
                                   read: records(["init-setup": ContainerRecord(started: 1, exitCode: 3, finished: 2)]))
         #expect(outcome.initContainers[0].state.terminated?.exitCode == 3)
         #expect(outcome.containers.allSatisfy { $0.state.terminated?.reason == "NotStarted" })
     }
 
     @Test func slurmStateNamesParse() {
-        #expect(SlurmJobInfo.State(slurm: "CANCELLED by 0") == .cancelled)
-        #expect(SlurmJobInfo.State(slurm: "OUT_OF_MEMORY") == .outOfMemory)
-        #expect(SlurmJobInfo.State(slurm: "CG") == .completing)
-        #expect(SlurmJobInfo.State(slurm: "TO") == .timeout)
+        #expect(SlurmState(slurm: "CANCELLED by 0") == .cancelled)
+        #expect(SlurmState(slurm: "OUT_OF_MEMORY") == .outOfMemory)
+        #expect(SlurmState(slurm: "CG") == .completing)
+        #expect(SlurmState(slurm: "TO") == .timeout)
+    }
+
+    /// Messages name the scheduler the job is on and keep its own words.
+    @Test func messagesNameTheSchedulerAndKeepItsWords() {
+        let condor = StatusMapping(initContainers: [], containers: [TrackedContainer(name: "main", image: "i")], podDir: "/x",
+                                   scheduler: "HTCondor")
+        let waiting = condor.map(job: BatchJobStatus(jobID: "9", phase: .queued, reason: "DependencyNeverSatisfied"), now: 0)
+        #expect(waiting.containers[0].state.waiting?.message == "HTCondor job 9 pending: DependencyNeverSatisfied")
+        #expect(condor.submitted().containers[0].state.waiting?.message == "submitted to HTCondor")
+        let held = condor.map(job: BatchJobStatus(jobID: "9", phase: .failed, reason: "cannot access initial working directory",
+                                                  detail: "Held"), now: 0, read: { _ in ContainerRecord(started: 1) })
+        #expect(held.containers[0].state.terminated?.message == "HTCondor job 9 ended (Held: cannot access initial working directory) before this container recorded its exit")
+    }
+
+    /// Usage stored by earlier versions named Slurm's states; it still reads, as phases.
+    @Test func storedUsageWithSlurmStateNamesStillReads() throws {
+        let old = try JSONDecoder().decode([JobUsage].self, from: Data("""
+            [{"state": "COMPLETED", "wallSeconds": 1, "cpuSeconds": 1, "cores": 1, "nodes": 1, "maxRSSKiB": 1, "gpus": 0},
+             {"state": "CANCELLED", "wallSeconds": 1, "cpuSeconds": 1, "cores": 1, "nodes": 1, "maxRSSKiB": 1, "gpus": 0},
+             {"state": "outOfMemory", "wallSeconds": 1, "cpuSeconds": 1, "cores": 1, "nodes": 1, "maxRSSKiB": 1, "gpus": 0}]
+            """.utf8))
+        #expect(old.map(\.state) == [.succeeded, .cancelled, .outOfMemory])
+        let again = try JSONDecoder().decode(JobUsage.self, from: try JSONEncoder().encode(old[0]))
+        #expect(again.state == .succeeded)
     }
 }

@@ -21,7 +21,7 @@ import Testing
         let jobs = SlurmCLI.parseUsage(Self.sacct)
         #expect(Set(jobs.keys) == ["101", "102", "103", "105"], "a job still running in accounting is asked again later")
         let done = try #require(jobs["101"])
-        #expect(done.state == .completed && done.exitCode == 0 && done.signal == 0)
+        #expect(done.state == .succeeded && done.exitCode == 0 && done.signal == 0)
         #expect(done.wallSeconds == 60 && done.cpuSeconds == 63 && done.cores == 2 && done.nodes == 1 && done.gpus == 0)
         #expect(done.maxRSSKiB == 204_800, "the largest step's MaxRSS")
         #expect(done.startTime == 1_796_032_805 && done.endTime == 1_796_032_865 && done.submitTime == 1_796_032_800,
@@ -122,7 +122,7 @@ import Testing
         let jobs = try HTCondorCLI.parseUsage(Self.condorHistory)
         #expect(Set(jobs.keys) == ["4711", "4712"], "a running job has no final usage yet")
         let done = try #require(jobs["4711"])
-        #expect(done.state == .completed && done.exitCode == 0)
+        #expect(done.state == .succeeded && done.exitCode == 0)
         #expect(done.wallSeconds == 60 && done.cpuSeconds == 112, "RemoteUserCpu + RemoteSysCpu")
         #expect(done.cores == 2 && done.gpus == 1 && done.maxRSSKiB == 524_288, "ResidentSetSize_RAW is KiB")
         #expect(done.startTime == 1_764_500_400 && done.endTime == 1_764_500_460 && done.submitTime == 1_764_500_390)

@@ -128,7 +128,7 @@ import Testing
         }
         let busyUsage = try #require(byUID[busy.pod.metadata.uid]?.usage)
         #expect(byUID[busy.pod.metadata.uid]?.project == "flood-dt" && byUID[busy.pod.metadata.uid]?.namespace == "flood")
-        #expect(busyUsage.state == .completed && busyUsage.exitCode == 0)
+        #expect(busyUsage.state == .succeeded && busyUsage.exitCode == 0)
         #expect(busyUsage.wallSeconds >= 3 && busyUsage.cpuSeconds >= 2, "a 3 s busy loop: \(busyUsage)")
         #expect(busyUsage.maxRSSKiB > 1_000, "python's peak memory, from the job's steps")
         let hogUsage = try #require(byUID[hog.pod.metadata.uid]?.usage)

@@ -1,7 +1,7 @@
 import Foundation
 import PodWire
 
-/// The reconcile loop: what Slurm and the pod folders show is brought into the registry and the store.
+/// The reconcile loop: what the scheduler and the pod folders show is brought into the registry and the store.
 extension PodController {
     /// One poll: one query for this agent's jobs, what they show remembered, finished pods
     /// stored (one transaction), deletions retried, capacity refreshed, old pods removed.
@@ -42,7 +42,7 @@ extension PodController {
             // Nothing changed in Slurm: what the last poll saw still holds; running pods'
             // status files are read again (containers start and end inside the job).
             looks = registry.pods.compactMap { pod in
-                guard pod.phase == .active, let job = pod.live?.job, [.running, .completing, .suspended].contains(job.state) else { return nil }
+                guard pod.phase == .active, let job = pod.live?.job, job.phase.mayRun else { return nil }
                 return Look(pod: pod, job: job)
             }
         }
@@ -53,6 +53,7 @@ extension PodController {
             }
         }
         if let snapshot {
+            await reconcile(snapshot.jobs)
             await retryDeletes(jobs: snapshot.jobs)
             findOrphans(snapshot.jobs)
         }
@@ -67,12 +68,12 @@ extension PodController {
     /// An active pod and what Slurm shows of its job (nil: gone from slurmctld and accounting).
     struct Look: Sendable {
         var pod: TrackedPod
-        var job: SlurmJobInfo?
+        var job: BatchJobStatus?
     }
 
     /// Each active pod with its job from the answer; a job slurmctld no longer holds is asked of
     /// accounting, and resolved from the pod's folder alone when accounting does not know it either.
-    private func jobsToLookAt(_ jobs: [String: SlurmJobInfo], started: Double) async -> [Look] {
+    private func jobsToLookAt(_ jobs: [String: BatchJobStatus], started: Double) async -> [Look] {
         var looks: [Look] = []
         var missing: [TrackedPod] = []
         for pod in registry.pods where pod.phase == .active {
@@ -88,7 +89,7 @@ extension PodController {
         let accounted = (try? await backend.accounting(jobIDs: missing.compactMap(\.jobID))) ?? [:]
         for pod in missing {
             guard let current = registry[pod.uid], current.phase == .active, let id = current.jobID else { continue }
-            if let job = accounted[id], job.state.isTerminal {
+            if let job = accounted[id], job.phase.isTerminal {
                 looks.append(Look(pod: current, job: job))
             } else {
                 let since = missingSince[pod.uid] ?? started
@@ -107,7 +108,7 @@ extension PodController {
     struct Seen: Sendable {
         var uid: String
         var jobID: String?
-        var job: SlurmJobInfo?
+        var job: BatchJobStatus?
         var files: [String: ContainerRecord]
         var outcome: StatusMapping.Outcome
         var at: Double
@@ -117,9 +118,9 @@ extension PodController {
     /// Waiting jobs need no folder read; the others' status files are read off the actor and
     /// applied only to pods that did not change meanwhile.
     private func observe(_ looks: [Look]) async -> [StoreChange] {
-        var reads: [(uid: String, jobID: String?, job: SlurmJobInfo?, dir: String, prefixes: [String], mapping: StatusMapping)] = []
+        var reads: [(uid: String, jobID: String?, job: BatchJobStatus?, dir: String, prefixes: [String], mapping: StatusMapping)] = []
         for look in looks {
-            if let job = look.job, [.pending, .requeued, .unknown].contains(job.state) {
+            if let job = look.job, job.phase == .queued || job.phase == .unknown {
                 registry[look.pod.uid]?.live = LiveState(job: job.compact, files: nil)
             } else {
                 reads.append((look.pod.uid, look.pod.jobID, look.job, podDir(look.pod), look.pod.containerFilePrefixes, mapping(look.pod)))
@@ -144,7 +145,7 @@ extension PodController {
             registry.track(pod)
             missingSince[pod.uid] = nil
             logger.info("pod finished", metadata: ["uid": "\(pod.uid)", "job": "\(pod.jobID ?? "-")",
-                                                   "state": "\(s.job?.state.rawValue ?? "gone")"])
+                                                   "state": "\(s.job?.stateText ?? "gone")"])
             finished.append(.finished(uid: pod.uid, status: status, finishedAt: s.at))
             finished.append(.queueUsage(uid: pod.uid, at: s.at))
         }
@@ -153,7 +154,7 @@ extension PodController {
 
     /// Reads the status files (and, when the mapping needs it, the job output's end) of each pod.
     nonisolated private static func read(
-        _ reads: [(uid: String, jobID: String?, job: SlurmJobInfo?, dir: String, prefixes: [String], mapping: StatusMapping)]
+        _ reads: [(uid: String, jobID: String?, job: BatchJobStatus?, dir: String, prefixes: [String], mapping: StatusMapping)]
     ) async -> [Seen] {
         reads.map { r in
             var files: [String: ContainerRecord] = [:]
@@ -165,7 +166,20 @@ extension PodController {
         }
     }
 
-    private func retryDeletes(jobs: [String: SlurmJobInfo]) async {
+    /// The scheduler's own steps for this answer (HTCondor: release jobs whose dependencies
+    /// succeeded, remove jobs held for a reason that ends them); their outcome shows in the
+    /// next answer.
+    private func reconcile(_ jobs: [String: BatchJobStatus]) async {
+        do {
+            for step in try await backend.reconcile(jobs) {
+                logger.info("reconciled a job", metadata: ["job": "\(step.jobID)", "step": "\(step)"])
+            }
+        } catch {
+            logger.warning("reconcile failed; retrying on the next poll", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func retryDeletes(jobs: [String: BatchJobStatus]) async {
         var gone: [TrackedPod] = []
         for record in registry.pods where record.deleteRequested {
             if record.phase == .finished {
@@ -173,7 +187,7 @@ extension PodController {
                 continue
             }
             guard record.phase == .active, let id = record.jobID else { continue }
-            if let job = jobs[id], !job.state.isTerminal {
+            if let job = jobs[id], !job.phase.isTerminal {
                 if Self.now() - (lastCancel[record.uid] ?? 0) >= configuration.pollIntervalSeconds {
                     do {
                         try await backend.cancel(jobID: id)
@@ -189,9 +203,9 @@ extension PodController {
         await forget(gone)
     }
 
-    private func findOrphans(_ jobs: [String: SlurmJobInfo]) {
+    private func findOrphans(_ jobs: [String: BatchJobStatus]) {
         let prefix = jobCommentPrefix
-        var found: [SlurmJobInfo] = []
+        var found: [BatchJobStatus] = []
         for job in jobs.values {
             guard let comment = job.comment, comment.hasPrefix(prefix) else { continue }
             let uid = String(comment.dropFirst(prefix.count))

@@ -70,18 +70,18 @@ extension PodController {
     /// prefix first, then accounting (by comment, or by working directory where Slurm stores
     /// no comments) for those slurmctld does not hold. Jobs of other accounts, and jobs that
     /// ended before the intent was stored, are never matched.
-    private func findJobs(of intents: [PodRecord]) async throws(AgentError) -> [String: SlurmJobInfo] {
+    private func findJobs(of intents: [PodRecord]) async throws(AgentError) -> [String: BatchJobStatus] {
         let agentUser = Int(getuid())
-        func matches(_ job: SlurmJobInfo, _ intent: PodRecord, byComment: Bool) -> Bool {
+        func matches(_ job: BatchJobStatus, _ intent: PodRecord, byComment: Bool) -> Bool {
             if let user = job.userID, user != (intent.request.userID ?? agentUser) { return false }
             if let end = job.endTime, end < intent.createdAt - 5 { return false }
             if let submitted = job.submitTime, submitted < intent.createdAt - 5 { return false }
             if byComment { return job.comment == intent.request.comment }
             return job.comment == nil && job.workDir == intent.request.workDir
         }
-        var found: [String: SlurmJobInfo] = [:]
+        var found: [String: BatchJobStatus] = [:]
         let live = try await backend.jobs(commentPrefix: jobCommentPrefix)
-        var byComment: [String: [SlurmJobInfo]] = [:]
+        var byComment: [String: [BatchJobStatus]] = [:]
         for job in live.values { if let comment = job.comment { byComment[comment, default: []].append(job) } }
         for intent in intents {
             if let job = byComment[intent.request.comment]?.first(where: { matches($0, intent, byComment: true) }) {

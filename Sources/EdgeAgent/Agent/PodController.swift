@@ -42,7 +42,7 @@ public actor PodController {
     var lastPollError: String?
     var lastPollAt: Double?
     /// Jobs this agent instance submitted that match no pod it knows (reported, never cancelled).
-    var orphanJobs: [SlurmJobInfo] = []
+    var orphanJobs: [BatchJobStatus] = []
     var counters = Counters()
     /// What `/metrics` serves.
     nonisolated public let metrics = AgentMetrics()
@@ -72,7 +72,8 @@ public actor PodController {
     }
 
     func mapping(_ pod: TrackedPod) -> StatusMapping {
-        StatusMapping(initContainers: pod.shape.initContainers, containers: pod.shape.containers, podDir: podDir(pod))
+        StatusMapping(initContainers: pod.shape.initContainers, containers: pod.shape.containers, podDir: podDir(pod),
+                      scheduler: backend.schedulerName)
     }
 
     static func now() -> Double { Date().timeIntervalSince1970 }

@@ -130,13 +130,13 @@ struct PodShape: Sendable, Hashable {
 
 /// What the last poll saw of an active pod's job and its status files.
 struct LiveState: Sendable {
-    var job: SlurmJobInfo?
+    var job: BatchJobStatus?
     var files: [String: ContainerRecord]?
 }
 
-extension SlurmJobInfo {
+extension BatchJobStatus {
     /// Without the comment (only needed to match jobs to pods).
-    var compact: SlurmJobInfo {
+    var compact: BatchJobStatus {
         var copy = self
         copy.comment = nil
         return copy

@@ -10,8 +10,8 @@ import Logging
 /// submit description written next to it (`job.sub`). HTCondor has no partitions, QoS, job
 /// dependencies or submission for another user: partitions, QoS, `runAsUser` and extra sbatch
 /// flags are refused with a 422; `dte.io/after` is kept by submitting held and releasing the job
-/// once every dependency completed with exit code 0 (a dependency that failed leaves it pending
-/// with `DependencyNeverSatisfied`, as Slurm does).
+/// (a `reconcile` step) once every dependency completed with exit code 0 (a dependency that
+/// failed leaves it pending with `DependencyNeverSatisfied`, as Slurm does).
 public struct HTCondorCLI: BatchBackend {
     public var logger: Logger
     /// The environment the tools run with and the job gets (PATH, LANG, HOME, USER).
@@ -20,6 +20,7 @@ public struct HTCondorCLI: BatchBackend {
     public var binDir: String?
     /// Deadlines of the tools: the queue and history queries get the poll's.
     public var timeouts: BackendTimeouts
+    public var schedulerName: String { "HTCondor" }
 
     public init(logger: Logger, environment: [String: String] = SlurmCLI.jobEnvironment(), binDir: String? = nil,
                 timeouts: BackendTimeouts = BackendTimeouts()) {
@@ -55,7 +56,7 @@ public struct HTCondorCLI: BatchBackend {
 
     // MARK: - Submission
 
-    public func submit(_ request: SlurmJobRequest, script: String, scriptPath: String) async throws(AgentError) -> String {
+    public func submit(_ request: BatchJobRequest, script: String, scriptPath: String) async throws(AgentError) -> String {
         let description = try Self.submitDescription(request, executable: scriptPath, environment: environment)
         let path = "\(request.workDir)/job.sub"
         guard FileManager.default.createFile(atPath: path, contents: Data(description.utf8),
@@ -74,13 +75,15 @@ public struct HTCondorCLI: BatchBackend {
     static func parseTerse(_ text: String) -> String? {
         guard let line = text.split(whereSeparator: \.isNewline).last(where: { $0.contains(".") }),
               let first = line.split(separator: " ").first,
-              let cluster = first.split(separator: ".").first, !cluster.isEmpty, cluster.allSatisfy(\.isNumber) else { return nil }
-        return String(cluster)
+              let cluster = first.split(separator: ".").first.map(String.init), BatchJobStatus.isJobID(cluster) else { return nil }
+        return cluster
     }
 
-    /// The submit description of a pod's job. Paths come from the agent (pod folders are named
-    /// from validated names and UIDs); values a pod chooses are validated names or numbers.
-    public static func submitDescription(_ request: SlurmJobRequest, executable: String,
+    /// The submit description of a pod's job. It holds none of the pod's own data (its
+    /// commands, arguments and environment are in the job script); every value it holds is
+    /// written so that HTCondor's parser reads it back unchanged (`submitValue`,
+    /// `environmentValue`, `classAdString`), or refused.
+    public static func submitDescription(_ request: BatchJobRequest, executable: String,
                                          environment: [String: String]) throws(AgentError) -> String {
         if let partition = request.partition {
             throw AgentError(.unsupported, "HTCondor has no partitions: remove the partition '\(partition)' (dte.io/partition or the agent's partition setting)")
@@ -94,46 +97,68 @@ public struct HTCondorCLI: BatchBackend {
         if !request.extraFlags.isEmpty {
             throw AgentError(.unsupported, "sbatch flags (slurm-job.vk.io/flags) do not apply to an HTCondor site: \(request.extraFlags.joined(separator: " "))")
         }
-        for path in [executable, request.workDir] where path.contains(where: { $0.isNewline || $0 == "\"" }) {
-            throw AgentError(.internalFailure, "the pod folder '\(path)' cannot be written into a submit description")
-        }
         let cpus = try Checked.inRange(request.cpusPerTask, Limits.cpus, "cpus")
         let memory = try Checked.inRange(request.memoryMiB, Limits.memoryMiB, "memory", unit: "MiB")
-        var lines = [
-            "# dte-agent: pod job \(request.name)",
-            "universe = vanilla",
-            "executable = \(executable)",
-            "transfer_executable = false",
-            "should_transfer_files = NO",
-            "initialdir = \(request.workDir)",
-            "output = \(request.workDir)/job.out",
-            "error = \(request.workDir)/job.err",
-            "batch_name = \(request.name)",
-            "request_cpus = \(cpus)",
-            "request_memory = \(memory)",
-            "getenv = false",
-            "environment = \(environmentValue(environment))",
-            "+DTEComment = \(classAdString(request.comment))",
+        var settings: [(String, String)] = [
+            ("universe", "vanilla"),
+            ("executable", try submitValue(executable, "the job script's path")),
+            ("transfer_executable", "false"),
+            ("should_transfer_files", "NO"),
+            ("initialdir", try submitValue(request.workDir, "the pod folder")),
+            ("output", try submitValue("\(request.workDir)/job.out", "the pod folder")),
+            ("error", try submitValue("\(request.workDir)/job.err", "the pod folder")),
+            ("batch_name", try submitValue(request.name, "the job name")),
+            ("request_cpus", "\(cpus)"),
+            ("request_memory", "\(memory)"),
+            ("getenv", "false"),
+            ("environment", try environmentValue(environment)),
+            ("+DTEComment", try submitValue(classAdString(request.comment), "the job comment")),
         ]
         if request.gpus > 0 {
-            lines.append("request_gpus = \(request.gpus)")
+            settings.append(("request_gpus", "\(try Checked.inRange(request.gpus, Limits.gpus, "gpus"))"))
             if let model = request.gpuModel {
-                lines.append("require_gpus = regexp(\(classAdString(model)), DeviceName, \"i\")")
+                settings.append(("require_gpus", try submitValue("regexp(\(classAdString(model)), DeviceName, \"i\")", "the GPU model")))
             }
         }
-        if let account = request.account { lines.append("accounting_group = \(account)") }
+        if let account = request.account { settings.append(("accounting_group", try submitValue(account, "the account"))) }
         if let minutes = request.timeLimitMinutes {
             let seconds = try Checked.multiplyAdd(minutes, 60, 0, Limits.walltimeSeconds.lowerBound...(Limits.walltimeSeconds.upperBound + 59),
                                                   "time limit", unit: "s")
-            lines.append("allowed_job_duration = \(seconds)")
+            settings.append(("allowed_job_duration", "\(seconds)"))
         }
         if !request.afterOK.isEmpty {
-            lines.append("+DTEAfter = \(classAdString(request.afterOK.joined(separator: " ")))")
+            for id in request.afterOK where !BatchJobStatus.isJobID(id) {
+                throw AgentError(.internalFailure, "dependency job id '\(id)' is not numeric")
+            }
+            settings.append(("+DTEAfter", classAdString(request.afterOK.joined(separator: " "))))
         }
-        if request.hold == true { lines.append("+DTESiteHold = true") }
-        if request.hold == true || !request.afterOK.isEmpty { lines.append("hold = true") }
-        lines.append("queue 1")
+        if request.hold == true { settings.append(("+DTESiteHold", "true")) }
+        if request.hold == true || !request.afterOK.isEmpty { settings.append(("hold", "true")) }
+        let lines = ["# dte-agent: one pod's job"] + settings.map { "\($0.0) = \($0.1)" } + ["queue 1"]
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// A value as the submit language reads it back unchanged, or an error naming `what`.
+    /// Refused: `$` (it starts a macro — `$(Cluster)`, `$ENV(HOME)`, the match-time `$$(attr)` —
+    /// and no escape round-trips: HTCondor expands `$(DOLLAR)` again after substituting it, so
+    /// `$(DOLLAR)(DOLLAR)` comes back as `$`), line breaks and NUL bytes (they end the value),
+    /// and spaces at either end (dropped).
+    static func submitValue(_ text: String, _ what: String) throws(AgentError) -> String {
+        if let problem = unsafeForSubmit(text) {
+            throw AgentError(.internalFailure, "\(what) '\(String(text.debugDescription.dropFirst().dropLast()).prefix(200))' "
+                                + "cannot be written into an HTCondor submit description: \(problem)")
+        }
+        return text
+    }
+
+    /// Why `text` would not come back unchanged from the submit language; nil: it would.
+    static func unsafeForSubmit(_ text: String, inEnvironment: Bool = false) -> String? {
+        if text.contains("$") { return "HTCondor would expand its `$` as a macro" }
+        if text.contains(where: { $0.isNewline || $0 == "\0" }) { return "it holds a line break or a NUL byte" }
+        if !inEnvironment, text.first?.isWhitespace == true || text.last?.isWhitespace == true {
+            return "HTCondor drops spaces at either end"
+        }
+        return nil
     }
 
     /// A ClassAd string literal.
@@ -141,12 +166,21 @@ public struct HTCondorCLI: BatchBackend {
         "\"" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
     }
 
-    /// The submit language's quoted environment: `"K=V K2='a b'"`, quotes doubled.
-    static func environmentValue(_ environment: [String: String]) -> String {
-        let pairs = environment.sorted { $0.key < $1.key }.compactMap { key, value -> String? in
-            guard !key.isEmpty, !value.contains(where: \.isNewline) else { return nil }
+    /// The submit language's quoted environment (its "new syntax"): `"K='v' K2='a b'"`, a
+    /// single quote inside a value doubled, a double quote doubled. A variable whose name is
+    /// not letters, digits and `_`, or whose value `unsafeForSubmit` refuses, is an error
+    /// naming it.
+    static func environmentValue(_ environment: [String: String]) throws(AgentError) -> String {
+        var pairs: [String] = []
+        for (key, value) in environment.sorted(by: { $0.key < $1.key }) {
+            let nameOK = !key.isEmpty
+                && key.utf8.allSatisfy { $0 == 95 || (48...57).contains($0) || (65...90).contains($0) || (97...122).contains($0) }
+            if let problem = nameOK ? unsafeForSubmit(value, inEnvironment: true) : "its name is not letters, digits and _" {
+                throw AgentError(.internalFailure, "the job environment's variable '\(String(key.debugDescription.dropFirst().dropLast()).prefix(100))' "
+                                    + "cannot be written into an HTCondor submit description: \(problem)")
+            }
             let escaped = value.replacingOccurrences(of: "'", with: "''").replacingOccurrences(of: "\"", with: "\"\"")
-            return "\(key)='\(escaped)'"
+            pairs.append("\(key)='\(escaped)'")
         }
         return "\"" + pairs.joined(separator: " ") + "\""
     }
@@ -159,7 +193,7 @@ public struct HTCondorCLI: BatchBackend {
         // Already gone (finished or removed): condor_q no longer lists it.
         let check = try await run("condor_q", ["-allusers", "-json", "-attributes", "ClusterId,JobStatus", jobID])
         if check.status == 0, let jobs = try? Self.parseJobs(check.stdout),
-           jobs[jobID] == nil || jobs[jobID]?.state == .cancelled {
+           jobs[jobID] == nil || jobs[jobID]?.phase == .cancelled {
             return
         }
         throw Self.failure("condor_rm \(jobID)", result)
@@ -167,76 +201,75 @@ public struct HTCondorCLI: BatchBackend {
 
     // MARK: - Polling
 
-    public func jobs() async throws(AgentError) -> [String: SlurmJobInfo] {
+    public func jobs() async throws(AgentError) -> [String: BatchJobStatus] {
         try await query(constraint: nil)
     }
 
-    public func jobs(commentPrefix: String) async throws(AgentError) -> [String: SlurmJobInfo] {
+    public func jobs(commentPrefix: String) async throws(AgentError) -> [String: BatchJobStatus] {
         try await query(constraint: "substr(DTEComment, 0, \(commentPrefix.utf8.count)) =?= \(Self.classAdString(commentPrefix))")
     }
 
-    func query(constraint: String?) async throws(AgentError) -> [String: SlurmJobInfo] {
+    /// The queue's jobs; for a job held until its dependencies succeed, where they stand (from
+    /// the same answer, else from the history). A read: nothing is released or removed here
+    /// (that is `reconcile`).
+    func query(constraint: String?) async throws(AgentError) -> [String: BatchJobStatus] {
         var arguments = ["-allusers", "-json", "-attributes", Self.attributes.joined(separator: ",")]
         if let constraint { arguments += ["-constraint", constraint] }
         let result = try await run("condor_q", arguments)
         guard result.status == 0 else { throw Self.failure("condor_q", result) }
-        let ads = try Self.parseAds(result.stdout, what: "condor_q")
-        var jobs: [String: SlurmJobInfo] = [:]
-        var waiting: [(id: String, after: [String])] = []
-        var finishedHeld: [String] = []
-        for ad in ads {
-            guard let info = Self.jobInfo(ad) else { continue }
-            jobs[info.jobID] = info
-            if Self.waitsForDependencies(ad), let after = ad["DTEAfter"]?.string {
-                waiting.append((info.jobID, after.split(separator: " ").map(String.init)))
-            }
-            if info.state.isTerminal, ad.int("JobStatus") == 5 { finishedHeld.append(info.jobID) }
-        }
-        if !waiting.isEmpty { try await resolveDependencies(waiting, queue: jobs, into: &jobs) }
-        // Held for a reason that ends the pod (memory, duration): remove them, so they do not
-        // wait in the queue for an administrator.
-        if !finishedHeld.isEmpty {
-            let result = try await run("condor_rm", finishedHeld)
-            if result.status != 0 { logger.warning("condor_rm of held jobs failed", metadata: ["jobs": "\(finishedHeld)", "error": "\(result.stderr)"]) }
+        var jobs = try Self.parseJobs(result.stdout)
+        let waiting = jobs.values.filter { $0.dependency != nil }
+        let unknown = Set(waiting.flatMap(\.dependencies)).filter { jobs[$0] == nil }
+        let history = unknown.isEmpty ? [:] : try await accounting(jobIDs: unknown.sorted())
+        for job in waiting {
+            let verdict = Self.dependency(of: job, from: { jobs[$0] ?? history[$0] })
+            jobs[job.jobID]?.dependency = verdict
+            jobs[job.jobID]?.reason = verdict.rawValue
         }
         return jobs
     }
 
-    /// Releases held jobs whose dependencies all completed with exit code 0; marks those with
-    /// a failed dependency.
-    func resolveDependencies(_ waiting: [(id: String, after: [String])], queue: [String: SlurmJobInfo],
-                             into jobs: inout [String: SlurmJobInfo]) async throws(AgentError) {
-        let unknown = Set(waiting.flatMap(\.after)).filter { queue[$0] == nil }
-        let history = unknown.isEmpty ? [:] : try await accounting(jobIDs: unknown.sorted())
-        var release: [String] = []
-        for (id, after) in waiting {
-            let states = after.map { queue[$0] ?? history[$0] }
-            if states.allSatisfy({ $0?.state == .completed }) {
-                release.append(id)
-                jobs[id]?.reason = nil
-            } else if states.contains(where: { $0.map { $0.state.isTerminal && $0.state != .completed } ?? false }) {
-                jobs[id]?.reason = "DependencyNeverSatisfied"
+    /// Where `job`'s dependencies stand: met when every one succeeded, never satisfied when
+    /// one ended otherwise, else waiting (also for one neither the queue nor the history knows).
+    static func dependency(of job: BatchJobStatus, from status: (String) -> BatchJobStatus?) -> BatchJobStatus.Dependency {
+        let phases = job.dependencies.map { status($0)?.phase }
+        if phases.allSatisfy({ $0 == .succeeded }) { return .met }
+        if phases.contains(where: { $0.map { $0.isTerminal && $0 != .succeeded } ?? false }) { return .neverSatisfied }
+        return .waiting
+    }
+
+    // MARK: - Reconcile
+
+    /// HTCondor has no job dependencies and leaves a job held for exceeding its memory or
+    /// time in the queue: the agent releases a held job once its dependencies all succeeded
+    /// (`condor_release`) and removes jobs held for a reason that ends them (`condor_rm`).
+    /// A step another caller already took (the job is no longer held) shows in the next answer.
+    public func reconcile(_ jobs: [String: BatchJobStatus]) async throws(AgentError) -> [ReconcileStep] {
+        let release = jobs.values.filter { $0.held && $0.dependency == .met }.map(\.jobID).sorted()
+        let remove = jobs.values.filter { $0.held && $0.phase.isTerminal }.sorted { $0.jobID < $1.jobID }
+        var steps: [ReconcileStep] = []
+        if !release.isEmpty {
+            let result = try await run("condor_release", release)
+            if result.status == 0 {
+                steps += release.map { .release(jobID: $0) }
             } else {
-                jobs[id]?.reason = "Dependency"
+                logger.notice("condor_release did not release every job", metadata: ["jobs": "\(release)", "error": "\(result.stderr)"])
             }
         }
-        guard !release.isEmpty else { return }
-        // Another caller may have released some already; the next poll shows the outcome.
-        let result = try await run("condor_release", release)
-        if result.status != 0 {
-            logger.notice("condor_release did not release every job", metadata: ["jobs": "\(release)", "error": "\(result.stderr)"])
+        if !remove.isEmpty {
+            let result = try await run("condor_rm", remove.map(\.jobID))
+            if result.status == 0 {
+                steps += remove.map { .remove(jobID: $0.jobID, reason: $0.reason ?? $0.phase.rawValue) }
+            } else {
+                logger.warning("condor_rm of held jobs failed", metadata: ["jobs": "\(remove.map(\.jobID))", "error": "\(result.stderr)"])
+            }
         }
-        for id in release { jobs[id]?.state = .pending }
+        return steps
     }
 
-    static func waitsForDependencies(_ ad: ClassAd) -> Bool {
-        ad.int("JobStatus") == 5 && ad["DTEAfter"] != nil && ad["DTESiteHold"]?.bool != true
-            && [1, 15].contains(ad.int("HoldReasonCode") ?? 15)
-    }
-
-    public func accounting(jobIDs: [String]) async throws(AgentError) -> [String: SlurmJobInfo] {
-        var found: [String: SlurmJobInfo] = [:]
-        let ids = jobIDs.filter { !$0.isEmpty && $0.allSatisfy(\.isNumber) }
+    public func accounting(jobIDs: [String]) async throws(AgentError) -> [String: BatchJobStatus] {
+        var found: [String: BatchJobStatus] = [:]
+        let ids = jobIDs.filter(BatchJobStatus.isJobID)
         for start in stride(from: 0, to: ids.count, by: 200) {
             let chunk = ids[start..<min(start + 200, ids.count)]
             let constraint = chunk.map { "ClusterId == \($0)" }.joined(separator: " || ")
@@ -244,7 +277,7 @@ public struct HTCondorCLI: BatchBackend {
                                                           "-constraint", constraint])
             guard result.status == 0 else { throw Self.failure("condor_history", result) }
             for ad in try Self.parseAds(result.stdout, what: "condor_history") {
-                if let info = Self.jobInfo(ad) { found[info.jobID] = info }
+                if let info = Self.jobStatus(ad) { found[info.jobID] = info }
             }
         }
         return found
@@ -328,47 +361,60 @@ public struct HTCondorCLI: BatchBackend {
         }
     }
 
-    static func parseJobs(_ text: String) throws(AgentError) -> [String: SlurmJobInfo] {
-        var jobs: [String: SlurmJobInfo] = [:]
-        for ad in try parseAds(text, what: "condor_q") { if let info = jobInfo(ad) { jobs[info.jobID] = info } }
+    static func parseJobs(_ text: String) throws(AgentError) -> [String: BatchJobStatus] {
+        var jobs: [String: BatchJobStatus] = [:]
+        for ad in try parseAds(text, what: "condor_q") { if let info = jobStatus(ad) { jobs[info.jobID] = info } }
         return jobs
     }
 
-    /// HTCondor's job state in the agent's terms. JobStatus: 1 idle, 2 running, 3 removed,
-    /// 4 completed, 5 held, 6 transferring output, 7 suspended. Holds that end a job
-    /// (memory, allowed duration, a job that cannot start) are final; holds on request wait.
-    static func jobInfo(_ ad: ClassAd) -> SlurmJobInfo? {
-        guard let cluster = ad.int("ClusterId") else { return nil }
-        var info = SlurmJobInfo(jobID: String(cluster), state: .unknown, comment: ad["DTEComment"]?.string)
+    /// HTCondor's names of its JobStatus numbers (kept as a status's `detail`).
+    static let statusNames = [1: "Idle", 2: "Running", 3: "Removed", 4: "Completed", 5: "Held", 6: "Transferring Output",
+                              7: "Suspended"]
+
+    /// A job ad in neutral terms. JobStatus: 1 idle, 2 running, 3 removed, 4 completed, 5 held,
+    /// 6 transferring output, 7 suspended. Holds that end a job (memory, allowed duration, a
+    /// job that cannot start) are final; holds on request (codes 1, 15, 16) wait. A job the
+    /// agent submitted held for its dependencies (`DTEAfter`, not held by the site) says so.
+    static func jobStatus(_ ad: ClassAd) -> BatchJobStatus? {
+        guard let cluster = ad.int("ClusterId"), cluster >= 0 else { return nil }
+        let code = ad.int("JobStatus")
+        var info = BatchJobStatus(jobID: String(cluster), phase: .unknown, detail: code.flatMap { statusNames[$0] },
+                                  comment: ad["DTEComment"]?.string)
         if let start = ad.int("JobCurrentStartDate"), start > 0 { info.startTime = Double(start) }
         if let end = ad.int("CompletionDate"), end > 0 { info.endTime = Double(end) }
-        switch ad.int("JobStatus") {
-        case 1: info.state = .pending
-        case 2, 6: info.state = .running
-        case 7: info.state = .suspended
+        let leftAt = ad.int("EnteredCurrentStatus").map(Double.init)
+        switch code {
+        case 1: info.phase = .queued
+        case 2, 6: info.phase = .running
+        case 7: info.phase = .suspended
         case 3:
-            info.state = .cancelled
-            info.endTime = info.endTime ?? ad.int("EnteredCurrentStatus").map(Double.init)
+            info.phase = .cancelled
+            info.endTime = info.endTime ?? leftAt
         case 4:
             if ad["ExitBySignal"]?.bool == true {
-                info.state = .failed
+                info.phase = .failed
                 info.signal = ad.int("ExitSignal")
                 info.exitCode = info.signal.map { 128 + $0 }
             } else {
                 info.exitCode = ad.int("ExitCode")
-                info.state = (info.exitCode ?? 0) == 0 ? .completed : .failed
+                info.phase = info.exitCode == 0 ? .succeeded : .failed
+                if info.exitCode == nil { info.reason = "HTCondor reported no exit code" }
             }
         case 5:
-            let code = ad.int("HoldReasonCode") ?? 0
+            info.held = true
             info.reason = ad["HoldReason"]?.string
-            switch code {
-            case 1, 15, 16: info.state = .pending
-            case 34: info.state = .outOfMemory
-            case 46, 47: info.state = .timeout
-            default: info.state = .failed
+            switch ad.int("HoldReasonCode") ?? 0 {
+            case 1, 15, 16: info.phase = .queued
+            case 34: info.phase = .outOfMemory
+            case 46, 47: info.phase = .timedOut
+            default: info.phase = .failed
             }
-            if info.state.isTerminal { info.endTime = info.endTime ?? ad.int("EnteredCurrentStatus").map(Double.init) }
-        default: info.state = .unknown
+            if info.phase.isTerminal { info.endTime = info.endTime ?? leftAt }
+            if info.phase == .queued, ad["DTESiteHold"]?.bool != true, let after = ad["DTEAfter"]?.string {
+                info.dependencies = after.split(separator: " ").map(String.init).filter(BatchJobStatus.isJobID)
+                if !info.dependencies.isEmpty { info.dependency = .waiting }
+            }
+        default: info.phase = .unknown
         }
         return info
     }

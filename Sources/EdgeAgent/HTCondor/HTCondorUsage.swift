@@ -8,7 +8,7 @@ extension HTCondorCLI {
                                   "RequestCpus", "RequestGpus", "AccountingGroup", "LastRemoteHost"]
 
     public func usage(jobIDs: [String]) async throws(AgentError) -> [String: JobUsage] {
-        let ids = jobIDs.filter { !$0.isEmpty && $0.utf8.count <= 20 && $0.allSatisfy(\.isNumber) }
+        let ids = jobIDs.filter(BatchJobStatus.isJobID)
         guard !ids.isEmpty else { return [:] }
         let constraint = ids.map { "ClusterId == \($0)" }.joined(separator: " || ")
         let result = try await run("condor_history", ["-json", "-attributes", Self.usageAttributes.joined(separator: ","),
@@ -23,7 +23,7 @@ extension HTCondorCLI {
     static func parseUsage(_ text: String) throws(AgentError) -> [String: JobUsage] {
         var jobs: [String: JobUsage] = [:]
         for ad in try parseAds(text, what: "condor_history") {
-            guard let info = jobInfo(ad), info.state.isTerminal else { continue }
+            guard let info = jobStatus(ad), info.phase.isTerminal else { continue }
             func number(_ key: String, _ range: ClosedRange<Int>) -> Int? {
                 guard case .number(let value) = ad[key] else { return nil }
                 return Checked.reported(value, range)
@@ -37,7 +37,7 @@ extension HTCondorCLI {
             let (cpu, overflow) = user.addingReportingOverflow(system)
             let host = ad["LastRemoteHost"]?.string.flatMap(Checked.reportedText)
             jobs[info.jobID] = JobUsage(
-                state: info.state, exitCode: info.exitCode.flatMap { UsageLimits.exitCode.contains($0) ? $0 : nil },
+                state: info.phase, exitCode: info.exitCode.flatMap { UsageLimits.exitCode.contains($0) ? $0 : nil },
                 signal: info.signal.flatMap { UsageLimits.exitCode.contains($0) ? $0 : nil },
                 submitTime: time("QDate"), startTime: time("JobCurrentStartDate") ?? time("JobStartDate"),
                 endTime: time("CompletionDate") ?? time("EnteredCurrentStatus"),

@@ -2,7 +2,7 @@ import Foundation
 
 /// What Slurm is asked for: the structured request behind a pod's `sbatch`.
 /// The CLI backend writes it as `#SBATCH` lines; the libslurm backend fills a job descriptor.
-public struct SlurmJobRequest: Codable, Sendable, Hashable {
+public struct BatchJobRequest: Codable, Sendable, Hashable {
     public var name: String
     public var partition: String?
     public var account: String?
@@ -86,7 +86,7 @@ public struct PodJob: Sendable, Hashable {
     public var name: String
     /// The pod folder (absolute).
     public var podDir: String
-    public var request: SlurmJobRequest
+    public var request: BatchJobRequest
     /// Folders to create (relative to `podDir`) with their modes, parents first.
     public var directories: [(path: String, mode: Int)]
     /// Files to write, volumes and environment files included (secrets with mode 0600).

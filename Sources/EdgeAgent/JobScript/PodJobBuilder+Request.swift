@@ -43,7 +43,7 @@ extension PodJobBuilder {
     }
 
     func jobRequest(pod: Pod, podDir: String, afterOK: [String], annotations pa: PodAnnotations,
-                    gpu: GPUResource?) throws(AgentError) -> SlurmJobRequest {
+                    gpu: GPUResource?) throws(AgentError) -> BatchJobRequest {
         var regular = Amount()
         for container in pod.spec.containers {
             let a = try amount(container.resources)
@@ -94,7 +94,7 @@ extension PodJobBuilder {
         let account = try runAs(pod)
         let model = try slurmName(Annotation.gpuModel, nil) ?? pa.flags.gpuModel
             ?? (askedGPUs > 0 ? gpu?.model : nil) ?? flavor?.options.gpuModel
-        return SlurmJobRequest(
+        return BatchJobRequest(
             name: "\(pod.metadata.namespace).\(pod.metadata.name)",
             partition: try slurmName(Annotation.partition, pa.flags.partition ?? flavor?.options.partition ?? configuration.partition),
             account: try slurmName(Annotation.account, pa.flags.account ?? flavor?.options.account ?? configuration.account),

@@ -311,7 +311,7 @@ public struct PodJobBuilder: Sendable {
     /// `job.slurm`: the `#SBATCH` header, then the runner itself. Slurm keeps the script it
     /// was given, so what runs never depends on a file in the pod folder (which the job's
     /// user may write).
-    static func batchScript(request: SlurmJobRequest, runner: String, shell: String = "/bin/bash") -> String {
+    static func batchScript(request: BatchJobRequest, runner: String, shell: String = "/bin/bash") -> String {
         var lines = ["#!\(shell)"]
         lines += request.sbatchOptions.map { "#SBATCH \($0)" }
         var body = Substring(runner)
@@ -322,7 +322,7 @@ public struct PodJobBuilder: Sendable {
     /// Where the agent keeps the script it submits: `<pod folder>/job.slurm`, or, when the
     /// job runs as another account (whose pod folder it is), `<work-dir>/.scripts/<folder>.slurm`,
     /// which only the agent can read and write. Recovery after a restart reads it back from there.
-    public func scriptPath(podDir: String, request: SlurmJobRequest) -> String {
+    public func scriptPath(podDir: String, request: BatchJobRequest) -> String {
         guard request.userID != nil else { return (podDir as NSString).appendingPathComponent("job.slurm") }
         return PodFolder.agentScriptPath(podDir: podDir)
     }

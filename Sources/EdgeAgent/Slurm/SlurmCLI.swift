@@ -8,6 +8,7 @@ public struct SlurmCLI: BatchBackend {
     /// The environment sbatch runs with (and the job inherits): a clean one, never the agent's.
     public var environment: [String: String]
     public var timeouts: BackendTimeouts
+    public var schedulerName: String { "Slurm" }
 
     public init(logger: Logger, environment: [String: String] = SlurmCLI.jobEnvironment(),
                 timeouts: BackendTimeouts = BackendTimeouts()) {
@@ -43,12 +44,12 @@ public struct SlurmCLI: BatchBackend {
         return env
     }
 
-    public func submit(_ request: SlurmJobRequest, script: String, scriptPath: String) async throws(AgentError) -> String {
+    public func submit(_ request: BatchJobRequest, script: String, scriptPath: String) async throws(AgentError) -> String {
         let result = try await run("sbatch", ["--parsable", scriptPath])
         guard result.status == 0 else { throw Self.failure("sbatch", result) }
         let first = result.stdout.split(whereSeparator: \.isNewline).last.map(String.init) ?? ""
         let id = first.split(separator: ";").first.map(String.init) ?? ""
-        guard !id.isEmpty, id.allSatisfy(\.isNumber) else {
+        guard BatchJobStatus.isJobID(id) else {
             throw AgentError(.backendFailure, "sbatch printed no job id", detail: result.stdout)
         }
         return id
@@ -65,28 +66,33 @@ public struct SlurmCLI: BatchBackend {
         throw Self.failure("scancel \(jobID)", result)
     }
 
-    public func jobs() async throws(AgentError) -> [String: SlurmJobInfo] {
-        let result = try await run("squeue", ["-h", "-a", "-t", "all", "-o", "%i|%T|%r|%U|%k"], poll: true)
+    public func jobs() async throws(AgentError) -> [String: BatchJobStatus] {
+        let result = try await run("squeue", ["-h", "-a", "-t", "all", "-o", "%i|%T|%r|%U|%S|%k"], poll: true)
         guard result.status == 0 else { throw Self.failure("squeue", result) }
         return Self.parseSqueue(result.stdout)
     }
 
-    static func parseSqueue(_ text: String) -> [String: SlurmJobInfo] {
-        var jobs: [String: SlurmJobInfo] = [:]
+    /// Parses `id|state|reason|uid|start|comment` lines (the comment last: it may hold `|`).
+    static func parseSqueue(_ text: String) -> [String: BatchJobStatus] {
+        var jobs: [String: BatchJobStatus] = [:]
+        let formatter = localTimeFormatter()
         for line in text.split(whereSeparator: \.isNewline) {
-            let fields = line.split(separator: "|", maxSplits: 4, omittingEmptySubsequences: false).map(String.init)
-            guard fields.count >= 2 else { continue }
-            let comment = fields.count > 4 && fields[4] != "(null)" ? fields[4] : nil
-            let reason = fields.count > 2 && fields[2] != "None" ? fields[2] : nil
-            jobs[fields[0]] = SlurmJobInfo(jobID: fields[0], state: SlurmJobInfo.State(slurm: fields[1]),
-                                           reason: reason, comment: comment, userID: fields.count > 3 ? Int(fields[3]) : nil)
+            let fields = line.split(separator: "|", maxSplits: 5, omittingEmptySubsequences: false).map(String.init)
+            guard fields.count >= 2, BatchJobStatus.isJobID(fields[0]) else { continue }
+            let comment = fields.count > 5 && fields[5] != "(null)" ? fields[5] : nil
+            let state = SlurmState(slurm: fields[1])
+            // A pending job's `%S` is only the expected start.
+            let started = state.phase != .queued && fields.count > 4 ? Self.localTime(fields[4], formatter) : nil
+            jobs[fields[0]] = BatchJobStatus(slurmJobID: fields[0], state: state,
+                                             reason: fields.count > 2 ? fields[2] : nil, comment: comment, startTime: started,
+                                             userID: fields.count > 3 ? Int(fields[3]) : nil)
         }
         return jobs
     }
 
-    public func accounting(jobIDs: [String]) async throws(AgentError) -> [String: SlurmJobInfo] {
+    public func accounting(jobIDs: [String]) async throws(AgentError) -> [String: BatchJobStatus] {
         guard !jobIDs.isEmpty else { return [:] }
-        var found: [String: SlurmJobInfo] = [:]
+        var found: [String: BatchJobStatus] = [:]
         for chunk in stride(from: 0, to: jobIDs.count, by: 500).map({ Array(jobIDs[$0..<min($0 + 500, jobIDs.count)]) }) {
             let result = try await run(
                 "sacct", ["-n", "-P", "-X", "-j", chunk.joined(separator: ","), "-o", "JobID,State,ExitCode,Start,End"],
@@ -97,7 +103,7 @@ public struct SlurmCLI: BatchBackend {
         return found
     }
 
-    public func accounting(submittedSince since: Double, userID: Int?) async throws(AgentError) -> [String: SlurmJobInfo] {
+    public func accounting(submittedSince since: Double, userID: Int?) async throws(AgentError) -> [String: BatchJobStatus] {
         let start = Self.localTimeText(since)
         let who = userID.map { ["-u", String($0)] } ?? ["-a"]
         let result = try await run(
@@ -110,40 +116,42 @@ public struct SlurmCLI: BatchBackend {
     }
 
     static func localTimeText(_ seconds: Double) -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone.current
-        formatter.dateFormat = "yyyy-MM-dd'T'HH:mm:ss"
-        return formatter.string(from: Date(timeIntervalSince1970: seconds))
+        localTimeFormatter().string(from: Date(timeIntervalSince1970: seconds))
     }
 
     /// Parses `JobID|State|ExitCode[|Start|End[|UID|Submit|WorkDir|Comment]]` lines.
-    static func parseSacct(_ text: String) -> [String: SlurmJobInfo] {
-        var jobs: [String: SlurmJobInfo] = [:]
+    static func parseSacct(_ text: String) -> [String: BatchJobStatus] {
+        var jobs: [String: BatchJobStatus] = [:]
+        let formatter = localTimeFormatter()
         for line in text.split(whereSeparator: \.isNewline) {
             let fields = line.split(separator: "|", maxSplits: 8, omittingEmptySubsequences: false).map(String.init)
-            guard fields.count >= 3, !fields[0].isEmpty, fields[0].allSatisfy(\.isNumber) else { continue }
-            let codes = fields[2].split(separator: ":").map { Int($0) }
-            var job = SlurmJobInfo(
-                jobID: fields[0], state: SlurmJobInfo.State(slurm: fields[1]),
+            guard fields.count >= 3, BatchJobStatus.isJobID(fields[0]) else { continue }
+            let codes = fields[2].split(separator: ":", maxSplits: 2).map { Int($0) }
+            jobs[fields[0]] = BatchJobStatus(
+                slurmJobID: fields[0], state: SlurmState(slurm: fields[1]),
                 exitCode: codes.first ?? nil, signal: codes.count > 1 ? codes[1] : nil,
                 comment: fields.count > 8 && !fields[8].isEmpty ? fields[8] : nil,
-                startTime: fields.count > 3 ? Self.localTime(fields[3]) : nil,
-                endTime: fields.count > 4 ? Self.localTime(fields[4]) : nil,
+                startTime: fields.count > 3 ? Self.localTime(fields[3], formatter) : nil,
+                endTime: fields.count > 4 ? Self.localTime(fields[4], formatter) : nil,
+                submitTime: fields.count > 6 ? Self.localTime(fields[6], formatter) : nil,
                 userID: fields.count > 5 ? Int(fields[5]) : nil,
                 workDir: fields.count > 7 && !fields[7].isEmpty ? fields[7] : nil)
-            job.submitTime = fields.count > 6 ? Self.localTime(fields[6]) : nil
-            jobs[fields[0]] = job
         }
         return jobs
     }
 
     /// Slurm prints times as local `YYYY-MM-DDTHH:MM:SS`.
-    static func localTime(_ text: String) -> Double? {
+    static func localTimeFormatter() -> DateFormatter {
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
         formatter.timeZone = TimeZone.current
         formatter.dateFormat = "yyyy-MM-dd'T'HH:mm:ss"
+        return formatter
+    }
+
+    /// A time Slurm printed (`N/A`, `Unknown`, `None` and garbage: nil).
+    static func localTime(_ text: String, _ formatter: DateFormatter = localTimeFormatter()) -> Double? {
+        guard text.utf8.count == 19, text.utf8.first.map({ $0 >= 48 && $0 <= 57 }) == true else { return nil }
         return formatter.date(from: text)?.timeIntervalSince1970
     }
 

@@ -19,6 +19,7 @@ public struct SlurmLibrary: BatchBackend {
     /// (about 2.5 KB each in libslurm's answer; a large site holds 100,000 and more).
     let pollUser: uid_t?
     let timeouts: BackendTimeouts
+    public var schedulerName: String { "Slurm" }
 
     /// `pollUser` defaults to the agent's account when that is not root: such an agent can
     /// only have submitted jobs as itself. A root agent (which may submit for other users
@@ -34,7 +35,7 @@ public struct SlurmLibrary: BatchBackend {
         SlurmLibraryQueue.initialize()
     }
 
-    public func submit(_ request: SlurmJobRequest, script: String, scriptPath: String) async throws(AgentError) -> String {
+    public func submit(_ request: BatchJobRequest, script: String, scriptPath: String) async throws(AgentError) -> String {
         if !request.extraFlags.isEmpty { return try await cli.submit(request, script: script, scriptPath: scriptPath) }
         let environment = self.environment
         let comment = request.comment
@@ -50,7 +51,7 @@ public struct SlurmLibrary: BatchBackend {
         SlurmLibraryQueue.pending.contains(comment)
     }
 
-    static func submitBlocking(_ request: SlurmJobRequest, script: String, environment: [String]) -> Result<String, AgentError> {
+    static func submitBlocking(_ request: BatchJobRequest, script: String, environment: [String]) -> Result<String, AgentError> {
         var allocated: [UnsafeMutablePointer<CChar>] = []
         func c(_ text: String?) -> UnsafeMutablePointer<CChar>? {
             guard let text, let pointer = strdup(text) else { return nil }
@@ -157,14 +158,14 @@ public struct SlurmLibrary: BatchBackend {
         return uid == 0 ? nil : uid
     }
 
-    public func jobs() async throws(AgentError) -> [String: SlurmJobInfo] {
+    public func jobs() async throws(AgentError) -> [String: BatchJobStatus] {
         let result: Result<JobSnapshot?, AgentError> = await SlurmLibraryQueue.run(timeout: timeouts.poll, what: "job list") {
             Self.loadJobs(commentPrefix: nil, since: nil, user: nil)
         }
         return try result.get()?.jobs ?? [:]
     }
 
-    public func jobs(commentPrefix: String) async throws(AgentError) -> [String: SlurmJobInfo] {
+    public func jobs(commentPrefix: String) async throws(AgentError) -> [String: BatchJobStatus] {
         let user = pollUser
         let result: Result<JobSnapshot?, AgentError> = await SlurmLibraryQueue.run(timeout: timeouts.poll, what: "job list") {
             Self.loadJobs(commentPrefix: commentPrefix, since: nil, user: user)
@@ -199,7 +200,7 @@ public struct SlurmLibrary: BatchBackend {
         guard let response else { return .failure(AgentError(.backendFailure, "libslurm returned no job list")) }
         defer { slurm_free_job_info_msg(response) }
         let updated = Double(response.pointee.last_update)
-        var jobs: [String: SlurmJobInfo] = [:]
+        var jobs: [String: BatchJobStatus] = [:]
         let count = Int(response.pointee.record_count)
         if commentPrefix == nil { jobs.reserveCapacity(count) }
         guard let array = response.pointee.job_array else { return .success(JobSnapshot(jobs: jobs, updated: updated)) }
@@ -210,43 +211,27 @@ public struct SlurmLibrary: BatchBackend {
                 guard let comment = job.comment, strncmp(comment, prefix, prefix.count) == 0 else { continue }
             }
             let id = String(job.job_id)
-            let base = job.job_state & UInt32(JOB_STATE_BASE)
-            let state: SlurmJobInfo.State
-            switch base {
-            case 0: state = .pending
-            case 1: state = (job.job_state & UInt32(1 << 15) /* JOB_COMPLETING */) != 0 ? .completing : .running
-            case 2: state = .suspended
-            case 3: state = .completed
-            case 4: state = .cancelled
-            case 5: state = .failed
-            case 6: state = .timeout
-            case 7: state = .nodeFail
-            case 8: state = .preempted
-            case 9: state = .bootFail
-            case 10: state = .deadline
-            case 11: state = .outOfMemory
-            default: state = .unknown
-            }
-            let status = job.exit_code
-            let signal = Int(status & 0x7f)
-            let exit = Int((status >> 8) & 0xff)
+            let state = SlurmState(jobState: job.job_state)
+            let ended = state.phase.isTerminal
             var reason: String?
             if job.state_reason != 0, let text = slurm_job_reason_string(Int32(job.state_reason)) {
                 reason = String(cString: text)
             }
-            jobs[id] = SlurmJobInfo(
-                jobID: id, state: state,
-                exitCode: state.isTerminal ? exit : nil, signal: state.isTerminal ? signal : nil,
-                reason: reason, comment: job.comment.map { String(cString: $0) },
+            var status = BatchJobStatus(
+                slurmJobID: id, state: state, reason: reason,
+                exitCode: ended ? Int((job.exit_code >> 8) & 0xff) : nil, signal: ended ? Int(job.exit_code & 0x7f) : nil,
+                comment: job.comment.map { String(cString: $0) },
                 startTime: job.start_time > 0 ? Double(job.start_time) : nil,
-                endTime: job.end_time > 0 && state.isTerminal ? Double(job.end_time) : nil,
+                endTime: job.end_time > 0 && ended ? Double(job.end_time) : nil,
+                submitTime: job.submit_time > 0 ? Double(job.submit_time) : nil,
                 userID: Int(job.user_id))
-            jobs[id]?.submitTime = job.submit_time > 0 ? Double(job.submit_time) : nil
+            if job.priority == 0 && state == .pending { status.held = true }
+            jobs[id] = status
         }
         return .success(JobSnapshot(jobs: jobs, updated: updated))
     }
 
-    public func accounting(jobIDs: [String]) async throws(AgentError) -> [String: SlurmJobInfo] {
+    public func accounting(jobIDs: [String]) async throws(AgentError) -> [String: BatchJobStatus] {
         try await cli.accounting(jobIDs: jobIDs)
     }
 
@@ -254,7 +239,7 @@ public struct SlurmLibrary: BatchBackend {
         try await cli.usage(jobIDs: jobIDs)
     }
 
-    public func accounting(submittedSince since: Double, userID: Int?) async throws(AgentError) -> [String: SlurmJobInfo] {
+    public func accounting(submittedSince since: Double, userID: Int?) async throws(AgentError) -> [String: BatchJobStatus] {
         try await cli.accounting(submittedSince: since, userID: userID)
     }
 

@@ -9,7 +9,7 @@ extension SlurmCLI {
     /// What the finished jobs among `jobIDs` used; jobs accounting does not hold yet, or
     /// holds as not ended, are left out (asked again later).
     public func usage(jobIDs: [String]) async throws(AgentError) -> [String: JobUsage] {
-        let ids = jobIDs.filter { !$0.isEmpty && $0.utf8.count <= 20 && $0.allSatisfy(\.isNumber) }
+        let ids = jobIDs.filter(BatchJobStatus.isJobID)
         guard !ids.isEmpty else { return [:] }
         var env = environment
         // Times in UTC, whatever the host's zone (and no daylight-saving ambiguity).
@@ -32,8 +32,8 @@ extension SlurmCLI {
             guard f.count == usageFields.count else { continue }
             let id = f[0]
             let jobPart = id.split(separator: ".", maxSplits: 1).first ?? id
-            guard !jobPart.isEmpty, jobPart.utf8.count <= 20, jobPart.allSatisfy({ $0.isASCII && $0.isNumber }) else { continue }
             let jobID = String(jobPart)
+            guard BatchJobStatus.isJobID(jobID) else { continue }
             if id.contains(".") {
                 if let rss = memoryKiB(f[10]) { stepRSS[jobID] = max(stepRSS[jobID] ?? 0, rss) }
                 continue
@@ -41,7 +41,7 @@ extension SlurmCLI {
             // slurmdbd can hold a job's end before the rest of its record (its partition is then
             // still empty): such a job is asked again on a later poll.
             guard !f[13].isEmpty else { continue }
-            let state = SlurmJobInfo.State(slurm: String(f[1].prefix(64)))
+            let state = SlurmState(slurm: String(f[1].prefix(64))).phase
             let codes = f[2].split(separator: ":", maxSplits: 1)
             let tres = f[11]
             var usage = JobUsage(

@@ -11,27 +11,32 @@ public struct TrackedContainer: Codable, Sendable, Hashable {
     }
 }
 
-/// Maps a Slurm job state and the files its script wrote to a pod's container statuses.
+/// Maps a batch job's status (its neutral phase) and the files its script wrote to a pod's
+/// container statuses. Messages name the scheduler and keep its own words (its reason, its
+/// state's name).
 ///
-/// | Slurm | containers |
+/// | phase (Slurm; HTCondor) | containers |
 /// |---|---|
-/// | PENDING | waiting `Pending` (message: Slurm's reason) |
-/// | RUNNING, COMPLETING, SUSPENDED | from the status files: running, terminated, or waiting `PodInitializing` |
-/// | COMPLETED, FAILED | recorded exit codes; unrecorded ones `Error` with the job's exit code |
-/// | OUT_OF_MEMORY, or killed for exceeding `--mem` | `OOMKilled`, exit 137 |
-/// | TIMEOUT, DEADLINE | `SlurmJobTimeout` |
-/// | CANCELLED | `Cancelled`, exit 143 |
-/// | NODE_FAIL, BOOT_FAIL, PREEMPTED | `NodeFail`, `BootFail`, `Preempted` |
+/// | queued (PENDING, REQUEUED; Idle, held on request or for dependencies) | waiting `Pending` (message: the scheduler's reason) |
+/// | running, suspended (RUNNING, COMPLETING, SUSPENDED; Running, Transferring Output, Suspended) | from the status files: running, terminated, or waiting `PodInitializing` |
+/// | succeeded, failed (COMPLETED, FAILED; Completed, held because it cannot start) | recorded exit codes; unrecorded ones `Error` with the job's exit code |
+/// | outOfMemory (OUT_OF_MEMORY, or killed for exceeding `--mem`; held for memory) | `OOMKilled`, exit 137 |
+/// | timedOut (TIMEOUT, DEADLINE; held for its allowed duration) | `SlurmJobTimeout` |
+/// | cancelled (CANCELLED; Removed) | `Cancelled`, exit 143 |
+/// | nodeFailed, bootFailed, preempted (NODE_FAIL, BOOT_FAIL, PREEMPTED) | `NodeFail`, `BootFail`, `Preempted` |
 /// Containers that never started in a finished job are terminated `NotStarted`.
 public struct StatusMapping: Sendable {
     public var initContainers: [TrackedContainer]
     public var containers: [TrackedContainer]
     public var podDir: String
+    /// The scheduler's name in messages (`Slurm`, `HTCondor`).
+    public var scheduler: String
 
-    public init(initContainers: [TrackedContainer], containers: [TrackedContainer], podDir: String) {
+    public init(initContainers: [TrackedContainer], containers: [TrackedContainer], podDir: String, scheduler: String = "Slurm") {
         self.initContainers = initContainers
         self.containers = containers
         self.podDir = podDir
+        self.scheduler = scheduler
     }
 
     /// The outcome for one poll: the statuses and whether the pod reached its end.
@@ -41,33 +46,34 @@ public struct StatusMapping: Sendable {
         public var isTerminal: Bool
     }
 
-    /// Statuses before the job is known to Slurm (just submitted, or still submitting).
+    /// Statuses before the job is known to the scheduler (just submitted, or still submitting).
     public func submitted() -> Outcome {
-        Outcome(initContainers: initContainers.map { waiting($0, "Pending", "submitted to Slurm") },
-                containers: containers.map { waiting($0, "Pending", "submitted to Slurm") }, isTerminal: false)
+        Outcome(initContainers: initContainers.map { waiting($0, "Pending", "submitted to \(scheduler)") },
+                containers: containers.map { waiting($0, "Pending", "submitted to \(scheduler)") }, isTerminal: false)
     }
 
-    /// Maps `job` (nil: Slurm and accounting no longer know it) with the recorded files.
-    public func map(job: SlurmJobInfo?, now: Double, read: (String) -> ContainerRecord? = { _ in nil },
+    /// Maps `job` (nil: the scheduler and its accounting no longer know it) with the recorded files.
+    public func map(job: BatchJobStatus?, now: Double, read: (String) -> ContainerRecord? = { _ in nil },
                     jobOutput: () -> String? = { nil }) -> Outcome {
         let records = Dictionary(uniqueKeysWithValues: (initContainers.map { ("init-\($0.name)", $0) }
             + containers.map { ("run-\($0.name)", $0) }).map { ($0.0, read($0.0)) })
         func record(_ prefix: String) -> ContainerRecord? { records[prefix] ?? nil }
 
         guard let job else {
-            // Gone from slurmctld and accounting: the folder is all there is.
+            // Gone from the queue and accounting: the folder is all there is.
             let ending = Ending(reason: "JobLost", exitCode: 1,
-                                message: "the job is no longer known to Slurm and did not record this container's end",
+                                message: "the job is no longer known to \(scheduler) and did not record this container's end",
                                 finishedAt: now)
             return terminal(record: record, ending: ending)
         }
 
-        switch job.state {
-        case .pending, .requeued, .unknown:
-            let message = job.reason.map { "Slurm job \(job.jobID) pending: \($0)" } ?? "Slurm job \(job.jobID) pending"
+        switch job.phase {
+        case .queued, .unknown:
+            let name = "\(scheduler) job \(job.jobID)"
+            let message = job.reason.map { "\(name) pending: \($0)" } ?? "\(name) pending"
             return Outcome(initContainers: initContainers.map { waiting($0, "Pending", message) },
                            containers: containers.map { waiting($0, "Pending", message) }, isTerminal: false)
-        case .running, .completing, .suspended:
+        case .running, .suspended:
             var initStatuses: [ContainerStatus] = []
             var initDone = true
             for container in initContainers {
@@ -81,7 +87,7 @@ public struct StatusMapping: Sendable {
                 return live(container, rec)
             }
             return Outcome(initContainers: initStatuses, containers: regular, isTerminal: false)
-        default:
+        case .succeeded, .failed, .cancelled, .timedOut, .outOfMemory, .nodeFailed, .bootFailed, .preempted:
             return terminal(record: record, ending: ending(for: job, now: now, jobOutput: jobOutput))
         }
     }
@@ -93,34 +99,35 @@ public struct StatusMapping: Sendable {
         var finishedAt: Double
     }
 
-    private func ending(for job: SlurmJobInfo, now: Double, jobOutput: () -> String?) -> Ending {
+    private func ending(for job: BatchJobStatus, now: Double, jobOutput: () -> String?) -> Ending {
         let end = job.endTime ?? now
+        let name = "\(scheduler) job \(job.jobID)"
         let signalled = job.signal.map { $0 > 0 } ?? false
-        switch job.state {
+        switch job.phase {
         case .outOfMemory:
-            return Ending(reason: "OOMKilled", exitCode: 137, message: "Slurm job \(job.jobID) ran out of memory", finishedAt: end)
-        case .failed, .cancelled, .completed:
+            return Ending(reason: "OOMKilled", exitCode: 137, message: "\(name) ran out of memory", finishedAt: end)
+        case .failed, .cancelled, .succeeded:
             if let text = jobOutput(), Self.showsMemoryKill(text) {
                 return Ending(reason: "OOMKilled", exitCode: 137,
-                              message: "Slurm killed job \(job.jobID) for exceeding its memory limit", finishedAt: end)
+                              message: "\(scheduler) killed job \(job.jobID) for exceeding its memory limit", finishedAt: end)
             }
-            if job.state == .cancelled {
-                return Ending(reason: "Cancelled", exitCode: 143, message: "Slurm job \(job.jobID) was cancelled", finishedAt: end)
+            if job.phase == .cancelled {
+                return Ending(reason: "Cancelled", exitCode: 143, message: "\(name) was cancelled", finishedAt: end)
             }
             let code = signalled ? 128 + (job.signal ?? 0) : (job.exitCode.map { $0 == 0 ? 1 : $0 } ?? 1)
+            let why = job.reason.map { ": \($0)" } ?? ""
             return Ending(reason: "Error", exitCode: code,
-                          message: "Slurm job \(job.jobID) ended (\(job.state.rawValue)) before this container recorded its exit",
+                          message: "\(name) ended (\(job.stateText)\(why)) before this container recorded its exit",
                           finishedAt: end)
-        case .timeout, .deadline:
-            return Ending(reason: "SlurmJobTimeout", exitCode: 143, message: "Slurm job \(job.jobID) reached its time limit",
-                          finishedAt: end)
-        case .nodeFail:
-            return Ending(reason: "NodeFail", exitCode: 137, message: "the node of Slurm job \(job.jobID) failed", finishedAt: end)
-        case .bootFail:
-            return Ending(reason: "BootFail", exitCode: 137, message: "the node of Slurm job \(job.jobID) failed to boot", finishedAt: end)
+        case .timedOut:
+            return Ending(reason: "SlurmJobTimeout", exitCode: 143, message: "\(name) reached its time limit", finishedAt: end)
+        case .nodeFailed:
+            return Ending(reason: "NodeFail", exitCode: 137, message: "the node of \(name) failed", finishedAt: end)
+        case .bootFailed:
+            return Ending(reason: "BootFail", exitCode: 137, message: "the node of \(name) failed to boot", finishedAt: end)
         case .preempted:
-            return Ending(reason: "Preempted", exitCode: 143, message: "Slurm job \(job.jobID) was preempted", finishedAt: end)
-        default:
+            return Ending(reason: "Preempted", exitCode: 143, message: "\(name) was preempted", finishedAt: end)
+        case .queued, .running, .suspended, .unknown:
             return Ending(reason: "Error", exitCode: 1, message: nil, finishedAt: end)
         }
     }

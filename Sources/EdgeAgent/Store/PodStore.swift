@@ -25,7 +25,7 @@ public struct PodRecord: Codable, Sendable, Hashable, FetchableRecord, Persistab
     public var podDir: String
     public var initContainers: [TrackedContainer]
     public var containers: [TrackedContainer]
-    public var request: SlurmJobRequest
+    public var request: BatchJobRequest
     public var status: PodStatus?
     public var deleteRequested: Bool
     public var createdAt: Double
@@ -36,7 +36,7 @@ public struct PodRecord: Codable, Sendable, Hashable, FetchableRecord, Persistab
     public var ownerIssuer: String?
 
     public init(uid: String, namespace: String, name: String, jobID: String?, phase: Phase, podDir: String,
-                initContainers: [TrackedContainer], containers: [TrackedContainer], request: SlurmJobRequest,
+                initContainers: [TrackedContainer], containers: [TrackedContainer], request: BatchJobRequest,
                 status: PodStatus? = nil, deleteRequested: Bool = false, createdAt: Double, updatedAt: Double,
                 finishedAt: Double? = nil, ownerSubject: String = Caller.local.subject, ownerIssuer: String? = nil) {
         self.ownerSubject = ownerSubject

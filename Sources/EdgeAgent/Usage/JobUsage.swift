@@ -3,8 +3,8 @@ import Foundation
 /// What one finished job used, as the batch system's accounting reports it (`sacct`,
 /// `condor_history`). Base units: seconds, KiB; times are seconds since 1970 (UTC).
 public struct JobUsage: Sendable, Hashable, Codable {
-    /// The job's final state (`CANCELLED by 0` → `CANCELLED`).
-    public var state: SlurmJobInfo.State
+    /// The job's final phase.
+    public var state: BatchJobStatus.Phase
     public var exitCode: Int?
     public var signal: Int?
     public var submitTime: Double?
@@ -27,7 +27,7 @@ public struct JobUsage: Sendable, Hashable, Codable {
     /// The nodes it ran on (`NodeList`), for APEL's `MachineName`.
     public var nodeList: String?
 
-    public init(state: SlurmJobInfo.State, exitCode: Int? = nil, signal: Int? = nil, submitTime: Double? = nil,
+    public init(state: BatchJobStatus.Phase, exitCode: Int? = nil, signal: Int? = nil, submitTime: Double? = nil,
                 startTime: Double? = nil, endTime: Double? = nil, wallSeconds: Int = 0, cpuSeconds: Int = 0,
                 cores: Int = 0, nodes: Int = 0, maxRSSKiB: Int = 0, gpus: Int = 0, account: String? = nil,
                 queue: String? = nil, nodeList: String? = nil) {

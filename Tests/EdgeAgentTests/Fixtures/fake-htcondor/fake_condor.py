@@ -3,7 +3,8 @@
 tests on machines where HTCondor cannot be installed (Debian 12 ships no HTCondor daemons).
 
 It is NOT HTCondor: it implements only the command-line surface dte-agent's HTCondorCLI
-backend uses, with HTCondor's output formats (`condor_submit -terse`, `-json` ads, JobStatus
+backend uses (the submit description itself is read by HTCondor's own parser from its Python
+bindings), with HTCondor's output formats (`condor_submit -terse`, `-json` ads, JobStatus
 and HoldReasonCode numbers): condor_submit, condor_q, condor_history, condor_rm,
 condor_release and condor_status. Jobs run at once as local processes (vanilla universe,
 shared filesystem), `hold = true` jobs wait for condor_release, `allowed_job_duration` puts
@@ -81,20 +82,10 @@ def all_ads(folder):
     return ads
 
 
-def classad_literal(text):
-    text = text.strip()
-    if text.startswith('"') and text.endswith('"'):
-        return re.sub(r'\\(.)', r'\1', text[1:-1])
-    if text.lower() in ("true", "false"):
-        return text.lower() == "true"
-    try:
-        return int(text)
-    except ValueError:
-        return text
-
-
 def parse_environment(value):
-    """`"K='v' K2='a b'"` (the new syntax) into a dict."""
+    """`"K='v' K2='a b'"` (the submit language's "new syntax", after macro expansion) into a
+    dict: the whole value in double quotes, a double quote inside doubled; pairs separated by
+    spaces; a value in single quotes may hold spaces, a single quote inside doubled."""
     value = value.strip()
     if value.startswith('"') and value.endswith('"'):
         value = value[1:-1].replace('""', '"')
@@ -104,23 +95,33 @@ def parse_environment(value):
     return env
 
 
+def read_submit_file(name):
+    """The submit description as HTCondor reads it: parsed and macro-expanded by HTCondor's own
+    submit-language parser (htcondor2.Submit, from the PyPI wheel scripts/install-deps.sh
+    installs); `+Attr`/`MY.Attr` values are evaluated by its ClassAd library."""
+    try:
+        import classad2
+        import htcondor2
+    except ImportError:
+        sys.exit("fake condor: the htcondor Python bindings are missing (scripts/install-deps.sh installs them)")
+    with open(name) as f:
+        description = htcondor2.Submit(f.read())
+    settings, custom = {}, {}
+    for key in description.keys():
+        value = description.expand(key)
+        if key.startswith("MY."):
+            custom[key[3:]] = classad2.ExprTree(value).eval()
+        else:
+            settings[key.lower()] = value
+    return settings, custom
+
+
 def submit(args):
     terse = "-terse" in args
     files = [a for a in args if not a.startswith("-")]
     if len(files) != 1:
         sys.exit("condor_submit: one submit file expected")
-    settings, custom = {}, {}
-    with open(files[0]) as f:
-        for line in f:
-            line = line.strip()
-            if not line or line.startswith("#") or line.lower().startswith("queue"):
-                continue
-            key, _, value = line.partition("=")
-            key, value = key.strip(), value.strip()
-            if key.startswith("+"):
-                custom[key[1:]] = classad_literal(value)
-            else:
-                settings[key.lower()] = value
+    settings, custom = read_submit_file(files[0])
     for required in ("executable", "initialdir", "output", "error"):
         if required not in settings:
             sys.exit("condor_submit: %s is not set" % required)
@@ -304,10 +305,16 @@ def status(args):
 
 
 def main():
-    setup()
     command, args = sys.argv[1], sys.argv[2:]
+    if command != "_expand":  # reading a description needs no pool
+        setup()
     if command == "_run":
         run_job(int(args[0]))
+    elif command == "_expand":
+        # For tests: what HTCondor's parser makes of a submit description, as JSON.
+        settings, custom = read_submit_file(args[0])
+        print(json.dumps({"settings": settings, "custom": custom,
+                          "environment": parse_environment(settings.get("environment", ""))}))
     elif command == "condor_submit":
         submit(args)
     elif command == "condor_q":
