@@ -142,6 +142,9 @@ let package = Package(
             swiftSettings: strict
         ),
         .executableTarget(name: "agent-fuzz", dependencies: ["AgentFuzzing"], swiftSettings: strict),
+        // (scripts/fuzz.sh compiler builds compiler-fuzz: arbitrary bytes through the YAML loader and the compiler)
+        .target(name: "CompilerFuzzing", dependencies: ["DTEModel", "DTECompiler"], swiftSettings: strict),
+        .executableTarget(name: "compiler-fuzz", dependencies: ["CompilerFuzzing"], swiftSettings: strict),
 
         // MARK: tests
         .target(
@@ -194,7 +197,7 @@ let package = Package(
         .testTarget(name: "DTEPlannerTests", dependencies: ["DTEPlanner", "DTECompiler", "DTEState", "DTEModel", "DTETestSupport"], swiftSettings: strict),
         .testTarget(
             name: "DTECompilerTests",
-            dependencies: ["DTEModel", "DTECompiler", "DTEViews", "DTETestSupport"],
+            dependencies: ["DTEModel", "DTECompiler", "DTEViews", "DTETestSupport", "CompilerFuzzing"],
             exclude: ["Fixtures"],
             swiftSettings: strict
         ),

@@ -89,6 +89,12 @@ extension Checker {
         guard var v = inputValue(file: file, name, topo: topo) else {
             return .symbolic(.getInput(name: name, path: rest.map { n in n.string.map(Value.string) ?? .null }))
         }
+        if rest.isEmpty, topo.inputs.first(where: { $0.name == name })?.schema.type == PrimitiveType.integer.rawValue,
+           case .scalar(var s) = v, s.style.isQuoted, Int(s.value) != nil, !options.strict {
+            // an integer input whose default is quoted ('6') is its integer: the quotes are reported with the input
+            s.style = .plain
+            v = .scalar(s)
+        }
         for idx in rest {
             guard let next = index(v, by: idx) else {
                 return ferror("bad-function", "get_input \"\(name)\": \(Self.show(idx)) does not index into \(v.kindDescription)",

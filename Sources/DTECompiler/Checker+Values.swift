@@ -126,6 +126,28 @@ extension Checker {
         }
     }
 
+    /// A scalar of another type that arrives through a function (`get_input` of a string input
+    /// "true" where a boolean belongs, an integer input where a string belongs) and whose text reads
+    /// as the wanted type: tosca-parser passes such values on unchecked and its orchestrators
+    /// convert them, so DTE reads it too, with a warning; nil under --strict (a type mismatch).
+    func converted(_ value: Value, _ s: YAMLScalar, subject: String, ctx: EvalContext, from: String, site: Mark, path: String) -> Value? {
+        guard !options.strict else { return nil }
+        let node = YAMLNode.scalar(s)
+        let kind: String
+        switch value {
+        case .string: kind = "the string "
+        case .integer: kind = "the integer "
+        case .float: kind = "the float "
+        case .boolean: kind = "the boolean "
+        default: kind = ""
+        }
+        warning("value-converted", "\(subject): \(Self.show(node))\(from) is \(node.kindDescription), read as \(kind)\(value.display)",
+                hint: "give what it comes from the type the property has (\(Spec.parameterDefinition) and \(Spec.getInput): the input's type"
+                    + " is the value's type; dte validate --strict refuses the conversion)",
+                file: ctx.file, mark: site, path: path)
+        return value
+    }
+
     func mismatch(_ expected: String, _ node: YAMLNode, hint: String? = nil, ctx: EvalContext, subject: @autoclosure () -> String, path: @autoclosure () -> String, from: String,
                   site: Mark) {
         var h = hint
@@ -204,6 +226,9 @@ extension Checker {
         switch prim {
         case .string:
             if plain == .string { return .string(s.value) }
+            if !from.isEmpty, s.style == .plain, plain != .null, let v = converted(.string(s.value), s, subject: subject(), ctx: ctx, from: from, site: site, path: path()) {
+                return v
+            }
             if !options.strict, from.isEmpty, s.style == .plain, plain != .null {
                 // a plain true, 1 or 1.0 where a string belongs: YAML tools hand tosca-parser a
                 // bool or number there and it takes its text
@@ -214,6 +239,10 @@ extension Checker {
             mismatch("a string", node, hint: "quote it: \"\(s.value)\"", ctx: ctx, subject: subject(), path: path(), from: from, site: site)
         case .integer:
             if case .integer(let i) = plain { return .integer(i) }
+            if s.style.isQuoted, let i = Int(s.value), !from.isEmpty,
+               let v = converted(.integer(i), s, subject: subject(), ctx: ctx, from: from, site: site, path: path()) {
+                return v
+            }
             if s.style.isQuoted, let i = Int(s.value), !options.strict, from.isEmpty {
                 // tosca-parser converts a quoted integer ("-1") written where an integer is expected
                 // (not a string arriving through get_input: that is a type error wherever it came from)
@@ -229,10 +258,18 @@ extension Checker {
         case .float:
             if case .float(let d) = plain { return .float(d) }
             if case .integer(let i) = plain { return .float(Double(i)) }
+            if s.style.isQuoted, let d = Double(s.value), d.isFinite, !from.isEmpty,
+               let v = converted(.float(d), s, subject: subject(), ctx: ctx, from: from, site: site, path: path()) {
+                return v
+            }
             mismatch("a float", node, hint: s.style.isQuoted && Double(s.value) != nil ? "remove the quotes: \(s.value)" : nil,
                      ctx: ctx, subject: subject(), path: path(), from: from, site: site)
         case .boolean:
             if case .boolean(let b) = plain { return .boolean(b) }
+            if s.style.isQuoted, !from.isEmpty, let b = ["true": true, "false": false][s.value.lowercased()],
+               let v = converted(.boolean(b), s, subject: subject(), ctx: ctx, from: from, site: site, path: path()) {
+                return v
+            }
             mismatch("a boolean", node, hint: "use true or false", ctx: ctx, subject: subject(), path: path(), from: from, site: site)
         case .timestamp:
             if let t = TOSCATimestamp.parse(s.value) { return .timestamp(t) }
@@ -240,6 +277,13 @@ extension Checker {
                  ctx: ctx, subject: subject(), path: path(), site: site)
         case .version:
             if let v = TOSCAVersion.parse(s.value) { return .version(v) }
+            if !options.strict, s.style == .plain, case .integer(let major) = plain, major >= 0, let v = TOSCAVersion.parse("\(major).0") {
+                // `version: 7` (an OS release): YAML reads an integer, tosca-parser takes it as 7.0
+                warning("version-major-only", "\(subject()): \(s.value)\(from) is read as the version \(major).0, as tosca-parser reads it",
+                        hint: "write \(major).0 (\(Spec.version): a version has at least major.minor; dte validate --strict refuses a lone major number)",
+                        file: ctx.file, mark: site, path: path())
+                return .version(v)
+            }
             fail("bad-version", "\(Self.show(node))\(from) is not a version", hint: "use major.minor[.fix[.qualifier[-build]]], e.g. 1.4 or 2.0.1",
                  ctx: ctx, subject: subject(), path: path(), site: site)
         case .null:
@@ -334,109 +378,6 @@ extension Checker {
                 checkTyped(e.value, type: "any", entry: nil, key: nil, constraints: [], ctx: ctx, subject: subject(), path: path() + "." + e.key,
                            origin: nil, site: e.value.mark, depth: depth).map { Value.MapEntry(key: e.key, value: $0) }
             })
-        }
-    }
-
-    // MARK: - constraints
-
-    /// The typed constraints of a schema (parsed once; problems in them reported once, where written).
-    func constraints(for schema: SchemaDefinition, table: TypeTable, file: String) -> [Constraint] {
-        let id = ObjectIdentifier(schema)
-        if let c = constraintCache[id] { return c }
-        var out: [Constraint] = []
-        var prim = PrimitiveType.named(schema.type)
-        if prim == nil, let dt = table.lookup(.data, schema.type) { prim = table.primitiveBase(dt) }
-        for (i, clause) in schema.constraints.enumerated() {
-            let path = schema.source.path + ".constraints.\(i)"
-            if let c = parseConstraint(clause, type: prim, typeName: schema.type, table: table, file: file, path: path) { out.append(c) }
-        }
-        constraintCache[id] = out
-        return out
-    }
-
-    func dataTypeConstraints(_ dt: TypeDefinition, primitive: PrimitiveType, table: TypeTable) -> [Constraint] {
-        let schema = SchemaDefinition(type: primitive.rawValue, typeMark: dt.source.mark, description: nil, constraints: dt.constraints,
-                                      entrySchema: nil, keySchema: nil, source: dt.source)
-        let id = ObjectIdentifier(dt)
-        if let c = constraintCache[id] { return c }
-        let quietStart = diagnostics.count
-        let c = constraints(for: schema, table: table, file: dt.source.file)
-        if diagnostics.count > quietStart { removeDiagnostics(from: quietStart) }  // reported with the type definition
-        constraintCache[id] = c
-        return c
-    }
-
-    func parseConstraint(_ clause: YAMLNode, type: PrimitiveType?, typeName: String, table: TypeTable, file: String, path: String) -> Constraint? {
-        guard case .mapping(let entries, _) = clause, entries.count == 1 else {
-            error("bad-constraint", "a constraint must be a map with one operator, e.g. { greater_or_equal: 1 }",
-                  hint: "operators: " + Constraint.operators.joined(separator: ", "), file: file, mark: clause.mark, path: path)
-            return nil
-        }
-        let e = entries[0]
-        let ctx = EvalContext(file: file, filePath: nil, selfNode: nil, table: table)
-        // in_range on a range (PortSpec's source_range: in_range [1, 65535]) bounds both ends: its operands are integers
-        let operandType = type == .range && e.key == "in_range" ? PrimitiveType.integer.rawValue
-            : type?.rawValue ?? (table.lookup(.data, typeName) != nil ? "any" : typeName)
-        func operand(_ n: YAMLNode) -> Value? {
-            let before = diagnostics.count
-            let v = checkTyped(n, type: operandType, entry: nil, key: nil, constraints: [], ctx: ctx,
-                               subject: "constraint \(e.key)", path: path + "." + e.key, origin: nil, site: n.mark, depth: 0)
-            if diagnostics.count > before {
-                // rephrase: the operand does not fit the property's type
-                diagnostics[before].code = "bad-constraint"
-                diagnostics[before].message += " — an operand of \(e.key) must be of the property's type \(operandType == typeName ? typeName : "\(typeName) (\(operandType))")"
-            }
-            return v
-        }
-        func natural(_ n: YAMLNode) -> Int? {
-            if let s = n.scalar, s.style == .plain, case .integer(let i) = PlainScalar.classify(s.value), i >= 0 { return i }
-            error("bad-constraint", "\(e.key) takes a non-negative integer, not \(Self.show(n))", file: file, mark: n.mark, path: path + "." + e.key)
-            return nil
-        }
-        switch e.key {
-        case "equal": return operand(e.value).map(Constraint.equal)
-        case "greater_than": return operand(e.value).map(Constraint.greaterThan)
-        case "greater_or_equal": return operand(e.value).map(Constraint.greaterOrEqual)
-        case "less_than": return operand(e.value).map(Constraint.lessThan)
-        case "less_or_equal": return operand(e.value).map(Constraint.lessOrEqual)
-        case "in_range":
-            guard let items = e.value.items, items.count == 2 else {
-                error("bad-constraint", "in_range takes a list of two values, [lower, upper]", file: file, mark: e.value.mark, path: path + ".in_range")
-                return nil
-            }
-            guard let lo = operand(items[0]) else { return nil }
-            if items[1].string == "UNBOUNDED" { return .inRange(lo, .float(.infinity)) }
-            guard let hi = operand(items[1]) else { return nil }
-            if let c = Value.compare(lo, hi), c > 0 {
-                error("bad-constraint", "in_range: the lower bound \(lo.display) is above the upper bound \(hi.display)", file: file,
-                      mark: e.value.mark, path: path + ".in_range")
-                return nil
-            }
-            return .inRange(lo, hi)
-        case "valid_values":
-            guard let items = e.value.items else {
-                error("bad-constraint", "valid_values takes a list of values", file: file, mark: e.value.mark, path: path + ".valid_values")
-                return nil
-            }
-            let vs = items.compactMap(operand)
-            return vs.count == items.count ? .validValues(vs) : nil
-        case "length": return natural(e.value).map(Constraint.length)
-        case "min_length": return natural(e.value).map(Constraint.minLength)
-        case "max_length": return natural(e.value).map(Constraint.maxLength)
-        case "pattern":
-            guard let s = e.value.string else {
-                error("bad-constraint", "pattern takes a regular expression string", file: file, mark: e.value.mark, path: path + ".pattern")
-                return nil
-            }
-            guard let p = Pattern(s) else {
-                error("bad-constraint", "pattern \"\(s)\" is not a valid regular expression", file: file, mark: e.value.mark, path: path + ".pattern")
-                return nil
-            }
-            return .pattern(p)
-        default:
-            error("unknown-constraint", "unknown constraint operator \"\(e.key)\"",
-                  hint: Self.didYouMean(e.key, Constraint.operators, list: true), file: file, mark: e.keyMark, path: path + "." + e.key)
-            return nil
         }
     }
 }

@@ -103,6 +103,17 @@ public struct RequirementDefinition: Sendable {
     public var occurrences: (lower: Int, upper: Int?)
     public var occurrencesExplicit: Bool
     public var source: SourceRef
+
+    public init(name: String, capability: String?, node: String?, relationship: String?, occurrences: (lower: Int, upper: Int?),
+                occurrencesExplicit: Bool, source: SourceRef) {
+        self.name = name
+        self.capability = capability
+        self.node = node
+        self.relationship = relationship
+        self.occurrences = occurrences
+        self.occurrencesExplicit = occurrencesExplicit
+        self.source = source
+    }
 }
 
 /// A capability a node type declares.
