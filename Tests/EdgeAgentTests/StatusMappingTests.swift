@@ -17,6 +17,19 @@ import Testing
         #expect(outcome.containers[0].state.waiting?.message?.contains("Resources") == true)
     }
 
+    /// A hold someone placed (scontrol hold) is told apart from queueing; the agent's own holds
+    /// for dependencies (HTCondor) stay `Pending`.
+    @Test func aJobHeldBySomeoneIsHeldNotPending() {
+        var held = BatchJobStatus(jobID: "5", phase: .queued, reason: "JobHeldAdmin")
+        held.held = true
+        let outcome = mapping.map(job: held, now: 0)
+        #expect(outcome.containers.allSatisfy { $0.state.waiting?.reason == "Held" })
+        #expect(outcome.containers[0].state.waiting?.message == "Slurm job 5 is held: JobHeldAdmin")
+        var waitsForDependency = held
+        waitsForDependency.dependency = .waiting
+        #expect(mapping.map(job: waitsForDependency, now: 0).containers.allSatisfy { $0.state.waiting?.reason == "Pending" })
+    }
+
     @Test func runningReadsTheStatusFiles() {
         let outcome = mapping.map(job: BatchJobStatus(jobID: "5", phase: .running), now: 100, read: records([
             "init-setup": ContainerRecord(started: 10, exitCode: 0, finished: 11),

@@ -17,7 +17,8 @@ public struct TrackedContainer: Codable, Sendable, Hashable {
 ///
 /// | phase (Slurm; HTCondor) | containers |
 /// |---|---|
-/// | queued (PENDING, REQUEUED; Idle, held on request or for dependencies) | waiting `Pending` (message: the scheduler's reason) |
+/// | queued (PENDING, REQUEUED; Idle, held for dependencies) | waiting `Pending` (message: the scheduler's reason) |
+/// | queued and held by a user or administrator (JobHeldUser, JobHeldAdmin; Held) | waiting `Held` (message: the scheduler's reason) |
 /// | running, suspended (RUNNING, COMPLETING, SUSPENDED; Running, Transferring Output, Suspended) | from the status files: running, terminated, or waiting `PodInitializing` |
 /// | succeeded, failed (COMPLETED, FAILED; Completed, held because it cannot start) | recorded exit codes; unrecorded ones `Error` with the job's exit code |
 /// | outOfMemory (OUT_OF_MEMORY, or killed for exceeding `--mem`; held for memory) | `OOMKilled`, exit 137 |
@@ -70,9 +71,13 @@ public struct StatusMapping: Sendable {
         switch job.phase {
         case .queued, .unknown:
             let name = "\(scheduler) job \(job.jobID)"
-            let message = job.reason.map { "\(name) pending: \($0)" } ?? "\(name) pending"
-            return Outcome(initContainers: initContainers.map { waiting($0, "Pending", message) },
-                           containers: containers.map { waiting($0, "Pending", message) }, isTerminal: false)
+            // Held by someone (an administrator's or user's hold), not waiting for a dependency
+            // the agent set up: it will not start until released, which the pod's owner must know.
+            let held = job.held && job.dependency == nil
+            let reason = held ? "Held" : "Pending"
+            let message = job.reason.map { "\(name) \(held ? "is held" : "pending"): \($0)" } ?? "\(name) \(held ? "is held" : "pending")"
+            return Outcome(initContainers: initContainers.map { waiting($0, reason, message) },
+                           containers: containers.map { waiting($0, reason, message) }, isTerminal: false)
         case .running, .suspended:
             var initStatuses: [ContainerStatus] = []
             var initDone = true
