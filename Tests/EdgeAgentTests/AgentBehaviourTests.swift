@@ -86,7 +86,9 @@ import Testing
         #expect(created.podUID == pod.pod.metadata.uid && !created.podJID.isEmpty)
     }
 
-    @Test func pingReportsTheClustersFreeResources() async throws {
+    /// The ping tells interLink what the virtual node can hold: the size of the nodes that are
+    /// up (never what happens to be free, which drains the node when the cluster is busy).
+    @Test func pingReportsTheSizeOfTheNodesThatAreUp() async throws {
         let agent = try agent()
         var answer = try await agent.request(.get, "/status", body: Data("[]".utf8))
         let deadline = Date().addingTimeInterval(10)
@@ -97,13 +99,10 @@ import Testing
         #expect(answer.status == 200)
         let ping = try JSONDecoder().decode(PingResponse.self, from: answer.body)
         // The development cluster has one node with 2 CPUs, 8000 MB and 2 GPUs.
-        let cpu = try #require(Int(ping.resources.cpu))
-        #expect((0...2).contains(cpu))
-        #expect(ping.resources.memory.hasSuffix("Mi"))
-        let memory = try #require(Int(ping.resources.memory.dropLast(2)))
-        #expect((0...8000).contains(memory))
+        #expect(ping.resources.cpu == "2")
+        #expect(ping.resources.memory == "8000Mi")
         let gpus = try #require(ping.resources.accelerators.first { $0.resourceType == "nvidia.com/gpu" })
-        #expect((0...2).contains(Int(gpus.available) ?? -1))
+        #expect(gpus.available == "2")
         let health = try await agent.request(.get, "/healthz")
         #expect(health.status == 200)
     }
