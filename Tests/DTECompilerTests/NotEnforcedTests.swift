@@ -26,11 +26,12 @@ final class NotEnforcedTests: XCTestCase {
         let report = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(j.out.utf8)) as? [String: Any])
         XCTAssertEqual(report["valid"] as? Bool, true)
         let diags = try XCTUnwrap(report["diagnostics"] as? [[String: Any]])
-        let schedule = try XCTUnwrap(diags.first { ($0["message"] as? String)?.contains("flood-weekly-verification") == true })
-        XCTAssertEqual(schedule["code"] as? String, "not-enforced")
-        XCTAssertEqual(schedule["severity"] as? String, "warning")
-        XCTAssertEqual(schedule["file"] as? String, "templates/flood.yaml")
-        XCTAssertNotNil(schedule["line"] as? Int)
+        let criteria = try XCTUnwrap(diags.first { ($0["message"] as? String)?.contains("flood-quality") == true })
+        XCTAssertEqual(criteria["code"] as? String, "not-enforced")
+        XCTAssertEqual(criteria["severity"] as? String, "warning")
+        XCTAssertEqual(criteria["file"] as? String, "templates/flood.yaml")
+        XCTAssertNotNil(criteria["line"] as? Int)
+        XCTAssertFalse(diags.contains { ($0["message"] as? String)?.contains("flood-weekly-verification") == true }, "schedules run: no warning")
     }
 
     func testEachUnreadDeclarationIsNamedWhereItIsWritten() throws {
