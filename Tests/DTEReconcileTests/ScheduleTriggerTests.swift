@@ -155,6 +155,33 @@ struct ScheduleTriggerTests {
         #expect(try await b.record("slow")?.jobID != job)
     }
 
+    @Test("Replace cancels the active run and starts a new one; Allow starts the new run beside the active one, whose job keeps running")
+    func replaceAndAllow() async throws {
+        let b = try ReconcileBed(sync: "{ mode: automatic }")
+        defer { b.tearDown() }
+        let clock = ManualClock()
+        let r = try b.reconciler(clock: clock)
+        try writeTwin(b, components: b.bed.batchJob("replaced", command: ["sleep", "300"]) + b.bed.batchJob("beside", command: ["sleep", "300"]),
+                      policies: "    - swap: { type: dte.policies.Schedule, properties: { cron: \"* * * * *\", concurrency: Replace }, targets: [replaced] }\n"
+                        + "    - both: { type: dte.policies.Schedule, properties: { cron: \"* * * * *\", concurrency: Allow }, targets: [beside] }\n")
+        try b.commit("two long scheduled jobs")
+        let (t1, _) = try await r.tick()
+        #expect(t1.result == "applied", "\(t1.message)")
+        let oldReplaced = try #require(try await b.record("replaced")?.jobID)
+        let oldBeside = try #require(try await b.record("beside")?.jobID)
+        #expect(b.bed.eventually(timeout: 60) { b.slurmState(oldReplaced) == "RUNNING" && b.slurmState(oldBeside) == "RUNNING" })
+        clock.advance(61)
+        let (t2, _) = try await r.tick()
+        #expect(t2.result == "applied", "\(t2.message)")
+        #expect(try await b.record("replaced")?.generation == 2)
+        #expect(try await b.record("beside")?.generation == 2)
+        #expect(b.bed.eventually(timeout: 60) { b.slurmState(oldReplaced) == "CANCELLED" }, "Replace cancels the active run")
+        #expect(b.slurmState(oldBeside) == "RUNNING", "Allow leaves the active run running")
+        let kept = try await b.store().runs(address: "twin.\(b.bed.twin).beside", limit: 10)
+        #expect(kept.map(\.generation) == [2, 1], "the older run is kept with its pod: \(kept)")
+        #expect(kept.last?.jobID == oldBeside)
+    }
+
     @Test("a file dropped in a watched folder starts exactly one run with its path in DTE_TRIGGER_FILE, once stable, even across restarts; existing files, symlinks out and FIFOs start none")
     func trigger() async throws {
         let b = try ReconcileBed(sync: "{ mode: automatic }")
