@@ -1212,6 +1212,62 @@ policy_types:
         type: boolean
         description: Pause the schedule without removing it.
         default: false
+      concurrency:
+        type: string
+        description: >
+          What a due tick does while a run of the targets is still active: Forbid skips
+          the tick, Allow starts a new run beside it, Replace cancels it and starts a new one.
+        default: Forbid
+        constraints:
+          - valid_values: [ Forbid, Allow, Replace ]
+      starting_deadline:
+        type: scalar-unit.time
+        description: >
+          How late a missed tick (the loop was down or busy) may still start; older missed
+          ticks are reported skipped. Without it the latest missed tick always runs once.
+        required: false
+        constraints:
+          - greater_or_equal: 1 s
+      history_limit:
+        type: integer
+        description: Runs of each target kept in the state (and their pods at the site).
+        default: 5
+        constraints:
+          - in_range: [ 1, 100 ]
+    targets: [ dte.nodes.Component, dte.nodes.DigitalTwin ]
+
+  dte.policies.Trigger:
+    derived_from: tosca.policies.Root
+    description: >
+      Start a run of the target components (and the components after them) for each new
+      file in a dataset location the loop can see. The run gets the file's path in the
+      environment variable DTE_TRIGGER_FILE.
+    properties:
+      location:
+        type: string
+        description: The folder watched (an absolute path, or a file:// URL).
+      pattern:
+        type: string
+        description: Glob the file names must match (fnmatch, e.g. "*.grib2").
+        default: "*"
+      debounce:
+        type: scalar-unit.time
+        description: A file is taken once it has not changed for this long (still being written otherwise).
+        default: 10 s
+        constraints:
+          - in_range: [ 0 s, 1 d ]
+      concurrency:
+        type: string
+        description: What a new file does while a run is still active (Forbid waits, Allow runs beside it, Replace cancels it).
+        default: Forbid
+        constraints:
+          - valid_values: [ Forbid, Allow, Replace ]
+      history_limit:
+        type: integer
+        description: Runs of each target kept in the state (and their pods at the site).
+        default: 5
+        constraints:
+          - in_range: [ 1, 100 ]
     targets: [ dte.nodes.Component, dte.nodes.DigitalTwin ]
 
   dte.policies.Protection:

@@ -30,16 +30,34 @@ extension DTE {
         var since: Duration?
         @Flag(help: "Prefix each line with the time it was written (RFC 3339).") var timestamps = false
         @Flag(name: [.short, .long], help: "Keep printing new lines until the job ends (or Ctrl-C).") var follow = false
+        @Option(help: ArgumentHelp("The run (generation) of a scheduled or triggered component: `dte status` lists them (default: the latest).",
+                                   valueName: "n"))
+        var run: Int?
 
         func validate() throws {
             if let tail, tail < 0 { throw ValidationError("--tail must be 0 or more") }
+            if let run, run < 1 || run > 1_000_000_000 { throw ValidationError("--run must be a run number from 1 to 1000000000") }
         }
 
         func run() async throws {
             let store = try openState(location, stateOptions)
             let snapshot = try await store.snapshot()
-            guard let record = snapshot.resource(address) else {
+            guard var record = snapshot.resource(address) else {
                 throw CommandFailure(Self.unknownAddressMessage(address, known: snapshot.resources.map(\.address)))
+            }
+            if let run, run != record.generation {
+                let kept = try await store.runs(address: address, limit: 1000)
+                guard let r = kept.first(where: { $0.generation == run }), r.generation <= record.generation else {
+                    let numbers = (Set(kept.map(\.generation)).union([record.generation])).sorted().map(String.init).joined(separator: ", ")
+                    throw CommandFailure("\(address) has no run \(run) kept (runs kept: \(numbers); older ones are pruned by the schedule's history_limit)")
+                }
+                record.podUID = r.podUID
+                record.jobID = r.jobID
+                record.site = r.site
+            } else if record.podUID == nil, let r = try await store.runs(address: address, limit: 1000).first(where: { $0.generation == record.generation }) {
+                // the latest run's pod, kept when a new run was about to start
+                record.podUID = r.podUID
+                record.jobID = r.jobID
             }
             guard let uid = record.podUID else {
                 throw CommandFailure("\(address) has no pod at site \(record.site) yet (its apply did not create one); run dte apply")

@@ -1,4 +1,5 @@
 import DTEModel
+import Foundation
 
 /// DTE's own rules on top of TOSCA: names that become Kubernetes names, twin membership,
 /// schedules. They only apply to nodes and policies of the DTE types.
@@ -7,6 +8,69 @@ public enum DTEChecks {
     public static let componentType = "dte.nodes.Component"
     public static let siteType = "dte.nodes.Site"
     public static let schedulePolicy = "dte.policies.Schedule"
+    public static let triggerPolicy = "dte.policies.Trigger"
+    static let cronHint = "use five fields: minute hour day-of-month month day-of-week, e.g. \"0 */6 * * *\", or @hourly, @daily, @weekly, @monthly"
+
+    /// Cron expressions and time zones of schedule policies and scheduled components.
+    static func scheduleDiagnostics(_ model: CompiledModel) -> [Diagnostic] {
+        var out: [Diagnostic] = []
+        func zone(_ v: Value?, owner: String, file: String, mark: Mark, path: String) {
+            guard case .string(let name)? = v, TimeZoneName.problem(name) != nil else { return }
+            out.append(Diagnostic(.error, code: "invalid-timezone", "\(owner): time zone \"\(name.prefix(80))\" \(TimeZoneName.problem(name) ?? "")",
+                                  hint: "use an IANA time zone name such as UTC, Europe/Berlin or America/New_York", file: file, mark: mark, path: path))
+        }
+        for p in model.policies where p.isA(schedulePolicy) {
+            for prop in p.properties {
+                guard case .string(let expr) = prop.value, prop.key == "cron" || prop.key == "schedule" || prop.key == "expression" else { continue }
+                if let problem = CronExpression.problem(expr) {
+                    out.append(Diagnostic(
+                        .error, code: "invalid-cron", "policy \"\(p.name)\": \"\(expr.prefix(80))\" is not a cron expression: \(problem)", hint: cronHint,
+                        file: p.file, mark: p.propertyMarks[prop.key] ?? p.mark, path: p.path + ".properties.\(prop.key)"))
+                }
+            }
+            zone(p.property("timezone"), owner: "policy \"\(p.name)\"", file: p.file, mark: p.propertyMarks["timezone"] ?? p.mark,
+                 path: p.path + ".properties.timezone")
+        }
+        for n in model.nodes where n.isA(componentType) {
+            let base = "topology_template.node_templates.\(n.name).properties"
+            guard case .string(let expr)? = n.property("schedule") else { continue }
+            if let problem = CronExpression.problem(expr) {
+                out.append(Diagnostic(
+                    .error, code: "invalid-cron", "property \"schedule\" of \"\(n.name)\": \"\(expr.prefix(80))\" is not a cron expression: \(problem)", hint: cronHint,
+                    file: n.file, mark: n.propertyMark("schedule") ?? n.mark, path: "\(base).schedule"))
+            }
+            zone(n.property("timezone"), owner: "\"\(n.name)\"", file: n.file, mark: n.propertyMark("timezone") ?? n.mark, path: "\(base).timezone")
+        }
+        return out
+    }
+
+    /// Where data triggers watch: a folder the loop can see (an absolute path or a file:// URL),
+    /// and a glob for one folder's file names.
+    static func triggerDiagnostics(_ model: CompiledModel) -> [Diagnostic] {
+        var out: [Diagnostic] = []
+        for p in model.policies where p.isA(triggerPolicy) {
+            func refuse(_ key: String, _ code: String, _ message: String, hint: String) {
+                out.append(Diagnostic(.error, code: code, "policy \"\(p.name)\": \(message)", hint: hint, file: p.file,
+                                      mark: p.propertyMarks[key] ?? p.mark, path: p.path + ".properties.\(key)"))
+            }
+            if case .string(let location)? = p.property("location"), let problem = DatasetLocation.problem(location) {
+                refuse("location", "invalid-dataset-location", problem,
+                      hint: "give the folder as an absolute path (/data/incoming) or a file:// URL; object stores are not watched yet")
+            }
+            if case .string(let pattern)? = p.property("pattern") {
+                if pattern.isEmpty || pattern.utf8.count > 255 {
+                    refuse("pattern", "invalid-pattern", "pattern must have 1 to 255 bytes", hint: "a glob of file names, e.g. \"*.nc\"")
+                } else if pattern.contains("/") || pattern.utf8.contains(0) {
+                    refuse("pattern", "invalid-pattern", "pattern \"\(pattern.prefix(80))\" contains '/' or a NUL: it matches file names in the location, not paths",
+                          hint: "watch the subfolder as the location instead")
+                }
+            }
+            if p.members.isEmpty {
+                refuse("targets", "trigger-without-targets", "a trigger needs targets (the components it runs)", hint: "add targets: [ component ]")
+            }
+        }
+        return out
+    }
 
     public static func run(_ model: CompiledModel) -> [Diagnostic] {
         var out: [Diagnostic] = []
@@ -20,23 +84,8 @@ public enum DTEChecks {
                     file: n.file, mark: n.mark, path: "topology_template.node_templates.\(n.name)"))
             }
         }
-        let cronHint = "use five fields: minute hour day-of-month month day-of-week, e.g. \"0 */6 * * *\", or @hourly, @daily, @weekly, @monthly"
-        for p in model.policies where p.isA(schedulePolicy) {
-            for prop in p.properties {
-                guard case .string(let expr) = prop.value, prop.key == "cron" || prop.key == "schedule" || prop.key == "expression" else { continue }
-                if let problem = CronExpression.problem(expr) {
-                    out.append(Diagnostic(
-                        .error, code: "invalid-cron", "policy \"\(p.name)\": \"\(expr)\" is not a cron expression: \(problem)", hint: cronHint,
-                        file: p.file, mark: p.propertyMarks[prop.key] ?? p.mark, path: p.path + ".properties.\(prop.key)"))
-                }
-            }
-        }
-        for n in model.nodes where n.isA(componentType) {
-            guard case .string(let expr)? = n.property("schedule"), let problem = CronExpression.problem(expr) else { continue }
-            out.append(Diagnostic(
-                .error, code: "invalid-cron", "property \"schedule\" of \"\(n.name)\": \"\(expr)\" is not a cron expression: \(problem)", hint: cronHint,
-                file: n.file, mark: n.propertyMark("schedule") ?? n.mark, path: "topology_template.node_templates.\(n.name).properties.schedule"))
-        }
+        out += scheduleDiagnostics(model)
+        out += triggerDiagnostics(model)
         out += DependencyGraph(model: model).cycleDiagnostics(in: model)
         out += NotEnforced.run(model)
         return out
@@ -76,55 +125,51 @@ public enum DTEChecks {
     }
 }
 
-/// Validation of standard five-field cron expressions (minute hour day-of-month month day-of-week),
-/// with lists, ranges, steps, names (jan–dec, sun–sat) and the @hourly/@daily/… macros.
-public enum CronExpression {
-    static let fields: [(name: String, range: ClosedRange<Int>, names: [String])] = [
-        ("minute", 0...59, []), ("hour", 0...23, []), ("day of month", 1...31, []),
-        ("month", 1...12, ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]),
-        ("day of week", 0...7, ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]),
-    ]
+/// Whether a time zone name is one Foundation knows (schedules are read in it).
+public enum TimeZoneName {
+    /// Nil when known, else what is wrong.
+    public static func problem(_ name: String) -> String? {
+        if name.isEmpty || name.utf8.count > 64 { return "must have 1 to 64 characters" }
+        return TimeZone(identifier: name) == nil ? "is not a known IANA time zone" : nil
+    }
+}
 
-    /// Nil when valid, else what is wrong.
-    public static func problem(_ expr: String) -> String? {
-        let t = expr.trimmingCharacters(in: " \t")
-        if t.hasPrefix("@") {
-            return ["@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"].contains(t) ? nil : "unknown macro \(t)"
-        }
-        let parts = t.split(whereSeparator: { $0 == " " || $0 == "\t" })
-        guard parts.count == 5 else { return "it has \(parts.count) field\(parts.count == 1 ? "" : "s"), not 5" }
-        for (i, part) in parts.enumerated() {
-            let f = fields[i]
-            for item in part.split(separator: ",", omittingEmptySubsequences: false) {
-                if let p = itemProblem(String(item), f) { return "\(f.name) field \"\(part)\": \(p)" }
-            }
-        }
-        return nil
+/// Where a data trigger may watch: a folder on a filesystem the loop sees.
+public enum DatasetLocation {
+    public static let maxBytes = 4096
+
+    /// The folder of `location` (`/data/x` or `file:///data/x`), or nil.
+    public static func folder(_ location: String) -> String? {
+        guard problem(location) == nil else { return nil }
+        return location.hasPrefix("file://") ? String(location.dropFirst("file://".count)) : location
     }
 
-    static func itemProblem(_ item: String, _ f: (name: String, range: ClosedRange<Int>, names: [String])) -> String? {
-        if item.isEmpty { return "empty list entry" }
-        var base = Substring(item)
-        if let slash = item.firstIndex(of: "/") {
-            base = item[..<slash]
-            guard let step = Int(item[item.index(after: slash)...]), step > 0 else { return "the step after '/' must be a positive number" }
+    /// Nil when the loop can watch it, else what is wrong.
+    public static func problem(_ location: String) -> String? {
+        if location.isEmpty || location.utf8.count > maxBytes { return "location must have 1 to \(maxBytes) bytes" }
+        if location.utf8.contains(0) { return "location contains a NUL byte" }
+        var path = location
+        if let scheme = location.range(of: "://") {
+            let name = location[..<scheme.lowerBound].lowercased()
+            guard name == "file" else { return "location \"\(location.prefix(80))\" is a \(name.prefix(20)):// URL: only folders (absolute paths, file:// URLs) are watched yet" }
+            path = String(location[scheme.upperBound...])
         }
-        if base == "*" { return nil }
-        func value(_ s: Substring) -> Int? {
-            if let v = Int(s) { return v }
-            if let i = f.names.firstIndex(of: s.lowercased()) { return f.range.lowerBound == 1 ? i + 1 : i }
-            return nil
-        }
-        let bounds = base.split(separator: "-", omittingEmptySubsequences: false)
-        guard (1...2).contains(bounds.count) else { return "\"\(base)\" is not a number or range" }
-        var vals: [Int] = []
-        for b in bounds {
-            guard let v = value(b) else { return "\"\(b)\" is not a number\(f.names.isEmpty ? "" : " or name")" }
-            guard f.range.contains(v) else { return "\(v) is outside \(f.range.lowerBound)–\(f.range.upperBound)" }
-            vals.append(v)
-        }
-        if vals.count == 2, vals[0] > vals[1] { return "range \(base) goes backwards" }
+        guard path.hasPrefix("/") else { return "location \"\(location.prefix(80))\" is not an absolute path" }
+        if path.split(separator: "/").contains("..") { return "location \"\(location.prefix(80))\" contains '..'" }
         return nil
+    }
+}
+
+/// Validation of cron expressions (the parser is `CronSchedule`).
+public enum CronExpression {
+    /// Nil when valid, else what is wrong.
+    public static func problem(_ expr: String) -> String? {
+        do {
+            _ = try CronSchedule(expr)
+            return nil
+        } catch {
+            return error.description
+        }
     }
 }
 
@@ -174,12 +219,6 @@ public enum NotEnforced {
         Unread(type: "dte.nodes.BatchJob", property: "nodes", instead: "the job runs on one node", promises: { ($0.intValue ?? 1) > 1 }),
         Unread(type: "dte.nodes.BatchJob", property: "tasks_per_node", instead: "the job starts one task per node", promises: { ($0.intValue ?? 1) > 1 }),
         Unread(type: "dte.nodes.BatchJob", property: "retries", instead: "a failed run is not resubmitted", promises: { ($0.intValue ?? 0) > 0 }),
-        Unread(type: "dte.nodes.Component", property: "schedule",
-               instead: "apply submits the job once; nothing reruns it until the GitOps loop (dte reconcile) runs schedules"),
-        Unread(type: "dte.nodes.ScheduledJob", property: "timezone", instead: "schedules are not run yet, in any time zone",
-               promises: { $0.stringValue != "UTC" }),
-        Unread(type: "dte.nodes.ScheduledJob", property: "concurrency", instead: "schedules are not run yet, so nothing limits overlapping runs",
-               promises: { $0.stringValue != "forbid" }),
         Unread(type: "dte.nodes.Service", property: "ports", instead: "no port is published and the url attribute stays empty", promises: nonEmpty),
         Unread(type: "dte.nodes.Service", property: "restart", instead: "pods are submitted with restartPolicy Never: a service that stops stays stopped"),
         Unread(type: "dte.nodes.MLTraining", property: "strategy", instead: "no distributed training is set up: the command runs as written",
@@ -285,11 +324,6 @@ public enum NotEnforced {
         }
         for p in model.policies {
             let mark = { (key: String) in p.propertyMarks[key] ?? p.mark }
-            if p.isA(DTEChecks.schedulePolicy) {
-                warn("policy \"\(p.name)\" (dte.policies.Schedule) is declared but nothing runs schedules yet: apply submits \(p.members.joined(separator: ", ")) once, "
-                     + "and the GitOps loop (dte reconcile) will rerun them",
-                     hint: "know that the schedule has no effect until the loop runs it", file: p.file, mark: p.mark, path: p.path)
-            }
             if p.isA("dte.policies.Quality"), let c = p.property("criteria"), nonEmpty(c) {
                 warn("policy \"\(p.name)\": criteria is declared but the quality hook does not check extra criteria yet (only the level's)",
                      hint: "ask for the level that includes them (e.g. silver includes QC.Sec)", file: p.file, mark: mark("criteria"),

@@ -49,6 +49,8 @@ public struct ReconcileStatus: Sendable, Codable, Hashable {
     public var lastTick: Date?
     /// The last tick's result (`applied`, `synced`, …).
     public var lastResult: String?
+    /// The revision's schedules and data triggers: next ticks, last run, skips.
+    public var runSources: [RunSourceStatus]?
 
     public init() {}
 

@@ -32,6 +32,30 @@ public struct ReconcileView: Sendable {
         }
     }
 
+    /// The schedules' and triggers' lines: next ticks, the last run, what was skipped.
+    static func runSourceLines(_ sources: [RunSourceStatus]) -> [String] {
+        guard !sources.isEmpty else { return [] }
+        var lines = ["schedules and triggers"]
+        for s in sources {
+            lines.append("  \(s.kind) \(s.name)  \(s.spec)  concurrency \(s.concurrency)  targets \(s.targets.joined(separator: ", "))"
+                         + (s.suspended ? "  (suspended)" : ""))
+            if !s.next.isEmpty { lines.append("    next runs  " + s.next.map(time).joined(separator: ", ")) }
+            if let last = s.lastRunAt {
+                let why = s.lastTick.map { "tick \(time($0))" } ?? s.lastItem.map { "file \($0)" } ?? ""
+                lines.append("    last run   \(time(last))\(why.isEmpty ? "" : " (\(why))")")
+            } else {
+                lines.append("    last run   - (none started by the loop yet)")
+            }
+            if !s.generations.isEmpty {
+                lines.append("    runs       " + s.generations.sorted { $0.key < $1.key }.map { "\($0.key) run \($0.value)" }.joined(separator: ", ")
+                             + " (dte logs ADDRESS --run N)")
+            }
+            if let seen = s.seen { lines.append("    files      \(seen) seen, \(s.waiting ?? 0) waiting to stop changing") }
+            if s.skipped > 0 { lines.append("    skipped    \(s.skipped)" + (s.lastSkip.map { " (last: \($0))" } ?? "")) }
+        }
+        return lines
+    }
+
     public func text() -> String {
         var lines: [String] = []
         guard status.lastTick != nil || status.pinnedRevision != nil else {
@@ -48,6 +72,7 @@ public struct ReconcileView: Sendable {
             lines.append("twin \(twin)")
             lines += Self.conditionLines(status.twins[twin] ?? [], indent: "  ")
         }
+        lines += Self.runSourceLines(status.runSources ?? [])
         if !records.isEmpty {
             lines.append("last ticks (newest first)")
             for r in records {

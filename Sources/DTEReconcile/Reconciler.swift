@@ -69,7 +69,7 @@ public enum ReconcileResult: String, Sendable, Codable, CaseIterable {
 public struct Reconciler: Sendable {
     public var source: ReconcileSource
     public var fetcher: GitFetcher
-    public var store: any StateStore & ReconcileRecordStore
+    public var store: any StateStore & ReconcileRecordStore & LoopRunStore
     public var environment: ReconcileEnvironment
     public var clock: any EngineClock
     public var settings: ApplySettings
@@ -81,7 +81,10 @@ public struct Reconciler: Sendable {
     public var progress: @Sendable (ApplyEvent) -> Void = { _ in }
     public var logger = Logger(label: "dte-reconcile")
 
-    public init(source: ReconcileSource, cacheDirectory: String, store: any StateStore & ReconcileRecordStore,
+    /// Triggers' seen items, read from the state once per process.
+    let memory = LoopMemory()
+
+    public init(source: ReconcileSource, cacheDirectory: String, store: any StateStore & ReconcileRecordStore & LoopRunStore,
                 environment: ReconcileEnvironment, clock: any EngineClock = SystemClock(), settings: ApplySettings) {
         self.source = source
         self.fetcher = GitFetcher(cacheDirectory: cacheDirectory)
@@ -102,6 +105,8 @@ public struct Reconciler: Sendable {
         /// nil: the twins' conditions are kept as they were (nothing was planned).
         var twins: [String: [Condition]]?
         var appliedRevision: String?
+        /// nil: the schedules' and triggers' lines are kept as they were.
+        var runSources: [RunSourceStatus]?
 
         init(_ result: ReconcileResult, _ reason: String, _ message: String, revision: String? = nil) {
             self.result = result
@@ -154,6 +159,7 @@ public struct Reconciler: Sendable {
             status.conditions = conditions
             changes += c
         }
+        if let runs = outcome.runSources { status.runSources = runs }
         if let twins = outcome.twins {
             var merged: [String: [Condition]] = [:]
             for (twin, conditions) in twins {
@@ -248,7 +254,7 @@ public struct Reconciler: Sendable {
         let engine = Engine(store: store, providers: sites.provider, clock: clock, hooks: hooks, events: progress, repositoryRoot: root, settings: settings)
         let outcome: Outcome
         do {
-            outcome = try await planAndApply(engine, compilation: compilation, root: root, config: config, revision: revision)
+            outcome = try await planAndApply(engine, compilation: compilation, root: root, config: config, revision: revision, sites: sites)
         } catch {
             await sites.close()
             throw error
@@ -275,11 +281,20 @@ public struct Reconciler: Sendable {
         }
     }
 
-    func planAndApply(_ engine: Engine, compilation: Compilation, root: String, config: RepositoryConfig, revision: String?) async throws -> Outcome {
+    func planAndApply(_ engine: Engine, compilation original: Compilation, root: String, config: RepositoryConfig, revision: String?,
+                      sites: SiteConnections) async throws -> Outcome {
         func stamped(_ o: Outcome) -> Outcome {
             var o = o
             o.revision = revision
             return o
+        }
+        var compilation = original
+        let sources = RunSource.all(in: compilation.model)
+        var cursors: [String: RunCursor] = [:]
+        for s in sources { cursors[s.key] = RunCursor.decode(try await store.loopCursor(s.key)) }
+        // a trigger's newest file stays in its targets' environment (else each tick would see a change)
+        for s in sources {
+            if case .trigger = s.kind, let item = cursors[s.key]?.lastItem { Self.inject(item, into: &compilation.model, components: s.targetComponents(in: compilation.model)) }
         }
         var plan: Plan
         switch try await makePlan(engine, compilation, root: root, replace: []) {
@@ -292,8 +307,19 @@ public struct Reconciler: Sendable {
         let heal = config.selfHeal
             ? Set(drift.filter { d in wanted.contains(d.address) && plan.changes.contains { $0.address == d.address && $0.action == .noop } }.map(\.address))
             : []
-        if !heal.isEmpty {
-            switch try await makePlan(engine, compilation, root: root, replace: heal) {
+        // schedules and triggers: the runs due now (started only when the sync policy applies)
+        var runs = try await dueRuns(sources, cursors: cursors, plan: plan, state: state)
+        let starting = config.syncMode == .automatic ? runs.due : []
+        var detached: [ResourceRecord] = []
+        if !starting.isEmpty {
+            detached = try await detach(starting, state: state)
+            for r in starting {
+                if let item = r.item { Self.inject(item.location, into: &compilation.model, components: r.source.targetComponents(in: compilation.model)) }
+            }
+        }
+        let rerun = heal.union(starting.flatMap(\.addresses))
+        if !rerun.isEmpty {
+            switch try await makePlan(engine, compilation, root: root, replace: rerun) {
             case .success(let p): plan = p
             case .failure(let o): return stamped(o)
             }
@@ -313,12 +339,14 @@ public struct Reconciler: Sendable {
         }
         var o = Outcome(.synced, "InSync", "", revision: revision)
         o.drift = drift
+        o.runSources = try await runStatuses(sources, cursors: cursors, waiting: runs.waiting, state: state)
         for c in plan.changes where c.action != .noop && c.action != .read { o.actions[c.action.rawValue, default: 0] += 1 }
         if !wouldPrune.isEmpty { o.actions["would-prune"] = wouldPrune.count }
         let blockingPrePlan = HookPipeline.blocking(plan.hooks)
         if !blockingPrePlan.isEmpty {
             o.result = .stalled
             o.reason = "HookFailed"
+            try await reattach(detached)
             o.message = "a blocking hook failed; nothing was changed: " + blockingPrePlan.map { "hook \($0.name) (\($0.phase.rawValue)): \($0.summary)" }.joined(separator: "; ")
             o.twins = Self.twinConditions(plan: plan, state: state, drift: drift, healed: heal, results: [], applied: false, wouldPrune: wouldPrune, at: clock.now)
             return o
@@ -326,12 +354,16 @@ public struct Reconciler: Sendable {
         if plan.diagnostics.hasErrors {
             o.result = .stalled
             o.reason = "ProtectedResource"
+            try await reattach(detached)
             o.message = "the plan is refused; nothing was changed: " + Self.describe(plan.diagnostics)
             o.twins = Self.twinConditions(plan: plan, state: state, drift: drift, healed: heal, results: [], applied: false, wouldPrune: wouldPrune, at: clock.now)
             return o
         }
         let unhealed = drift.filter { !heal.contains($0.address) }
-        var notes: [String] = []
+        var notes: [String] = runs.notes
+        if config.syncMode == .manual, !runs.due.isEmpty {
+            notes.append(runs.due.map { "\($0.source.key) would start a run of \($0.addresses.joined(separator: ", ")) (sync.mode is manual)" }.joined(separator: "; "))
+        }
         if !unhealed.isEmpty {
             notes.append("drift (sync.self_heal is false, not repaired): " + unhealed.map { "\($0.address): \($0.message)" }.joined(separator: "; "))
         }
@@ -388,6 +420,12 @@ public struct Reconciler: Sendable {
         }
         if o.result == .synced && (!unhealed.isEmpty || !wouldPrune.isEmpty) {
             o.reason = unhealed.isEmpty ? "OutOfSync" : "Drifted"
+        }
+        if config.syncMode == .automatic && (applied || !plan.hasChanges) {
+            // the ticks and files looked at (run or skipped) are not looked at again
+            if applied { notes += try await record(starting, results: results, original: cursors, cursors: &runs.cursors, sites: sites) }
+            for (key, c) in runs.cursors.sorted(by: { $0.key < $1.key }) where c != cursors[key] { try await store.setLoopCursor(key, c.encoded()) }
+            o.runSources = try await runStatuses(sources, cursors: runs.cursors, waiting: runs.waiting, state: try await store.snapshot())
         }
         o.message = notes.joined(separator: "; ")
         o.twins = Self.twinConditions(plan: plan, state: try await store.snapshot(), drift: drift, healed: heal, results: results, applied: applied,

@@ -15,6 +15,9 @@ public actor InMemoryStateStore: StateStore {
     private var reconciles: [ReconcileRecord] = []
     private var pin: ReconcilePin?
     private var status: String?
+    private var loopRuns: [LoopRun] = []
+    private var seen: [String: [String: Date]] = [:]
+    private var cursors: [String: String] = [:]
     /// Counts every write that changed something (tests check that nothing was written after a point).
     public private(set) var writes = 0
 
@@ -157,4 +160,39 @@ extension InMemoryStateStore: ReconcileRecordStore {
         }
         status = json
     }
+}
+
+extension InMemoryStateStore: LoopRunStore {
+    public func appendRun(_ run: LoopRun) async throws {
+        guard (run.item?.utf8.count ?? 0) <= LoopRun.maxItemBytes else {
+            throw StateError(.io, "state write failed (in memory): a run's item is longer than \(LoopRun.maxItemBytes) bytes")
+        }
+        var r = run
+        r.id = (loopRuns.last?.id ?? 0) + 1
+        r.generation = max(1, r.generation)
+        loopRuns.append(r)
+    }
+
+    public func runs(address: String?, limit: Int) async throws -> [LoopRun] {
+        guard let address else { return Array(loopRuns.reversed().prefix(max(0, limit))) }
+        let mine = loopRuns.filter { $0.address == address }.sorted { ($0.generation, $0.id ?? 0) > ($1.generation, $1.id ?? 0) }
+        return Array(mine.prefix(max(0, limit)))
+    }
+
+    public func pruneRuns(address: String, keep: Int) async throws -> [LoopRun] {
+        let old = Array(try await runs(address: address, limit: Int.max).dropFirst(max(1, keep)))
+        let ids = Set(old.compactMap(\.id))
+        loopRuns.removeAll { $0.id.map(ids.contains) ?? false }
+        return old
+    }
+
+    public func seenItems(trigger: String) async throws -> Set<String> { Set((seen[trigger] ?? [:]).keys) }
+
+    public func markSeen(trigger: String, items: [String], at: Date) async throws {
+        for item in items where item.utf8.count <= LoopRun.maxItemBytes && seen[trigger]?[item] == nil { seen[trigger, default: [:]][item] = at }
+    }
+
+    public func loopCursor(_ key: String) async throws -> String? { cursors[key] }
+
+    public func setLoopCursor(_ key: String, _ value: String?) async throws { cursors[key] = value }
 }

@@ -78,3 +78,55 @@ extension ReconcileRecord {
         return out + "…"
     }
 }
+
+/// One run a schedule or a data trigger started, per component it ran: the component's
+/// generation (so its pod UID and job), the tick or the dataset item it ran for.
+public struct LoopRun: Sendable, Codable, Hashable {
+    public var id: Int64?
+    /// `schedule/<name>` or `trigger/<name>`.
+    public var origin: String
+    public var address: String
+    public var generation: Int
+    public var site: String
+    public var podUID: String?
+    public var jobID: String?
+    /// The cron tick it ran for (a schedule's run).
+    public var tick: Date?
+    /// The dataset item it ran for (a trigger's run: the file's path).
+    public var item: String?
+    public var startedAt: Date
+
+    public init(id: Int64? = nil, origin: String, address: String, generation: Int, site: String, podUID: String?, jobID: String?,
+                tick: Date? = nil, item: String? = nil, startedAt: Date) {
+        self.id = id
+        self.origin = origin
+        self.address = address
+        self.generation = generation
+        self.site = site
+        self.podUID = podUID
+        self.jobID = jobID
+        self.tick = tick
+        self.item = item
+        self.startedAt = startedAt
+    }
+
+    /// Longest item (a path) the state keeps.
+    public static let maxItemBytes = 4096
+}
+
+/// What schedules and data triggers keep in the state: their runs, each trigger's seen items
+/// (each file starts one run, even across restarts) and each one's cursor (a small JSON value:
+/// the last tick looked at, the last item run). None of it moves the state's serial.
+public protocol LoopRunStore: Sendable {
+    func appendRun(_ run: LoopRun) async throws
+    /// Runs of `address` (all addresses when nil), newest first.
+    func runs(address: String?, limit: Int) async throws -> [LoopRun]
+    /// Forgets all but the newest `keep` generations of `address`; what was forgotten.
+    func pruneRuns(address: String, keep: Int) async throws -> [LoopRun]
+    /// Of `items`, the ones recorded as seen by `trigger`.
+    func seenItems(trigger: String) async throws -> Set<String>
+    func markSeen(trigger: String, items: [String], at: Date) async throws
+    func loopCursor(_ key: String) async throws -> String?
+    /// Sets (or, with nil, clears) a cursor.
+    func setLoopCursor(_ key: String, _ value: String?) async throws
+}

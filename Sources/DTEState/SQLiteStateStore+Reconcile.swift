@@ -70,3 +70,72 @@ extension SQLiteStateStore: ReconcileRecordStore {
         try setMeta("status", json)
     }
 }
+
+extension SQLiteStateStore: LoopRunStore {
+    static func run(_ row: Row) -> LoopRun {
+        let tick: Double? = row["tick"]
+        return LoopRun(id: row["id"], origin: row["origin"], address: row["address"], generation: row["generation"], site: row["site"],
+                       podUID: row["pod_uid"], jobID: row["job_id"], tick: tick.map(Date.init(timeIntervalSince1970:)), item: row["item"],
+                       startedAt: Date(timeIntervalSince1970: row["started_at"]))
+    }
+
+    public func appendRun(_ r: LoopRun) async throws {
+        guard (r.item?.utf8.count ?? 0) <= LoopRun.maxItemBytes else {
+            throw StateError(.io, "state write failed at \(path): a run's item is longer than \(LoopRun.maxItemBytes) bytes")
+        }
+        try wrap("write") {
+            try db.write { db in
+                try db.execute(sql: """
+                    INSERT INTO loop_runs (origin, address, generation, site, pod_uid, job_id, tick, item, started_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: [r.origin, r.address, max(1, r.generation), r.site, r.podUID, r.jobID, r.tick?.timeIntervalSince1970, r.item,
+                                     r.startedAt.timeIntervalSince1970])
+            }
+        }
+    }
+
+    public func runs(address: String?, limit: Int) async throws -> [LoopRun] {
+        try wrap("read") {
+            try db.read { db in
+                let limit = max(0, min(limit, 100_000))
+                if let address {
+                    return try Row.fetchAll(db, sql: "SELECT * FROM loop_runs WHERE address = ? ORDER BY generation DESC, id DESC LIMIT ?",
+                                            arguments: [address, limit]).map(Self.run)
+                }
+                return try Row.fetchAll(db, sql: "SELECT * FROM loop_runs ORDER BY id DESC LIMIT ?", arguments: [limit]).map(Self.run)
+            }
+        }
+    }
+
+    public func pruneRuns(address: String, keep: Int) async throws -> [LoopRun] {
+        try wrap("write") {
+            try db.write { db in
+                let old = try Row.fetchAll(db, sql: "SELECT * FROM loop_runs WHERE address = ? ORDER BY generation DESC, id DESC LIMIT -1 OFFSET ?",
+                                           arguments: [address, max(1, keep)]).map(Self.run)
+                for r in old { try db.execute(sql: "DELETE FROM loop_runs WHERE id = ?", arguments: [r.id]) }
+                return old
+            }
+        }
+    }
+
+    public func seenItems(trigger: String) async throws -> Set<String> {
+        try wrap("read") {
+            try db.read { Set(try String.fetchAll($0, sql: "SELECT item FROM trigger_seen WHERE trigger = ?", arguments: [trigger])) }
+        }
+    }
+
+    public func markSeen(trigger: String, items: [String], at: Date) async throws {
+        try wrap("write") {
+            try db.write { db in
+                let statement = try db.cachedStatement(sql: "INSERT OR IGNORE INTO trigger_seen (trigger, item, seen_at) VALUES (?, ?, ?)")
+                for item in items where item.utf8.count <= LoopRun.maxItemBytes {
+                    try statement.execute(arguments: [trigger, item, at.timeIntervalSince1970])
+                }
+            }
+        }
+    }
+
+    public func loopCursor(_ key: String) async throws -> String? { try meta("loop/" + key) }
+
+    public func setLoopCursor(_ key: String, _ value: String?) async throws { try setMeta("loop/" + key, value) }
+}

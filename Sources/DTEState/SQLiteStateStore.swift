@@ -118,6 +118,29 @@ public final class SQLiteStateStore: StateStore {
                 CREATE TABLE reconcile_meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);
                 """)
         }
+        m.registerMigration("v6: runs of schedules and triggers") { db in
+            try db.execute(sql: """
+                CREATE TABLE loop_runs (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    origin TEXT NOT NULL,
+                    address TEXT NOT NULL,
+                    generation INTEGER NOT NULL CHECK (generation >= 1),
+                    site TEXT NOT NULL,
+                    pod_uid TEXT,
+                    job_id TEXT,
+                    tick REAL,
+                    item TEXT,
+                    started_at REAL NOT NULL
+                );
+                CREATE INDEX loop_runs_by_address ON loop_runs (address, generation);
+                CREATE TABLE trigger_seen (
+                    trigger TEXT NOT NULL,
+                    item TEXT NOT NULL,
+                    seen_at REAL NOT NULL,
+                    PRIMARY KEY (trigger, item)
+                ) WITHOUT ROWID;
+                """)
+        }
         return m
     }
 
