@@ -122,6 +122,48 @@ struct ReconcileLoopTests {
         _ = try runCommand(URL(fileURLWithPath: "/usr/bin/env"), ["scancel", healed], in: b.bed.folder)
     }
 
+    @Test("a job Slurm holds is drift in Slurm's words until it is released; self_heal replaces it")
+    func heldJobIsDrift() async throws {
+        // Every job this agent submits is held (Slurm's JobHeldUser), as `scontrol hold` of a
+        // user or an administrator would leave it.
+        let b = try ReconcileBed(agentArguments: ["--hold-jobs"], sync: "{ mode: automatic, prune: true, self_heal: false }")
+        defer { b.tearDown() }
+        let r = try b.reconciler()
+        try b.bed.writeTwin(components: job(b, "held", ["true"]))
+        try b.commit("a job that is held")
+        let (t1, _) = try await r.tick()
+        #expect(t1.result == "applied", "\(t1.message)")
+        let jobID = try #require(try await b.record("held")?.jobID)
+        var drifted: ReconcileRecord?
+        for _ in 0..<30 {
+            let (t, _) = try await r.tick()
+            if t.drift > 0 { drifted = t; break }
+            try await Task.sleep(nanoseconds: 1_000_000_000)
+        }
+        let t2 = try #require(drifted, "the hold is seen as drift")
+        #expect(t2.message.contains("Slurm job \(jobID) is held: JobHeld"), "Slurm's own words: \(t2.message)")
+        #expect(try await b.record("held")?.jobID == jobID, "self_heal off: only reported")
+
+        try b.setSync("{ mode: automatic, prune: true, self_heal: true }")
+        try b.commit("self_heal on")
+        let (t3, _) = try await r.tick()
+        #expect(t3.result == "applied", "\(t3.message)")
+        #expect(t3.actions == "{\"replace\":1}", "\(t3.message)")
+        let replaced = try #require(try await b.record("held")?.jobID)
+        #expect(replaced != jobID, "replaced by a new job")
+
+        // released at the site, the job runs and is no longer drift
+        _ = try runCommand(URL(fileURLWithPath: "/usr/bin/env"), ["scontrol", "release", replaced], in: b.bed.folder)
+        #expect(b.bed.eventually(timeout: 120) { ["RUNNING", "COMPLETED", "COMPLETING"].contains(b.slurmState(replaced)) },
+                "Slurm runs the released job")
+        var clean = false
+        for _ in 0..<30 where !clean {
+            clean = try await r.tick().0.drift == 0
+            if !clean { try await Task.sleep(nanoseconds: 1_000_000_000) }
+        }
+        #expect(clean, "a released job is not drift")
+    }
+
     @Test("a broken commit marks the repository Stalled with the diagnostic and tears nothing down; failed ticks back off")
     func brokenCommitStalls() async throws {
         let b = try ReconcileBed(sync: "{ mode: automatic, prune: true }")

@@ -30,8 +30,10 @@ final class ReconcileBed: @unchecked Sendable {
         }
     }
 
-    init(startingAgent: Bool = true, sync: String) throws {
-        bed = try AgentTestbed(startingAgent: startingAgent)
+    /// `agentArguments`: extra flags of the agent it starts (e.g. `--hold-jobs`).
+    init(startingAgent: Bool = true, agentArguments: [String] = [], sync: String) throws {
+        bed = try AgentTestbed(startingAgent: startingAgent && agentArguments.isEmpty)
+        if startingAgent && !agentArguments.isEmpty { try bed.startAgent(arguments: agentArguments) }
         endpoint = Endpoint(bed.agentURL)
         try "version: 1\nsync: \(sync)\n".write(toFile: bed.repository + "/dte.yaml", atomically: true, encoding: .utf8)
         try git(["init", "--quiet", "--bare", "-b", "main", remote], in: bed.folder)
