@@ -89,7 +89,11 @@ public struct DesiredState: Sendable, Codable {
     public static func build(from model: CompiledModel, used: [String: (core: Double, gpu: Double)] = [:]) -> (DesiredState, [Diagnostic]) {
         var diags: [Diagnostic] = []
         let sites = SiteInfo.all(in: model)
-        let twins = Dictionary(model.nodes.filter { $0.isA("dte.nodes.DigitalTwin") }.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        // each twin's project by its name (looked up per component: no copy of the twin's node)
+        var projects: [String: String] = [:]
+        for n in model.nodes where n.isA("dte.nodes.DigitalTwin") && projects[n.name] == nil {
+            projects[n.name] = n.property("project")?.stringValue ?? n.name
+        }
         var placementFor: [String: ResolvedMember] = [:]
         var protected: Set<String> = []
         var schedules: [String: String] = [:]
@@ -114,8 +118,7 @@ public struct DesiredState: Sendable, Codable {
             if let t = n.requirements.first(where: { $0.name == "twin" })?.target { addresses[n.name] = ResourceAddress.component(twin: t, component: n.name).description }
         }
         for n in components {
-            guard let twinName = n.requirements.first(where: { $0.name == "twin" })?.target, let twin = twins[twinName] else { continue }
-            let project = twin.property("project")?.stringValue ?? twinName
+            guard let twinName = n.requirements.first(where: { $0.name == "twin" })?.target, let project = projects[twinName] else { continue }
             var deferred: [String: AttributeExpression] = [:]
             func text(_ v: Value, _ path: String) -> String {
                 if let e = AttributeExpression(v, address: { addresses[$0] }, property: { model.node($0)?.property($1) }) { deferred[path] = e }
@@ -150,7 +153,8 @@ public struct DesiredState: Sendable, Codable {
                                         file: n.file, mark: n.mark, path: "topology_template.node_templates.\(n.name)"))
             }
         }
-        let sorted = resources.sorted { $0.address < $1.address }
+        // by address, each built once (not twice per comparison)
+        let sorted = resources.map { ($0.address, $0) }.sorted { $0.0 < $1.0 }.map(\.1)
         let outputs = OutputDefinition.all(in: model, resources: sorted)
         return (DesiredState(resources: sorted, sites: sites, outputs: outputs.isEmpty ? nil : outputs), diags)
     }

@@ -165,18 +165,20 @@ public enum Planner {
         let recorded = Dictionary(state.resources.map { ($0.address, $0) }, uniquingKeysWith: { a, _ in a })
         let wanted = options.destroy ? [] : desired.resources
         var seen: Set<String> = []
-        for d in wanted where inScope(d.placement.site) && targeted(d.address) {
-            seen.insert(d.address)
-            let base = ResourceChange(address: d.address, action: .create, reason: "new", changedPaths: [], site: d.placement.site,
+        for d in wanted where inScope(d.placement.site) {
+            let address = d.address  // built once per resource
+            guard targeted(address) else { continue }
+            seen.insert(address)
+            let base = ResourceChange(address: address, action: .create, reason: "new", changedPaths: [], site: d.placement.site,
                                       partition: d.placement.partition, before: nil, after: d.spec, placement: d.placement, protected: d.protected)
-            guard let r = recorded[d.address] else {
+            guard let r = recorded[address] else {
                 changes.append(base)
                 continue
             }
             let before = try? JSONDecoder().decode(ComponentSpec.self, from: Data(r.spec.utf8))
             var c = base
             c.before = before
-            if options.replace.contains(d.address) {
+            if options.replace.contains(address) {
                 c.action = .replace
                 c.reason = "replace-requested"
             } else if r.site != d.placement.site {
@@ -187,7 +189,7 @@ public enum Planner {
                 c.action = .replace
                 c.reason = "spec-changed"
                 c.changedPaths = before.map { diffPaths($0, d.spec) } ?? ["spec"]
-            } else if missing.contains(d.address) {
+            } else if missing.contains(address) {
                 c.action = .create
                 c.reason = "missing-at-site"
             } else if r.protected != d.protected {
@@ -200,7 +202,7 @@ public enum Planner {
             }
             if c.action == .replace && (r.protected || d.protected) {
                 diags.append(Diagnostic(.error, code: "protected-resource",
-                                        "\(d.address) is protected (dte.policies.Protection) and would be replaced (\(c.reason))",
+                                        "\(address) is protected (dte.policies.Protection) and would be replaced (\(c.reason))",
                                         hint: "remove the protection policy first, or undo the change"))
             }
             changes.append(c)
