@@ -104,13 +104,16 @@ public struct DesiredState: Sendable, Codable {
                 if p.isA("dte.policies.Schedule"), let c = (p.property("cron") ?? p.property("schedule"))?.stringValue { schedules[m] = c }
             }
         }
-        var remaining: [String: (core: Double, gpu: Double)] = [:]  // key "site/project"
+        var remaining: [AllocationKey: (core: Double, gpu: Double)] = [:]
         for s in sites {
             for a in s.allocations {
                 let u = used["\(s.name)/\(a.project)"] ?? (0, 0)
-                remaining["\(s.name)/\(a.project)"] = (a.coreHours - u.core, a.gpuHours - u.gpu)
+                remaining[AllocationKey(site: s.name, project: a.project)] = (a.coreHours - u.core, a.gpuHours - u.gpu)
             }
         }
+        // placement's view of each policy (sites in its order, their partitions), once per policy
+        var placers: [String: Placer] = [:]
+        let unconstrained = Placer(policy: nil, sites: sites)
         var resources: [DesiredResource] = []
         let components = model.nodes.filter { $0.isA("dte.nodes.Component") }
         var addresses: [String: String] = [:]
@@ -139,11 +142,19 @@ public struct DesiredState: Sendable, Codable {
                 after: n.requirements.filter { $0.name == "after" }.compactMap(\.target).sorted(),
                 schedule: n.property("schedule")?.stringValue ?? schedules[n.name] ?? schedules[twinName],
                 deferred: deferred.isEmpty ? nil : deferred)
-            let policy = placementFor[n.name] ?? placementFor[twinName]
-            switch place(spec, sites: sites, policy: policy, remaining: remaining) {
+            var placer = unconstrained
+            if let policy = placementFor[n.name] ?? placementFor[twinName] {
+                let key = "\(policy.file)\u{0}\(policy.path)\u{0}\(policy.name)"
+                if let known = placers[key] { placer = known } else {
+                    placer = Placer(policy: policy, sites: sites)
+                    placers[key] = placer
+                }
+            }
+            switch placer.place(spec, remaining: remaining) {
             case .success(let decision):
-                remaining["\(decision.site)/\(project)"]?.core -= spec.coreHours
-                remaining["\(decision.site)/\(project)"]?.gpu -= spec.gpuHours
+                let key = AllocationKey(site: decision.site, project: project)
+                remaining[key]?.core -= spec.coreHours
+                remaining[key]?.gpu -= spec.gpuHours
                 resources.append(DesiredResource(spec: spec, placement: decision,
                                                  protected: protected.contains(n.name) || protected.contains(twinName)))
             case .failure(let rejections):
@@ -161,62 +172,87 @@ public struct DesiredState: Sendable, Codable {
 
     enum PlaceResult { case success(PlacementDecision), failure([PlacementDecision.Rejection]) }
 
-    /// Deterministic: allowed sites in the policy's preference order, then by name; the first that fits wins.
-    static func place(_ c: ComponentSpec, sites: [SiteInfo], policy: ResolvedMember?, remaining: [String: (core: Double, gpu: Double)]) -> PlaceResult {
-        let allowed = (policy?.property("sites")?.listValue ?? []).compactMap(\.stringValue)
-        let prefer = (policy?.property("prefer")?.listValue ?? []).compactMap(\.stringValue)
-        let wantedPartition = policy?.property("partition")?.stringValue
-        let qos = policy?.property("qos")?.stringValue
-        var rejected: [PlacementDecision.Rejection] = []
-        var disallowed: [PlacementDecision.Rejection] = []
-        let ordered = sites.sorted { a, b in
-            let ia = prefer.firstIndex(of: a.name) ?? Int.max, ib = prefer.firstIndex(of: b.name) ?? Int.max
-            return ia != ib ? ia < ib : a.name < b.name
+    /// An allocation: a project on a site.
+    struct AllocationKey: Hashable {
+        var site: String
+        var project: String
+    }
+
+    /// Placement under one policy (or none). Deterministic: allowed sites in the policy's
+    /// preference order, then by name; in each, the default partition first, then as declared;
+    /// the first that fits wins. Built once per policy: the orders do not depend on the component.
+    struct Placer {
+        let policyName: String?
+        let allowed: [String]
+        let wantedPartition: String?
+        let qos: String?
+        /// Every site in order, with its candidate partitions in order.
+        let ordered: [(site: SiteInfo, candidates: [PartitionInfo])]
+
+        init(policy: ResolvedMember?, sites: [SiteInfo]) {
+            policyName = policy?.name
+            allowed = (policy?.property("sites")?.listValue ?? []).compactMap(\.stringValue)
+            let prefer = (policy?.property("prefer")?.listValue ?? []).compactMap(\.stringValue)
+            let wanted = policy?.property("partition")?.stringValue
+            wantedPartition = wanted
+            qos = policy?.property("qos")?.stringValue
+            ordered = sites.sorted { a, b in
+                let ia = prefer.firstIndex(of: a.name) ?? Int.max, ib = prefer.firstIndex(of: b.name) ?? Int.max
+                return ia != ib ? ia < ib : a.name < b.name
+            }.map { s in
+                let candidates = s.partitions.enumerated().filter { wanted == nil || $0.element.name == wanted }
+                    .sorted { ($0.element.isDefault ? 0 : 1, $0.offset) < ($1.element.isDefault ? 0 : 1, $1.offset) }
+                    .map(\.element)
+                return (s, candidates)
+            }
         }
-        for s in ordered {
-            if !allowed.isEmpty, !allowed.contains(s.name) {
-                disallowed.append(.init(site: s.name, reason: "not in the placement policy's sites"))
-                continue
-            }
-            if let r = c.runtime, !s.runtimes.contains(r) {
-                rejected.append(.init(site: s.name, reason: "runtime \(r) not offered (has \(s.runtimes.joined(separator: ", ")))"))
-                continue
-            }
-            guard let left = remaining["\(s.name)/\(c.project)"] else {
-                rejected.append(.init(site: s.name, reason: "project \(c.project) has no allocation there"))
-                continue
-            }
-            if left.core < c.coreHours {
-                rejected.append(.init(site: s.name, reason: String(format: "allocation of %@ has %.0f core-hours left, the job needs %.1f", c.project, left.core, c.coreHours)))
-                continue
-            }
-            if c.gpus > 0, left.gpu < c.gpuHours {
-                rejected.append(.init(site: s.name, reason: String(format: "allocation of %@ has %.0f GPU-hours left, the job needs %.1f", c.project, left.gpu, c.gpuHours)))
-                continue
-            }
-            let candidates = s.partitions.filter { wantedPartition == nil || $0.name == wantedPartition }
-                .sorted { ($0.isDefault ? 0 : 1, s.partitions.firstIndex(of: $0) ?? 0) < ($1.isDefault ? 0 : 1, s.partitions.firstIndex(of: $1) ?? 0) }
-            if candidates.isEmpty {
-                rejected.append(.init(site: s.name, reason: "no partition named \(wantedPartition ?? "?")"))
-                continue
-            }
-            var misses: [String] = []
-            var chosen: PartitionInfo?
-            for p in candidates {
-                if let miss = fitProblem(c, p) { misses.append("\(p.name): \(miss)") } else {
-                    chosen = p
-                    break
+
+        func place(_ c: ComponentSpec, remaining: [AllocationKey: (core: Double, gpu: Double)]) -> PlaceResult {
+            var rejected: [PlacementDecision.Rejection] = []
+            var disallowed: [PlacementDecision.Rejection] = []
+            for (s, candidates) in ordered {
+                if !allowed.isEmpty, !allowed.contains(s.name) {
+                    disallowed.append(.init(site: s.name, reason: "not in the placement policy's sites"))
+                    continue
                 }
+                if let r = c.runtime, !s.runtimes.contains(r) {
+                    rejected.append(.init(site: s.name, reason: "runtime \(r) not offered (has \(s.runtimes.joined(separator: ", ")))"))
+                    continue
+                }
+                guard let left = remaining[AllocationKey(site: s.name, project: c.project)] else {
+                    rejected.append(.init(site: s.name, reason: "project \(c.project) has no allocation there"))
+                    continue
+                }
+                if left.core < c.coreHours {
+                    rejected.append(.init(site: s.name, reason: String(format: "allocation of %@ has %.0f core-hours left, the job needs %.1f", c.project, left.core, c.coreHours)))
+                    continue
+                }
+                if c.gpus > 0, left.gpu < c.gpuHours {
+                    rejected.append(.init(site: s.name, reason: String(format: "allocation of %@ has %.0f GPU-hours left, the job needs %.1f", c.project, left.gpu, c.gpuHours)))
+                    continue
+                }
+                if candidates.isEmpty {
+                    rejected.append(.init(site: s.name, reason: "no partition named \(wantedPartition ?? "?")"))
+                    continue
+                }
+                var misses: [String] = []
+                var chosen: PartitionInfo?
+                for p in candidates {
+                    if let miss = DesiredState.fitProblem(c, p) { misses.append("\(p.name): \(miss)") } else {
+                        chosen = p
+                        break
+                    }
+                }
+                guard let p = chosen else {
+                    rejected.append(.init(site: s.name, reason: misses.joined(separator: "; ")))
+                    continue
+                }
+                var reason = "\(p.name) partition fits"
+                if !allowed.isEmpty { reason += "; allowed by placement policy \(policyName ?? "")" }
+                return .success(PlacementDecision(site: s.name, partition: p.name, qos: qos ?? p.qos.first, reason: reason, rejected: rejected))
             }
-            guard let p = chosen else {
-                rejected.append(.init(site: s.name, reason: misses.joined(separator: "; ")))
-                continue
-            }
-            var reason = "\(p.name) partition fits"
-            if !allowed.isEmpty { reason += "; allowed by placement policy \(policy?.name ?? "")" }
-            return .success(PlacementDecision(site: s.name, partition: p.name, qos: qos ?? p.qos.first, reason: reason, rejected: rejected))
+            return .failure(rejected + disallowed)
         }
-        return .failure(rejected + disallowed)
     }
 
     static func fitProblem(_ c: ComponentSpec, _ p: PartitionInfo) -> String? {
