@@ -164,8 +164,9 @@ public struct DesiredState: Sendable, Codable {
                                         file: n.file, mark: n.mark, path: "topology_template.node_templates.\(n.name)"))
             }
         }
-        // by address, each built once (not twice per comparison)
-        let sorted = resources.map { ($0.address, $0) }.sorted { $0.0 < $1.0 }.map(\.1)
+        // by address, each built once (not twice per comparison); the resources moved once
+        let keys = resources.map(\.address)
+        let sorted = keys.indices.sorted { keys[$0] < keys[$1] }.map { resources[$0] }
         let outputs = OutputDefinition.all(in: model, resources: sorted)
         return (DesiredState(resources: sorted, sites: sites, outputs: outputs.isEmpty ? nil : outputs), diags)
     }
