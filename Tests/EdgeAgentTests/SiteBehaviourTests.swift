@@ -23,7 +23,15 @@ import Testing
         #expect(scancel.status == 0)
         let status = try await agent.finished(uid, timeout: 60)
         #expect(status.reason("main") == "Cancelled")
-        let written = FileManager.default.contents(atPath: "\(agent.podDir(uid))/emptyDirs/w/pre-stop")
+        // Slurm records the cancellation at once; the job's script runs preStop in the KillWait
+        // that follows (5 s on the development cluster), so the file may come a moment later.
+        let path = "\(agent.podDir(uid))/emptyDirs/w/pre-stop"
+        var written = FileManager.default.contents(atPath: path)
+        let wrote = Date().addingTimeInterval(15)
+        while written == nil, Date() < wrote {
+            try await Task.sleep(for: .milliseconds(200))
+            written = FileManager.default.contents(atPath: path)
+        }
         #expect(written.map { String(decoding: $0, as: UTF8.self) } == "stopping\n")
     }
 
