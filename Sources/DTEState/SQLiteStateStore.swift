@@ -30,6 +30,10 @@ public final class SQLiteStateStore: StateStore {
         }
         do {
             db = try DatabaseQueue(path: path, configuration: config)
+            // Two processes opening a new state at once (a loop and a `dte status`) must not both
+            // migrate it: the migrator checks what is applied before its transaction.
+            let lock = Self.migrationLock(path)
+            defer { lock.map { _ = flock($0, LOCK_UN); _ = close($0) } }
             try Self.migrator.migrate(db)
             try db.write { db in
                 if try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'lineage'") == nil {
@@ -42,6 +46,20 @@ public final class SQLiteStateStore: StateStore {
         } catch {
             throw StateError(.corrupt, "cannot open the state at \(path): \(error)")
         }
+    }
+
+    /// An exclusive advisory lock on `<state>.lock`, held while the state is migrated; nil where
+    /// the lock file cannot be made (a read-only folder: then nobody can migrate it either).
+    static func migrationLock(_ path: String) -> Int32? {
+        let fd = open(path + ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return nil }
+        while flock(fd, LOCK_EX) != 0 {
+            guard errno == EINTR else {
+                close(fd)
+                return nil
+            }
+        }
+        return fd
     }
 
     static var migrator: DatabaseMigrator {

@@ -185,6 +185,21 @@ struct SQLiteStateStoreTests {
         let error = #expect(throws: StateError.self) { try SQLiteStateStore(path: "/proc/dte/state.db") }
         #expect(error.map { "\($0)".contains("/proc/dte") } == true, "the message names the location")
     }
+
+    /// A loop and a `dte status` that open a state nobody made yet must not both migrate it
+    /// ("table meta already exists"): every opener succeeds and sees one lineage.
+    @Test func openersOfANewStateAtOnceAllSucceed() async throws {
+        for _ in 0..<5 {
+            let dir = NSTemporaryDirectory() + "dte-state-race-" + UUID().uuidString
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let path = dir + "/state.db"
+            let lineages = try await withThrowingTaskGroup(of: String.self) { group in
+                for _ in 0..<8 { group.addTask { try await SQLiteStateStore(path: path).snapshot().lineage } }
+                return try await group.reduce(into: Set<String>()) { $0.insert($1) }
+            }
+            #expect(lineages.count == 1, "one lineage: \(lineages)")
+        }
+    }
 }
 
 @Suite("ResourceAddress")
