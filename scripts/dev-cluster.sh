@@ -11,7 +11,7 @@
 #   scripts/dev-cluster.sh start-ctld  start slurmctld again; returns once the node is usable
 #
 # Shape (fixed, whatever the machine, so that a site descriptor can describe it exactly):
-#   ClusterName=dte-local; one node named `hostname -s` with CPUs=2, RealMemory=8000 (MB),
+#   ClusterName=dte-local; one node named `hostname -s` with CPUs=8, RealMemory=16000 (MB),
 #   Gres=gpu:2 (two fake GPUs); one partition `batch` (Default=YES, MaxTime=24:00:00).
 # Every file (config, state, spool, logs, pids, MariaDB data) lives under $DTE_CLUSTER_DIR
 # (default /var/tmp/dte-cluster); slurm.conf is also installed as /etc/slurm/slurm.conf so
@@ -26,8 +26,8 @@ DIR=${DTE_CLUSTER_DIR:-/var/tmp/dte-cluster}
 DIR=${DIR%/}
 CLUSTER=dte-local
 PARTITION=batch
-NODE_CPUS=2
-NODE_MEM_MB=8000
+NODE_CPUS=8
+NODE_MEM_MB=16000
 NODE_GPUS=2
 DB_PORT=${DTE_CLUSTER_DB_PORT:-3307}
 TIMEOUT=${DTE_CLUSTER_TIMEOUT:-60}
@@ -313,7 +313,7 @@ SlurmctldDebug=info
 SlurmdDebug=info
 # timers: fast turnaround for tests
 InactiveLimit=0
-KillWait=5
+KillWait=30
 Waittime=0
 MinJobAge=300
 MaxJobCount=100000

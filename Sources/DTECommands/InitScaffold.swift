@@ -65,7 +65,7 @@ tosca_definitions_version: tosca_simple_yaml_1_3
 
 description: >
   The development cluster scripts/dev-cluster.sh starts on one machine: Slurm
-  cluster "dte-local" with one node (CPUs=2, RealMemory=8000, Gres=gpu:2 --
+  cluster "dte-local" with one node (CPUs=8, RealMemory=16000, Gres=gpu:2 --
   two fake GPU devices, an untyped GRES), one partition "batch" (Default=YES,
   MaxTime=24:00:00) and accounting through slurmdbd; runtimes bubblewrap and
   none; dte-agent listening on loopback without authentication. The GPU model
@@ -89,9 +89,9 @@ topology_template:
         partitions:
           - name: batch
             nodes: 1
-            cpus_per_node: 2
-            # Slurm's RealMemory=8000 is in MiB.
-            memory_per_node: 8000 MiB
+            cpus_per_node: 8
+            # Slurm's RealMemory=16000 is in MiB.
+            memory_per_node: 16000 MiB
             gpus_per_node: 2
             gpu_model: fake
             max_walltime: 24 h

@@ -98,9 +98,9 @@ import Testing
         }
         #expect(answer.status == 200)
         let ping = try JSONDecoder().decode(PingResponse.self, from: answer.body)
-        // The development cluster has one node with 2 CPUs, 8000 MB and 2 GPUs.
-        #expect(ping.resources.cpu == "2")
-        #expect(ping.resources.memory == "8000Mi")
+        // The development cluster has one node with 8 CPUs, 16000 MB and 2 GPUs (scripts/dev-cluster.sh).
+        #expect(ping.resources.cpu == "8")
+        #expect(ping.resources.memory == "16000Mi")
         let gpus = try #require(ping.resources.accelerators.first { $0.resourceType == "nvidia.com/gpu" })
         #expect(gpus.available == "2")
         let health = try await agent.request(.get, "/healthz")

@@ -170,7 +170,7 @@ import Testing
         try SlurmCluster.require()
         let dir = NSTemporaryDirectory() + "dte-conn-" + UUID().uuidString.prefix(8).lowercased()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let agent = try startTestAgent(dataDir: dir + "/data", arguments: ["--idle-timeout", "10", "--max-connections", "2"])
+        let agent = try startTestAgent(dataDir: dir + "/data", arguments: ["--idle-timeout", "30", "--max-connections", "2"])
         defer { agent.process.terminate(); agent.process.waitUntilExit() }
         let port = UInt16(agent.url.split(separator: ":").last ?? "") ?? 0
         // Without OIDC the start-up log says plainly who can drive the agent.
@@ -178,21 +178,38 @@ import Testing
         #expect(log.contains("NO AUTHENTICATION"), "\(log)")
 
         // Two silent connections take every slot: a third client is not served meanwhile…
+        let opened = Date()
         let silent = [try Self.connect(port), try Self.connect(port)]
         // The agent must have accepted both before the third arrives: connections that wait in the
         // listen backlog together are accepted in one go. The kernel says when the backlog is empty.
+        // The waits block this thread rather than suspend the task: on a loaded machine a
+        // suspended test can resume seconds late, past the idle timeout it is checking against.
         var accepted = false
         for _ in 0..<100 where !accepted {
-            try await Task.sleep(for: .milliseconds(50))
+            usleep(50_000)
             accepted = Self.acceptBacklog(port) == 0
         }
         #expect(accepted, "the agent left \(Self.acceptBacklog(port) ?? -1) of the two silent connections unaccepted")
         #expect(!Self.answersOnANewConnection(port, within: 1))
-        // …until the agent closes the silent ones (idle-timeout 10 s), then it answers again.
-        for fd in silent { #expect(Self.readsEndOfStream(fd, within: 14)) }
+        // What the third client saw means something only while the silent ones were still open.
+        let checked = Date().timeIntervalSince(opened)
+        #expect(checked < 25, "the check came \(Int(checked)) s after the silent connections opened, too close to the idle timeout")
+        #expect(silent.allSatisfy { !Self.readsEndOfStream($0, within: 0) }, "a silent connection was closed before its idle timeout")
+        // …until the agent closes the silent ones (idle-timeout 30 s), then it answers again. This
+        // wait runs on a thread of its own, not on one of the few that run every test's tasks.
+        let closed = await Self.onThread { silent.map { Self.readsEndOfStream($0, within: 40) } }
+        #expect(closed == [true, true])
+        #expect(Date().timeIntervalSince(opened) >= 29, "the silent connections were closed before the idle timeout")
         silent.forEach { close($0) }
-        try await Task.sleep(for: .milliseconds(200))
+        usleep(200_000)
         #expect(Self.answersOnANewConnection(port, within: 3))
+    }
+
+    /// Runs a blocking `body` on a thread of its own and returns what it returns.
+    static func onThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { continuation in
+            Thread { continuation.resume(returning: body()) }.start()
+        }
     }
 
     /// Whether `GET /healthz` on a new connection gets an answer within `seconds`.

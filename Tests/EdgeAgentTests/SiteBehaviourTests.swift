@@ -24,10 +24,11 @@ import Testing
         let status = try await agent.finished(uid, timeout: 60)
         #expect(status.reason("main") == "Cancelled")
         // Slurm records the cancellation at once; the job's script runs preStop in the KillWait
-        // that follows (5 s on the development cluster), so the file may come a moment later.
+        // that follows (30 s on the development cluster, Slurm's default), so the file may come
+        // a moment later: on a loaded machine, starting the hook's container takes seconds.
         let path = "\(agent.podDir(uid))/emptyDirs/w/pre-stop"
         var written = FileManager.default.contents(atPath: path)
-        let wrote = Date().addingTimeInterval(15)
+        let wrote = Date().addingTimeInterval(35)
         while written == nil, Date() < wrote {
             try await Task.sleep(for: .milliseconds(200))
             written = FileManager.default.contents(atPath: path)
