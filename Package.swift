@@ -136,15 +136,17 @@ let package = Package(
         ),
 
         // MARK: fuzzing (scripts/fuzz.sh builds agent-fuzz with libFuzzer)
+        // FuzzDriver: the `main` both fuzz executables share (libFuzzer's driver, or a corpus replay)
+        .target(name: "FuzzDriver", swiftSettings: strict),
         .target(
             name: "AgentFuzzing",
             dependencies: ["EdgeAgent", "PodWire", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: strict
         ),
-        .executableTarget(name: "agent-fuzz", dependencies: ["AgentFuzzing"], swiftSettings: strict),
+        .executableTarget(name: "agent-fuzz", dependencies: ["AgentFuzzing", "FuzzDriver"], swiftSettings: strict),
         // (scripts/fuzz.sh compiler builds compiler-fuzz: arbitrary bytes through the YAML loader and the compiler)
         .target(name: "CompilerFuzzing", dependencies: ["DTEModel", "DTECompiler"], swiftSettings: strict),
-        .executableTarget(name: "compiler-fuzz", dependencies: ["CompilerFuzzing"], swiftSettings: strict),
+        .executableTarget(name: "compiler-fuzz", dependencies: ["CompilerFuzzing", "FuzzDriver"], swiftSettings: strict),
 
         // MARK: tests
         .target(
