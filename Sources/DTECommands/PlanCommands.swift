@@ -99,7 +99,7 @@ extension DTE {
 
         public func run() async throws {
             let wd = source.workingDirectory
-            let (plan, _, _) = try await makePlan(source: source, stateOptions: stateOptions, scope: scope)
+            let (plan, _, compilation) = try await makePlan(source: source, stateOptions: stateOptions, scope: scope)
             let view = PlanView(plan: plan, color: !json && !markdown && useColor())
             print(json ? view.json() : (markdown ? view.markdown() : view.text()), terminator: "")
             if let out {
@@ -121,8 +121,11 @@ extension DTE {
                     throw CommandFailure("cannot write the JUnit report to \(junit): \(error.localizedDescription)")
                 }
             }
-            if plan.diagnostics.hasErrors { throw ExitCode(1) }
-            if detailedExitcode && plan.hasChanges { throw ExitCode(2) }
+            // The model and the plan of a large repository take a while to free; the process is
+            // done with them (the state was only read).
+            withExtendedLifetime((plan, compilation)) {
+                finish(plan.diagnostics.hasErrors ? 1 : detailedExitcode && plan.hasChanges ? 2 : 0)
+            }
         }
     }
 

@@ -132,6 +132,10 @@ public struct Engine: Sendable {
     /// state is not written.
     public func plan(_ compilation: Compilation, request: PlanRequest, workingDirectory: String) async throws -> PlanOutcome {
         guard compilation.isValid else { return .invalid(compilation.diagnostics) }
+        // provenance (a hash of every source, git's commit) meanwhile, on another thread
+        let root = compilation.config?.root ?? workingDirectory
+        async let sourceHash = Provenance.sourceHash(compilation.files, root: workingDirectory)
+        async let gitCommit = Provenance.gitCommit(in: root)
         let snapshot = try await read { try await store.snapshot() }
         let (desired, placementDiagnostics) = DesiredState.build(from: compilation.model,
                                                                  used: DesiredState.allocationUse(of: snapshot.resources))
@@ -148,10 +152,8 @@ public struct Engine: Sendable {
         options.destroy = request.destroy
         options.refreshOnly = request.refreshOnly
         let observed = request.refresh || request.refreshOnly ? try await refresh(snapshot, sites: request.sites) : nil
-        let root = compilation.config?.root ?? workingDirectory
         var plan = Planner.plan(desired: desired, state: snapshot, options: options,
-                                sourceHash: Provenance.sourceHash(compilation.files, root: workingDirectory),
-                                gitCommit: Provenance.gitCommit(in: root), observed: observed)
+                                sourceHash: await sourceHash, gitCommit: await gitCommit, observed: observed)
         plan.hooks = await runHooks(.prePlan, plan: plan)
         return .planned(plan)
     }

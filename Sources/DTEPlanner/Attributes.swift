@@ -144,6 +144,7 @@ public struct OutputDefinition: Sendable, Codable, Hashable {
     /// The outputs of a compiled model. An output of a file that declares one twin is named
     /// `<twin>.<output>`, so twins may use the same output names.
     public static func all(in model: CompiledModel, resources: [DesiredResource]) -> [OutputDefinition] {
+        guard !model.outputs.isEmpty else { return [] }
         let addresses = Dictionary(resources.map { ($0.spec.component, $0.address) }, uniquingKeysWith: { a, _ in a })
         let twinsByFile = Dictionary(grouping: model.nodes.filter { $0.isA("dte.nodes.DigitalTwin") }, by: \.file)
         return model.outputs.compactMap { o in

@@ -85,25 +85,14 @@ public struct DesiredState: Sendable, Codable {
     public var outputs: [OutputDefinition]?
 
     /// Builds components from the model and places each one; problems become diagnostics
-    /// (a component no site can run names the unmet requirement of each site).
+    /// (a component no site can run names the unmet requirement of each site). The components'
+    /// specs are independent of each other and built over all cores; placement then runs in
+    /// the model's order, because each placement spends from the allocations the next one sees.
     public static func build(from model: CompiledModel, used: [String: (core: Double, gpu: Double)] = [:]) -> (DesiredState, [Diagnostic]) {
         var diags: [Diagnostic] = []
         let sites = SiteInfo.all(in: model)
-        // each twin's project by its name (looked up per component: no copy of the twin's node)
-        var projects: [String: String] = [:]
-        for n in model.nodes where n.isA("dte.nodes.DigitalTwin") && projects[n.name] == nil {
-            projects[n.name] = n.property("project")?.stringValue ?? n.name
-        }
-        var placementFor: [String: ResolvedMember] = [:]
-        var protected: Set<String> = []
-        var schedules: [String: String] = [:]
-        for p in model.policies {
-            for m in p.members {
-                if p.isA("dte.policies.Placement") { placementFor[m] = p }
-                if p.isA("dte.policies.Protection"), p.property("prevent_destroy") != .boolean(false) { protected.insert(m) }
-                if p.isA("dte.policies.Schedule"), let c = (p.property("cron") ?? p.property("schedule"))?.stringValue { schedules[m] = c }
-            }
-        }
+        let policies = PolicyIndex(model)
+        let specs = SpecBuilder(model: model, policies: policies).specs()
         var remaining: [AllocationKey: (core: Double, gpu: Double)] = [:]
         for s in sites {
             for a in s.allocations {
@@ -115,13 +104,99 @@ public struct DesiredState: Sendable, Codable {
         var placers: [String: Placer] = [:]
         let unconstrained = Placer(policy: nil, sites: sites)
         var resources: [DesiredResource] = []
-        let components = model.nodes.filter { $0.isA("dte.nodes.Component") }
-        var addresses: [String: String] = [:]
-        for n in components {
-            if let t = n.requirements.first(where: { $0.name == "twin" })?.target { addresses[n.name] = ResourceAddress.component(twin: t, component: n.name).description }
+        resources.reserveCapacity(specs.count)
+        for (spec, node) in specs {
+            var placer = unconstrained
+            if let policy = policies.placement[spec.component] ?? policies.placement[spec.twin] {
+                let key = "\(policy.file)\u{0}\(policy.path)\u{0}\(policy.name)"
+                if let known = placers[key] { placer = known } else {
+                    placer = Placer(policy: policy, sites: sites)
+                    placers[key] = placer
+                }
+            }
+            switch placer.place(spec, remaining: remaining) {
+            case .success(let decision):
+                let key = AllocationKey(site: decision.site, project: spec.project)
+                remaining[key]?.core -= spec.coreHours
+                remaining[key]?.gpu -= spec.gpuHours
+                resources.append(DesiredResource(spec: spec, placement: decision,
+                                                 protected: policies.protected.contains(spec.component) || policies.protected.contains(spec.twin)))
+            case .failure(let rejections):
+                let why = rejections.map { "\($0.site): \($0.reason)" }.joined(separator: "; ")
+                let n = model.nodes[node]
+                diags.append(Diagnostic(.error, code: "no-feasible-site", "no site can run \"\(spec.component)\" of twin \"\(spec.twin)\": \(why.isEmpty ? "no sites are defined" : why)",
+                                        hint: "change the component's resources or placement, or add an allocation for project \(spec.project)",
+                                        file: n.file, mark: n.mark, path: "topology_template.node_templates.\(spec.component)"))
+            }
         }
-        for n in components {
-            guard let twinName = n.requirements.first(where: { $0.name == "twin" })?.target, let project = projects[twinName] else { continue }
+        // by address, each built once (not twice per comparison); the resources moved once
+        let keys = resources.map(\.address)
+        let sorted = keys.indices.dropFirst().allSatisfy({ keys[$0 - 1] <= keys[$0] }) ? resources
+            : keys.indices.sorted { keys[$0] < keys[$1] }.map { resources[$0] }
+        let outputs = OutputDefinition.all(in: model, resources: sorted)
+        return (DesiredState(resources: sorted, sites: sites, outputs: outputs.isEmpty ? nil : outputs), diags)
+    }
+
+    /// What the policies say of each member, by member name: its placement policy, whether it is
+    /// protected from deletion, its schedule.
+    struct PolicyIndex: Sendable {
+        var placement: [String: ResolvedMember] = [:]
+        var protected: Set<String> = []
+        var schedules: [String: String] = [:]
+
+        init(_ model: CompiledModel) {
+            for p in model.policies {
+                for m in p.members {
+                    if p.isA("dte.policies.Placement") { placement[m] = p }
+                    if p.isA("dte.policies.Protection"), p.property("prevent_destroy") != .boolean(false) { protected.insert(m) }
+                    if p.isA("dte.policies.Schedule"), let c = (p.property("cron") ?? p.property("schedule"))?.stringValue { schedules[m] = c }
+                }
+            }
+        }
+    }
+
+    /// Turns each component node of the model into the spec the site receives. Read-only over
+    /// the model, so the components are built in parallel.
+    struct SpecBuilder: Sendable {
+        let model: CompiledModel
+        let policies: PolicyIndex
+        /// Each twin's project, by twin name.
+        let projects: [String: String]
+        /// Each component's address, by component name (what `get_attribute` resolves against).
+        let addresses: [String: String]
+        /// The positions of the component nodes in `model.nodes`.
+        let components: [Int]
+
+        init(model: CompiledModel, policies: PolicyIndex) {
+            self.model = model
+            self.policies = policies
+            var projects: [String: String] = [:]
+            var addresses: [String: String] = [:]
+            var components: [Int] = []
+            for i in model.nodes.indices {
+                let n = model.nodes[i]
+                if n.isA("dte.nodes.DigitalTwin"), projects[n.name] == nil {
+                    projects[n.name] = n.property("project")?.stringValue ?? n.name
+                } else if n.isA("dte.nodes.Component") {
+                    components.append(i)
+                    if let t = n.requirements.first(where: { $0.name == "twin" })?.target {
+                        addresses[n.name] = ResourceAddress.component(twin: t, component: n.name).description
+                    }
+                }
+            }
+            self.projects = projects
+            self.addresses = addresses
+            self.components = components
+        }
+
+        /// Every component's spec with the position of its node, in the model's order; a
+        /// component without a twin (the checker reports it) has none.
+        func specs() -> [(spec: ComponentSpec, node: Int)] {
+            components.parallelCompactMap { i in spec(model.nodes[i]).map { ($0, i) } }
+        }
+
+        func spec(_ n: ResolvedNode) -> ComponentSpec? {
+            guard let twinName = n.requirements.first(where: { $0.name == "twin" })?.target, let project = projects[twinName] else { return nil }
             var deferred: [String: AttributeExpression] = [:]
             func text(_ v: Value, _ path: String) -> String {
                 if let e = AttributeExpression(v, address: { addresses[$0] }, property: { model.node($0)?.property($1) }) { deferred[path] = e }
@@ -132,7 +207,7 @@ public struct DesiredState: Sendable, Codable {
             }
             var env: [String: String] = [:]
             if case .map(let entries)? = n.property("env") { for e in entries { env[e.key] = text(e.value, "env.\(e.key)") } }
-            let spec = ComponentSpec(
+            return ComponentSpec(
                 twin: twinName, component: n.name, project: project,
                 kind: n.isA("dte.nodes.Service") ? "service" : "batch",
                 image: n.property("image")?.stringValue, command: strings("command"), args: strings("args"),
@@ -140,35 +215,9 @@ public struct DesiredState: Sendable, Codable {
                 gpus: n.property("gpus")?.intValue ?? 0, gpuModel: n.property("gpu_model")?.stringValue,
                 walltime: n.property("walltime")?.baseAmount ?? 3600, runtime: n.property("runtime")?.stringValue,
                 after: n.requirements.filter { $0.name == "after" }.compactMap(\.target).sorted(),
-                schedule: n.property("schedule")?.stringValue ?? schedules[n.name] ?? schedules[twinName],
+                schedule: n.property("schedule")?.stringValue ?? policies.schedules[n.name] ?? policies.schedules[twinName],
                 deferred: deferred.isEmpty ? nil : deferred)
-            var placer = unconstrained
-            if let policy = placementFor[n.name] ?? placementFor[twinName] {
-                let key = "\(policy.file)\u{0}\(policy.path)\u{0}\(policy.name)"
-                if let known = placers[key] { placer = known } else {
-                    placer = Placer(policy: policy, sites: sites)
-                    placers[key] = placer
-                }
-            }
-            switch placer.place(spec, remaining: remaining) {
-            case .success(let decision):
-                let key = AllocationKey(site: decision.site, project: project)
-                remaining[key]?.core -= spec.coreHours
-                remaining[key]?.gpu -= spec.gpuHours
-                resources.append(DesiredResource(spec: spec, placement: decision,
-                                                 protected: protected.contains(n.name) || protected.contains(twinName)))
-            case .failure(let rejections):
-                let why = rejections.map { "\($0.site): \($0.reason)" }.joined(separator: "; ")
-                diags.append(Diagnostic(.error, code: "no-feasible-site", "no site can run \"\(n.name)\" of twin \"\(twinName)\": \(why.isEmpty ? "no sites are defined" : why)",
-                                        hint: "change the component's resources or placement, or add an allocation for project \(project)",
-                                        file: n.file, mark: n.mark, path: "topology_template.node_templates.\(n.name)"))
-            }
         }
-        // by address, each built once (not twice per comparison); the resources moved once
-        let keys = resources.map(\.address)
-        let sorted = keys.indices.sorted { keys[$0] < keys[$1] }.map { resources[$0] }
-        let outputs = OutputDefinition.all(in: model, resources: sorted)
-        return (DesiredState(resources: sorted, sites: sites, outputs: outputs.isEmpty ? nil : outputs), diags)
     }
 
     enum PlaceResult { case success(PlacementDecision), failure([PlacementDecision.Rejection]) }

@@ -164,48 +164,23 @@ public enum Planner {
         let targeted = { (address: String) in options.targets.isEmpty || options.targets.contains(address) }
         let recorded = Dictionary(state.resources.map { ($0.address, $0) }, uniquingKeysWith: { a, _ in a })
         let wanted = options.destroy ? [] : desired.resources
-        var seen: Set<String> = []
-        for d in wanted where inScope(d.placement.site) {
+        let missingAtSite = missing
+        // each desired resource's change depends on it and its record only: built over all cores
+        changes = wanted.parallelCompactMap { d -> ResourceChange? in
+            guard options.sites.isEmpty || options.sites.contains(d.placement.site) else { return nil }
             let address = d.address  // built once per resource
-            guard targeted(address) else { continue }
-            seen.insert(address)
-            let base = ResourceChange(address: address, action: .create, reason: "new", changedPaths: [], site: d.placement.site,
-                                      partition: d.placement.partition, before: nil, after: d.spec, placement: d.placement, protected: d.protected)
-            guard let r = recorded[address] else {
-                changes.append(base)
-                continue
-            }
-            let before = try? JSONDecoder().decode(ComponentSpec.self, from: Data(r.spec.utf8))
-            var c = base
-            c.before = before
-            if options.replace.contains(address) {
-                c.action = .replace
-                c.reason = "replace-requested"
-            } else if r.site != d.placement.site {
-                c.action = .replace
-                c.reason = "site-changed"
-                c.changedPaths = ["site"]
-            } else if r.specHash != d.spec.hash {
-                c.action = .replace
-                c.reason = "spec-changed"
-                c.changedPaths = before.map { diffPaths($0, d.spec) } ?? ["spec"]
-            } else if missing.contains(address) {
-                c.action = .create
-                c.reason = "missing-at-site"
-            } else if r.protected != d.protected {
-                c.action = .update
-                c.reason = "protection-changed"
-                c.changedPaths = ["protected"]
-            } else {
-                c.action = .noop
-                c.reason = r.phase == .succeeded ? "finished" : "unchanged"
-            }
-            if c.action == .replace && (r.protected || d.protected) {
-                diags.append(Diagnostic(.error, code: "protected-resource",
-                                        "\(address) is protected (dte.policies.Protection) and would be replaced (\(c.reason))",
-                                        hint: "remove the protection policy first, or undo the change"))
-            }
-            changes.append(c)
+            guard options.targets.isEmpty || options.targets.contains(address) else { return nil }
+            return change(d, address: address, recorded: recorded[address], options: options, missing: missingAtSite.contains(address))
+        }
+        var seen: Set<String> = []
+        seen.reserveCapacity(changes.count)
+        for i in changes.indices {
+            seen.insert(changes[i].address)
+            // a protected resource (now or as recorded) is never replaced
+            guard changes[i].action == .replace, changes[i].protected || recorded[changes[i].address]?.protected == true else { continue }
+            diags.append(Diagnostic(.error, code: "protected-resource",
+                                    "\(changes[i].address) is protected (dte.policies.Protection) and would be replaced (\(changes[i].reason))",
+                                    hint: "remove the protection policy first, or undo the change"))
         }
         for r in state.resources where !seen.contains(r.address) && inScope(r.site) && targeted(r.address) {
             if r.protected {
@@ -241,7 +216,7 @@ public enum Planner {
             }
         }
         var plan = Plan(createdAt: Date(), lineage: state.lineage, serial: state.serial, sourceHash: sourceHash, gitCommit: gitCommit,
-                        sitesInScope: sites, desired: desired, changes: changes.sorted { $0.address < $1.address }, diagnostics: diags)
+                        sitesInScope: sites, desired: desired, changes: sortedByAddress(changes), diagnostics: diags)
         if let outputs = desired.outputs, !options.destroy, !options.refreshOnly {
             plan.outputs = OutputValue.resolve(outputs, attributes: attributes, pending: pending)
         }
@@ -249,6 +224,46 @@ public enum Planner {
         plan.observed = observed ?? [:]
         plan.refreshed = observed != nil
         return plan
+    }
+
+    /// What becomes of one desired resource given its record (nil: not applied yet).
+    static func change(_ d: DesiredResource, address: String, recorded r: ResourceRecord?, options: PlanOptions,
+                       missing: Bool) -> ResourceChange {
+        var c = ResourceChange(address: address, action: .create, reason: "new", changedPaths: [], site: d.placement.site,
+                               partition: d.placement.partition, before: nil, after: d.spec, placement: d.placement, protected: d.protected)
+        guard let r else { return c }
+        let before = try? JSONDecoder().decode(ComponentSpec.self, from: Data(r.spec.utf8))
+        c.before = before
+        if options.replace.contains(address) {
+            c.action = .replace
+            c.reason = "replace-requested"
+        } else if r.site != d.placement.site {
+            c.action = .replace
+            c.reason = "site-changed"
+            c.changedPaths = ["site"]
+        } else if r.specHash != d.spec.hash {
+            c.action = .replace
+            c.reason = "spec-changed"
+            c.changedPaths = before.map { diffPaths($0, d.spec) } ?? ["spec"]
+        } else if missing {
+            c.action = .create
+            c.reason = "missing-at-site"
+        } else if r.protected != d.protected {
+            c.action = .update
+            c.reason = "protection-changed"
+            c.changedPaths = ["protected"]
+        } else {
+            c.action = .noop
+            c.reason = r.phase == .succeeded ? "finished" : "unchanged"
+        }
+        return c
+    }
+
+    /// The changes in address order; the desired ones come sorted already, so this is mostly a
+    /// check. Sorted by index: a comparison does not move whole changes.
+    static func sortedByAddress(_ changes: [ResourceChange]) -> [ResourceChange] {
+        if changes.indices.dropFirst().allSatisfy({ changes[$0 - 1].address <= changes[$0].address }) { return changes }
+        return changes.indices.sorted { changes[$0].address < changes[$1].address }.map { changes[$0] }
     }
 
     /// The attribute paths that differ between two specs.

@@ -71,8 +71,9 @@ public struct PlanView: Sendable {
     public func text() -> String {
         var out = driftText()
         let scope = plan.sitesInScope.isEmpty ? "" : " on \(plan.sitesInScope.joined(separator: ", "))"
+        let shown = plan.changes.indices.filter { plan.changes[$0].action != .noop }
         var width = 0
-        for c in plan.changes where c.action != .noop { width = max(width, c.address.count) }
+        for i in shown { width = max(width, plan.changes[i].address.count) }
         if width == 0 {
             out += "No changes. The state (serial \(plan.serial)) matches the repository\(scope).\n"
             out += hooksText()
@@ -80,43 +81,49 @@ public struct PlanView: Sendable {
             return out
         }
         out += "DTE will perform these actions\(scope) (state serial \(plan.serial)\(plan.gitCommit.map { ", commit \($0)" } ?? "")):\n\n"
-        for c in plan.changes where c.action != .noop {
-            let sym = colored(c.action, Self.pad(Self.symbol(c.action), 3))
-            let addr = Self.pad(c.address, width)
-            let whereText = c.partition.map { "\(c.site)/\($0)" } ?? c.site
-            var line = "  \(sym) \(paint(addr, "1"))  on \(whereText)"
-            if let s = c.after ?? c.before { line += "   \(Self.resources(s))" }
-            out += line + "\n"
-            switch c.action {
-            case .replace, .update:
-                let detail = c.changedPaths.isEmpty ? c.reason : c.changedPaths.map { path in
-                    "\(path): \(Self.value(c.before, path)) → \(Self.value(c.after, path))"
-                }.joined(separator: "; ")
-                out += "        \(c.reason): \(detail)\n"
-            case .delete:
-                out += "        \(c.reason)\(c.protected ? " (protected!)" : "")\n"
-            case .read:
-                if let o = plan.observed[c.address] {
-                    out += "        status → \(o.phase)\(o.exitCode.map { " (exit \($0))" } ?? "") (job \(o.jobID))\n"
-                }
-            case .create:
-                if let p = c.placement {
-                    var why = "placed on \(p.site): \(p.reason)"
-                    if !p.rejected.isEmpty { why += "; not " + p.rejected.map { "\($0.site): \($0.reason)" }.joined(separator: "; not ") }
-                    out += "        \(why)\n"
-                }
-            default: break
-            }
-            for (path, value) in (c.deferredValues ?? [:]).sorted(by: { $0.key < $1.key }) where c.action == .create || c.action == .replace {
-                out += "        \(path) = \(value)\n"
-            }
-        }
+        // one block per change, rendered over all cores for a large plan, joined in order
+        let columns = width
+        out += shown.parallelCompactMap { changeText(plan.changes[$0], width: columns) }.joined()
         out += "\n" + paint(summaryLine, "1") + "\n" + useLine + "\n"
         out += hooksText()
         if let outputs = plan.outputs, !outputs.isEmpty {
             out += "\nOutputs:\n" + OutputsView(outputs: outputs).text(indent: "  ")
         }
         out += diagnosticsText()
+        return out
+    }
+
+    /// A change's lines: symbol, address, where and what it asks; then why, or what differs.
+    func changeText(_ c: ResourceChange, width: Int) -> String {
+        let sym = colored(c.action, Self.pad(Self.symbol(c.action), 3))
+        let addr = Self.pad(c.address, width)
+        let whereText = c.partition.map { "\(c.site)/\($0)" } ?? c.site
+        var out = "  \(sym) \(paint(addr, "1"))  on \(whereText)"
+        if let s = c.after ?? c.before { out += "   \(Self.resources(s))" }
+        out += "\n"
+        switch c.action {
+        case .replace, .update:
+            let detail = c.changedPaths.isEmpty ? c.reason : c.changedPaths.map { path in
+                "\(path): \(Self.value(c.before, path)) → \(Self.value(c.after, path))"
+            }.joined(separator: "; ")
+            out += "        \(c.reason): \(detail)\n"
+        case .delete:
+            out += "        \(c.reason)\(c.protected ? " (protected!)" : "")\n"
+        case .read:
+            if let o = plan.observed[c.address] {
+                out += "        status → \(o.phase)\(o.exitCode.map { " (exit \($0))" } ?? "") (job \(o.jobID))\n"
+            }
+        case .create:
+            if let p = c.placement {
+                var why = "placed on \(p.site): \(p.reason)"
+                if !p.rejected.isEmpty { why += "; not " + p.rejected.map { "\($0.site): \($0.reason)" }.joined(separator: "; not ") }
+                out += "        \(why)\n"
+            }
+        default: break
+        }
+        for (path, value) in (c.deferredValues ?? [:]).sorted(by: { $0.key < $1.key }) where c.action == .create || c.action == .replace {
+            out += "        \(path) = \(value)\n"
+        }
         return out
     }
 

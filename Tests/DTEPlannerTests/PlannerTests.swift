@@ -79,7 +79,7 @@ final class PlannerTests: XCTestCase {
         let (_, diags) = DesiredState.build(from: c.model)
         let d = try XCTUnwrap(diags.first)
         XCTAssertEqual(d.code, "no-feasible-site")
-        XCTAssertTrue(d.message.contains("local: batch: 64 cpus > 2 per node"), d.message)
+        XCTAssertTrue(d.message.contains("local: batch: 64 cpus > 8 per node"), d.message)
         XCTAssertEqual(d.file, "templates/big.yaml")
     }
 
