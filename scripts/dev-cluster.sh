@@ -354,8 +354,10 @@ use_cgroups() {
 memory_settings_text() {
   if use_cgroups; then
     cat <<EOF
-# memory enforced by cgroups (cgroup.conf): the kernel ends a job the moment it passes --mem
-ProctrackType=proctrack/cgroup
+# memory enforced by cgroups (cgroup.conf): the kernel ends a job the moment it passes --mem.
+# Processes are tracked by linuxproc, not proctrack/cgroup: under proctrack/cgroup a cancelled
+# job's TERM trap does not run to its end (preStop hooks, the containers' exit records)
+ProctrackType=proctrack/linuxproc
 TaskPlugin=task/cgroup
 JobAcctGatherType=jobacct_gather/linux
 JobAcctGatherParams=NoOverMemoryKill
