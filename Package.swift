@@ -219,7 +219,7 @@ let package = Package(
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
-            exclude: ["Fixtures/fake-htcondor"],
+            exclude: ["Fixtures/fake-htcondor", "Fixtures/vk-test-set"],
             swiftSettings: strict
         ),
     ]

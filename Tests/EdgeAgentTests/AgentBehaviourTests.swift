@@ -98,9 +98,10 @@ import Testing
         }
         #expect(answer.status == 200)
         let ping = try JSONDecoder().decode(PingResponse.self, from: answer.body)
-        // The development cluster has one node with 8 CPUs, 16000 MB and 2 GPUs (scripts/dev-cluster.sh).
-        #expect(ping.resources.cpu == "8")
-        #expect(ping.resources.memory == "16000Mi")
+        // The development cluster (scripts/dev-cluster.sh): the batch node with 8 CPUs, 16000 MB and
+        // 2 GPUs, and the two nodes of partition mpi with 2 CPUs and 2000 MB each.
+        #expect(ping.resources.cpu == "12")
+        #expect(ping.resources.memory == "20000Mi")
         let gpus = try #require(ping.resources.accelerators.first { $0.resourceType == "nvidia.com/gpu" })
         #expect(gpus.available == "2")
         let health = try await agent.request(.get, "/healthz")

@@ -150,8 +150,9 @@ import Testing
 
     @Test func mpiFlagsAreSrunOptions() throws {
         let job = try Fixtures.builder().build(Self.pod(["slurm-job.vk.io/mpi-flags": "--mpi=pmix --cpu-bind=cores"]))
-        #expect(job.runnerScript.contains(#"exec srun --overlap --ntasks="${SLURM_NTASKS:-1}" '--mpi=pmix' '--cpu-bind=cores' -- bwrap"#),
-                "\(job.runnerScript)")
+        #expect(job.runnerScript.contains(#"exec srun --overlap --nodes="${SLURM_JOB_NUM_NODES:-1}" --ntasks="${SLURM_NTASKS:-1}" "#
+                                          + #"'--mpi=pmix' '--cpu-bind=cores' -- /bin/bash -c "#), "\(job.runnerScript)")
+        #expect(job.runnerScript.contains(#"dte-task bwrap "${#a[@]}" "${a[@]}" true"#), "\(job.runnerScript)")
         for bad in ["--mpi=$(id)", "--export=ALL", "pmix", "--mpi=pmix;id"] {
             #expect(Self.refusal(Fixtures.configuration(), Self.pod(["slurm-job.vk.io/mpi-flags": bad]))?.status.code == 400, "\(bad)")
         }

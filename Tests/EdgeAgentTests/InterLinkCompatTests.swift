@@ -136,19 +136,30 @@ import Testing
     /// of the cluster allocated, the ping still reports the cluster's size.
     @Test func pingIsNeverZeroWhileTheClusterIsBusy() async throws {
         let agent = try agent()
-        let nodes = try await CommandRunner.run("sinfo", ["-h", "-o", "%c %m"], environment: nil, timeout: 20).stdout
-        let cpus = try #require(nodes.split(whereSeparator: \.isWhitespace).first.flatMap { Int($0) })
-        let name = "dte-busy-\(UUID().uuidString.prefix(8))"
-        let submit = try await CommandRunner.run("sbatch", ["--parsable", "-J", name, "-c", "\(cpus)", "--mem=50", "-o", "/dev/null",
-                                                           "--wrap", "sleep 300"], environment: nil, timeout: 20)
-        let job = submit.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-        try #require(submit.status == 0 && !job.isEmpty, "\(submit.stderr)")
-        defer { _ = CommandRunner.runBlocking("scancel", [job], environment: nil, timeout: 20) }
+        // one job per node, each taking all its cpus (the cluster has nodes in two partitions)
+        let nodes = try await CommandRunner.run("sinfo", ["-h", "-N", "-o", "%N %R %c"], environment: nil, timeout: 20).stdout
+        let rows = nodes.split(whereSeparator: \.isNewline).map { $0.split(separator: " ").map(String.init) }.filter { $0.count == 3 }
+        try #require(!rows.isEmpty, "sinfo listed no nodes: \(nodes)")
+        var cpus = 0
+        var jobs: [String] = []
+        defer { for job in jobs { _ = CommandRunner.runBlocking("scancel", [job], environment: nil, timeout: 20) } }
+        for row in rows {
+            let count = try #require(Int(row[2]), "\(row)")
+            cpus += count
+            let name = "dte-busy-\(UUID().uuidString.prefix(8))"
+            let submit = try await CommandRunner.run("sbatch", ["--parsable", "-J", name, "-p", row[1], "-w", row[0], "-c", "\(count)",
+                                                               "--mem=50", "-o", "/dev/null", "--wrap", "sleep 300"],
+                                                     environment: nil, timeout: 20)
+            let job = submit.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            try #require(submit.status == 0 && !job.isEmpty, "\(submit.stderr)")
+            jobs.append(job)
+        }
         let deadline = Date().addingTimeInterval(240)
         var busy = false
         while Date() < deadline, !busy {
-            let state = try await CommandRunner.run("squeue", ["-h", "-j", job, "-o", "%t"], environment: nil, timeout: 20).stdout
-            if state.hasPrefix("R") {
+            let states = try await CommandRunner.run("squeue", ["-h", "-j", jobs.joined(separator: ","), "-o", "%t"],
+                                                     environment: nil, timeout: 20).stdout
+            if states.split(whereSeparator: \.isNewline).count == jobs.count, states.split(whereSeparator: \.isNewline).allSatisfy({ $0 == "R" }) {
                 let free = try await SlurmCLI(logger: agent.logger).capacity()
                 busy = free.freeCPUs == 0
             }

@@ -94,6 +94,9 @@ public struct HTCondorCLI: BatchBackend {
         if request.userID != nil {
             throw AgentError(.unsupported, "runAsUser is not supported on an HTCondor site: jobs run as the agent's account")
         }
+        if request.nodeCount > 1 {
+            throw AgentError(.unsupported, "a job on \(request.nodeCount) nodes is not supported on an HTCondor site (one job runs on one machine)")
+        }
         if !request.extraFlags.isEmpty {
             throw AgentError(.unsupported, "sbatch flags (slurm-job.vk.io/flags) do not apply to an HTCondor site: \(request.extraFlags.joined(separator: " "))")
         }

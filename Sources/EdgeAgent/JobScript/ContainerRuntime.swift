@@ -66,12 +66,19 @@ public struct ContainerRuntime: Sendable {
     /// The runtime's program: `runtime-path`, else its name.
     var program: String { configuration.runtimePath ?? kind.rawValue }
 
-    /// `exec` of a launch line, through `srun` when the pod asks for an MPI launch
-    /// (`--overlap`: the containers' steps share the job's allocation).
+    /// `exec` of a launch line, through `srun` when the pod asks for an MPI launch or more
+    /// than one node (`--overlap`: the containers' steps share the job's allocation; one task
+    /// per node of the job, so a container runs once on every node).
     var launcher: String {
         guard let options = srunOptions else { return "exec" }
-        return "exec srun --overlap --ntasks=\"${SLURM_NTASKS:-1}\" \(Shell.words(options)) --".replacingOccurrences(of: "  ", with: " ")
+        return "exec srun --overlap --nodes=\"${SLURM_JOB_NUM_NODES:-1}\" --ntasks=\"${SLURM_NTASKS:-1}\" \(Shell.words(options)) --"
+            .replacingOccurrences(of: "  ", with: " ")
     }
+
+    /// What each srun task runs for the bwrap runtime: `PROGRAM COUNT ARGS… COMMAND…`, with
+    /// the task's own Slurm and PMI variables added to bwrap's COUNT arguments.
+    static let srunTask = #"p=$1 n=$2; shift 2; o=("${@:1:n}"); shift "$n"; "#
+        + #"for v in ${!SLURM@} ${!PMI@}; do o+=(--setenv "$v" "${!v}"); done; exec "$p" "${o[@]}" -- "$@""#
 
     /// enroot writes a registry as `docker://REGISTRY#IMAGE`.
     func enrootImage(_ image: String) -> String {
@@ -101,7 +108,10 @@ public struct ContainerRuntime: Sendable {
             lines.append("\(hook == nil ? launcher : "exec") env \"${DTE_ENV[@]}\" \(Shell.words(argv))")
         case .bwrap:
             lines.append("local -a a=(--die-with-parent)")
-            lines.append("dte_bwrap_root a")
+            // /tmp is shared by the container and its hooks (a folder of the pod), except for
+            // copies started by srun, which get a /tmp of their own (a tmpfs) on every node
+            lines.append(srunOptions != nil && hook == nil ? "dte_bwrap_root a || exit 1"
+                         : "dte_bwrap_root a \(Shell.quote("\(podDir)/tmp/\(plan.filePrefix)")) || exit 1")
             for (level, children) in Self.rebuildLevels(plan.mounts.map(\.target)) {
                 lines.append("dte_bwrap_rebuild a \(Shell.quote(level)) \(Shell.words(children))")
             }
@@ -109,14 +119,23 @@ public struct ContainerRuntime: Sendable {
                 // a checked source is bound through the descriptor that was checked: no window
                 // between the check and the bind in which a symlink could be swapped in
                 let bind = mount.readOnly ? "--ro-bind" : "--bind"
-                lines.append(mount.confinement.isEmpty
+                // through srun the container starts in a step of its own, which does not inherit
+                // the checked descriptor: it binds the checked location instead
+                lines.append(mount.confinement.isEmpty || (srunOptions != nil && hook == nil)
                     ? "a+=(\(bind) \(source(index)) \(Shell.quote(mount.target)))"
                     : "a+=(\(bind)-fd \"$dte_m\(index)\" \(Shell.quote(mount.target)))")
             }
             lines.append("a+=(--clearenv --setenv PATH /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin)")
             lines.append("local kv; for kv in \"${DTE_ENV[@]}\"; do a+=(--setenv \"${kv%%=*}\" \"${kv#*=}\"); done")
             if let dir = plan.workingDir { lines.append("a+=(--chdir \(Shell.quote(dir)))") }
-            lines.append("\(hook == nil ? launcher : "exec") \(Shell.quote(program)) \"${a[@]}\" -- \(Shell.words(argv))")
+            if hook == nil, srunOptions != nil {
+                // each srun task starts bwrap itself, adding its own SLURM*, SLURMD* and PMI*/PMIX*
+                // variables (rank, node, the MPI wire-up) after --clearenv
+                lines.append("\(launcher) \(Shell.quote(configuration.bashPath)) -c \(Shell.quote(Self.srunTask)) dte-task "
+                             + "\(Shell.quote(program)) \"${#a[@]}\" \"${a[@]}\" \(Shell.words(argv))")
+            } else {
+                lines.append("\(hook == nil ? launcher : "exec") \(Shell.quote(program)) \"${a[@]}\" -- \(Shell.words(argv))")
+            }
         case .apptainer, .singularity:
             let hasCommand = hook != nil || !plan.command.isEmpty
             var words = [hasCommand ? "exec" : "run"] + configuration.apptainerOptions + podOptions

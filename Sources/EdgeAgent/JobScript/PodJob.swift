@@ -29,6 +29,12 @@ public struct BatchJobRequest: Codable, Sendable, Hashable {
     public var groupID: Int? = nil
     /// The project the job's usage is accounted to (`dte.io/project`); nil: the account, else the namespace.
     public var project: String? = nil
+    /// Nodes of the job (`--nodes`, from the pod's flags or its flavor); nil: one. A job on
+    /// several nodes has one task per node, and its containers run through srun on each.
+    public var nodes: Int? = nil
+
+    /// The job's node count (and task count: one task per node).
+    public var nodeCount: Int { max(1, nodes ?? 1) }
 
     /// `--gres` value, when the pod asks for GPUs.
     public var gres: String? {
@@ -43,12 +49,13 @@ public struct BatchJobRequest: Codable, Sendable, Hashable {
             "--job-name=\(name)",
             "--output=\(workDir)/job.out",
             "--chdir=\(workDir)",
-            "--nodes=1",
-            "--ntasks=1",
+            "--nodes=\(nodeCount)",
+            "--ntasks=\(nodeCount)",
             "--cpus-per-task=\(cpusPerTask)",
             "--mem=\(memoryMiB)M",
             "--comment=\(comment)",
         ]
+        if nodeCount > 1 { options.append("--ntasks-per-node=1") }
         if let gres { options.append("--gres=\(gres)") }
         if let minutes = timeLimitMinutes { options.append("--time=\(minutes)") }
         if let partition { options.append("--partition=\(partition)") }

@@ -107,7 +107,8 @@ extension PodJobBuilder {
             extraFlags: (flavor?.options.extra ?? []) + pa.flags.extra,
             hold: configuration.holdJobs,
             userID: account?.uid, groupID: account?.gid,
-            project: try slurmName(Annotation.project, nil))
+            project: try slurmName(Annotation.project, nil),
+            nodes: pa.flags.nodes ?? flavor?.options.nodes)
     }
 
     /// The account a pod's job runs as; nil: the agent's own account.

@@ -84,7 +84,8 @@ public struct PodJobBuilder: Sendable {
         var runtime = ContainerRuntime(configuration: configuration, podUID: meta.uid)
         runtime.imageRoot = annotations.imageRoot
         runtime.podOptions = annotations.runtimeOptions
-        runtime.srunOptions = annotations.mpiFlags
+        // a multi-node job's containers go through srun even without mpi-flags: one copy per node
+        runtime.srunOptions = annotations.mpiFlags ?? (request.nodeCount > 1 ? [] : nil)
         let runner = try RunnerScript(podDir: podDir, plans: plans, runtime: runtime, preExec: annotations.preExec,
                                       notices: annotations.warnings).render()
         let batch = Self.batchScript(request: request, runner: runner, shell: configuration.bashPath)

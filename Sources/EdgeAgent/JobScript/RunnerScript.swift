@@ -85,6 +85,8 @@ dte_stamp() {
   local LC_ALL=C line
   while IFS= read -r line || [[ -n $line ]]; do printf '%s %s\n' "$EPOCHREALTIME" "$line"; done
 }
+# dte_bwrap_root ARGS [TMP]: the container's root; its /tmp is the folder TMP (made here, shared
+# by the container and its hooks, as a container's own filesystem is), else a tmpfs
 dte_bwrap_root() {
   local -n dte_args=$1
   local entry
@@ -93,7 +95,16 @@ dte_bwrap_root() {
     if [[ -L $entry ]]; then dte_args+=(--symlink "$(readlink "$entry")" "$entry")
     elif [[ -d $entry ]]; then dte_args+=(--ro-bind "$entry" "$entry"); fi
   done
-  dte_args+=(--ro-bind /etc /etc --dev /dev --proc /proc --tmpfs /tmp)
+  dte_args+=(--ro-bind /etc /etc --dev /dev --proc /proc)
+  if [[ -n ${2:-} ]]; then
+    mkdir -p -m 0700 -- "${2%/*}" "$2" 2>/dev/null
+    if [[ -L ${2%/*} || -L $2 || ! -d $2 ]]; then
+      printf 'dte-agent: %s is not a folder of the pod; the container is not started\n' "$2" >&2; return 1
+    fi
+    dte_args+=(--bind "$2" /tmp)
+  else
+    dte_args+=(--tmpfs /tmp)
+  fi
 }
 dte_bwrap_rebuild() {
   local -n dte_args=$1

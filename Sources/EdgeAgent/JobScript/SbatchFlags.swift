@@ -60,13 +60,13 @@ public enum SbatchFlags {
     public static let reserved: Set<String> = [
         "--job-name", "--output", "--error", "--input", "--chdir", "--comment", "--uid", "--gid", "--wrap", "--export",
         "--export-file", "--parsable", "--dependency", "--hold", "--array", "--batch", "--container", "--test-only",
-        "--wait", "--get-user-env", "--propagate", "--nodes", "--ntasks", "--ntasks-per-node", "--open-mode",
+        "--wait", "--get-user-env", "--propagate", "--ntasks", "--ntasks-per-node", "--open-mode",
         "--kill-on-invalid-dep",
     ]
 
     /// Options the agent maps onto its own request (partition, walltime, resources) instead of passing them on.
     public static let structured: Set<String> = [
-        "--partition", "--account", "--qos", "--time", "--mem", "--cpus-per-task", "--gres", "--gpus",
+        "--partition", "--account", "--qos", "--time", "--mem", "--cpus-per-task", "--gres", "--gpus", "--nodes",
     ]
 
     /// The most text and options one annotation or flavor may hold.
@@ -165,6 +165,8 @@ public struct SbatchRequestOptions: Sendable, Hashable {
     public var memoryMiB: Int?
     public var gpus: Int?
     public var gpuModel: String?
+    /// `--nodes=N`: a multi-node job whose containers run once on every node (through srun).
+    public var nodes: Int?
     /// Passed to sbatch as written (`--constraint=x`).
     public var extra: [String] = []
 
@@ -193,6 +195,13 @@ public struct SbatchRequestOptions: Sendable, Hashable {
                 walltimeSeconds = try Checked.inRange(seconds, Limits.walltimeSeconds, what, unit: "s")
             case "--cpus-per-task":
                 cpus = try Checked.parse(value, Limits.cpus, what)
+            case "--nodes":
+                // a count: a range (`2-4`) would leave the number of container copies to Slurm
+                guard !value.isEmpty, value.allSatisfy({ $0.isASCII && $0.isNumber }) else {
+                    throw AgentError.invalid("\(what): '\(value.prefix(40))' is not a node count (a number from "
+                                                + "\(Limits.nodes.lowerBound) to \(Limits.nodes.upperBound); no ranges)")
+                }
+                nodes = try Checked.parse(value, Limits.nodes, what)
             case "--mem":
                 memoryMiB = try Self.memoryMiB(value, what)
             case "--gres":

@@ -83,6 +83,11 @@ public struct SlurmLibrary: BatchBackend {
                                                                           "time limit", unit: "min"),
                                                       as: UInt32.self, "time limit")
             }
+            let nodes = try Checked.exactly(try Checked.inRange(request.nodeCount, Limits.nodes, "nodes"), as: UInt32.self, "nodes")
+            desc.min_nodes = nodes
+            desc.max_nodes = nodes
+            desc.num_tasks = nodes
+            if nodes > 1 { desc.ntasks_per_node = 1 }
             desc.user_id = getuid()
             desc.group_id = getgid()
             if let uid = request.userID {
@@ -94,9 +99,6 @@ public struct SlurmLibrary: BatchBackend {
         } catch {
             return .failure(error)
         }
-        desc.min_nodes = 1
-        desc.max_nodes = 1
-        desc.num_tasks = 1
         if request.hold == true { desc.priority = 0 }
         let envPointers = environment.map { c($0) }
         let envArray = UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>.allocate(capacity: envPointers.count + 1)

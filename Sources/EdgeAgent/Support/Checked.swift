@@ -10,6 +10,8 @@ public enum Limits {
     public static let memoryMiB = 1...1_073_741_824
     /// GPUs of one pod.
     public static let gpus = 0...1_024
+    /// Nodes of one pod's job (`--nodes`).
+    public static let nodes = 1...4_096
     /// A pod's walltime in seconds (`activeDeadlineSeconds`, `dte.io/walltime`): 365 days.
     public static let walltimeSeconds = 1...(365 * 86_400)
     /// A file mode in a volume (`defaultMode`, `items[].mode`): permission bits only, no
