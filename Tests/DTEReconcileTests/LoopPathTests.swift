@@ -149,7 +149,7 @@ struct LoopPathTests {
         _ = try runCommand(URL(fileURLWithPath: "/usr/bin/env"), ["scancel", job] + (after.jobID.map { [$0] } ?? []), in: b.bed.folder)
     }
 
-    @Test("history_limit 1 with Allow: the next run prunes the old one, whose pod is deleted at the agent (its Slurm job cancelled, the agent no longer knows it)")
+    @Test("history_limit 1 with Allow: the next run prunes the old one, whose pod is deleted at the agent (its Slurm job cancelled, the agent no longer runs it)")
     func prunedPodDeletedAtSite() async throws {
         let b = try ReconcileBed(sync: "{ mode: automatic }")
         defer { b.tearDown() }
@@ -174,8 +174,14 @@ struct LoopPathTests {
         #expect(kept.map(\.generation) == [2], "one run kept: \(kept.map(\.generation))")
         #expect(b.bed.eventually(timeout: 60) { b.slurmState(oldJob) == "CANCELLED" }, "the pruned run's job is cancelled at the site")
         let agent = AgentProvider(site: "local", endpoint: b.endpoint.value, client: b.client)
-        let seen = try await agent.status([PodRef(name: "beside", namespace: b.bed.twin, uid: oldUID)])
-        #expect(seen.isEmpty, "the agent no longer has the pruned pod: \(seen)")
+        // the agent forgets the pod once its poll has seen the cancelled job end
+        var seen: [PodObservation] = []
+        for _ in 0..<60 {
+            seen = try await agent.status([PodRef(name: "beside", namespace: b.bed.twin, uid: oldUID)])
+            if seen.allSatisfy({ $0.phase != .pending && $0.phase != .running }) { break }
+            try await Task.sleep(nanoseconds: 1_000_000_000)
+        }
+        #expect(seen.allSatisfy { $0.phase != .pending && $0.phase != .running }, "the agent no longer runs the pruned pod: \(seen)")
         let current = try await agent.status([PodRef(name: "beside", namespace: b.bed.twin, uid: new.podUID ?? "")])
         #expect(current.count == 1, "the current run's pod is left alone")
         if let id = new.jobID { _ = try runCommand(URL(fileURLWithPath: "/usr/bin/env"), ["scancel", id], in: b.bed.folder) }
