@@ -48,9 +48,12 @@ public struct PodObservation: Sendable, Hashable {
     public var reason: String?
     /// The site's own words about it (the scheduler's reason for a held job).
     public var message: String?
+    /// The job's scheduler parameters now and as submitted (for drift), when the site says.
+    public var job: SiteJobParameters?
+    public var submitted: SiteJobParameters?
 
     public init(uid: String, jobID: String, phase: Phase, exitCode: Int?, startedAt: Date? = nil, finishedAt: Date? = nil,
-                reason: String? = nil, message: String? = nil) {
+                reason: String? = nil, message: String? = nil, job: SiteJobParameters? = nil, submitted: SiteJobParameters? = nil) {
         self.uid = uid
         self.jobID = jobID
         self.phase = phase
@@ -59,6 +62,8 @@ public struct PodObservation: Sendable, Hashable {
         self.finishedAt = finishedAt
         self.reason = reason
         self.message = message
+        self.job = job
+        self.submitted = submitted
     }
 }
 
@@ -66,7 +71,7 @@ extension ObservedPod {
     /// What a plan records of a site's report.
     public init(_ o: PodObservation) {
         self.init(phase: o.phase.rawValue, jobID: o.jobID, exitCode: o.exitCode, startedAt: o.startedAt, finishedAt: o.finishedAt,
-                  reason: o.reason, message: o.message)
+                  reason: o.reason, message: o.message, job: o.job, submitted: o.submitted)
     }
 }
 

@@ -222,7 +222,8 @@ struct Executor: Sendable {
                 jobID = try await retrying(c.address) { try await provider.create(request) }
             }
             let json = String(decoding: try JSONEncoder().encode(spec), as: UTF8.self)
-            let attributes = ResourceAttributes.submitted(site: placement.site, partition: placement.partition, podUID: uid, jobID: jobID)
+            let attributes = ResourceAttributes.submitted(site: placement.site, partition: placement.partition, qos: placement.qos,
+                                                         podUID: uid, jobID: jobID)
             try await store.commit(ResourceRecord(address: c.address, site: placement.site, specHash: spec.hash, spec: json, generation: generation,
                                                   podUID: uid, jobID: jobID, outputs: ResourceAttributes.encode(attributes),
                                                   status: ResourcePhase.submitted.rawValue, protected: c.protected))

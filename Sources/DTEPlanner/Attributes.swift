@@ -115,9 +115,10 @@ public enum ResourceAttributes {
     }
 
     /// What apply knows right after the site accepted the pod.
-    public static func submitted(site: String, partition: String?, podUID: String, jobID: String) -> [String: String] {
+    public static func submitted(site: String, partition: String?, qos: String? = nil, podUID: String, jobID: String) -> [String: String] {
         var a = ["site": site, "pod_uid": podUID, "job_id": jobID, "state": ResourcePhase.submitted.rawValue]
         if let partition { a["partition"] = partition }
+        if let qos { a["qos"] = qos }
         return a
     }
 

@@ -32,6 +32,13 @@ public struct ComponentSpec: Sendable, Codable, Hashable {
     /// The address as text (the state's and the plan's key).
     public var address: String { resourceAddress.description }
 
+    /// The time limit a site is asked for: the walltime in whole minutes, at least 1 (and at
+    /// most a year: a walltime the compiler let through is never a trap here).
+    public var timeLimitMinutes: Int {
+        guard walltime.isFinite, walltime > 60 else { return 1 }
+        return Int(min((walltime / 60).rounded(.up), 525_600))
+    }
+
     /// Predicted use of one run: core-hours and GPU-hours.
     public var coreHours: Double { Double(cpus) * walltime / 3600 }
     public var gpuHours: Double { Double(gpus) * walltime / 3600 }

@@ -82,12 +82,16 @@ public struct ObservedPod: Sendable, Codable, Hashable {
     public var reason: String?
     /// The site's own words about it (the scheduler's reason for a held job).
     public var message: String?
+    /// The job's scheduler parameters now, and as the site's agent submitted them (nil when
+    /// the site does not say).
+    public var job: SiteJobParameters?
+    public var submitted: SiteJobParameters?
 
     /// The reported phase, typed (`unknown` for one DTE does not know).
     public var resourcePhase: ResourcePhase { ResourcePhase(rawValue: phase) ?? .unknown }
 
     public init(phase: String, jobID: String, exitCode: Int?, startedAt: Date? = nil, finishedAt: Date? = nil,
-                reason: String? = nil, message: String? = nil) {
+                reason: String? = nil, message: String? = nil, job: SiteJobParameters? = nil, submitted: SiteJobParameters? = nil) {
         self.phase = phase
         self.jobID = jobID
         self.exitCode = exitCode
@@ -95,6 +99,8 @@ public struct ObservedPod: Sendable, Codable, Hashable {
         self.finishedAt = finishedAt
         self.reason = reason
         self.message = message
+        self.job = job
+        self.submitted = submitted
     }
 
     /// The scheduler holds the job: it will not start until someone releases it.
@@ -104,11 +110,48 @@ public struct ObservedPod: Sendable, Codable, Hashable {
     public static let heldReason = "Held"
 }
 
+/// A batch job's scheduler parameters as a site reports them: time limit in minutes (0: none),
+/// partition, QoS. nil: not known.
+public struct SiteJobParameters: Sendable, Codable, Hashable {
+    public var timeLimitMinutes: Int?
+    public var partition: String?
+    public var qos: String?
+
+    public init(timeLimitMinutes: Int?, partition: String?, qos: String?) {
+        self.timeLimitMinutes = timeLimitMinutes
+        self.partition = partition
+        self.qos = qos
+    }
+
+    /// What DTE asked of the site for a recorded resource: the walltime of its recorded spec,
+    /// and the partition and QoS apply recorded.
+    public static func asked(_ r: ResourceRecord) -> SiteJobParameters {
+        let attributes = ResourceAttributes.decode(r.outputs)
+        let spec = try? JSONDecoder().decode(ComponentSpec.self, from: Data(r.spec.utf8))
+        return SiteJobParameters(timeLimitMinutes: spec?.timeLimitMinutes, partition: attributes["partition"], qos: attributes["qos"])
+    }
+
+    /// How `now` differs from `self`, in words (`time limit 5 min → 20 min`); only what both
+    /// know is compared. Empty when nothing changed.
+    public func changes(to now: SiteJobParameters) -> [String] {
+        var out: [String] = []
+        if let a = timeLimitMinutes, let b = now.timeLimitMinutes, a != b {
+            out.append("time limit \(Self.minutes(a)) → \(Self.minutes(b))")
+        }
+        if let a = partition, let b = now.partition, a != b { out.append("partition \(a) → \(b)") }
+        if let a = qos, let b = now.qos, a != b { out.append("qos \(a) → \(b)") }
+        return out
+    }
+
+    static func minutes(_ m: Int) -> String { m == 0 ? "none" : "\(m) min" }
+}
+
 /// A difference between what the state recorded and what the site reports.
 public struct Drift: Sendable, Codable, Hashable {
     public var address: String
     public var site: String
-    /// `missing-at-site`, `failed`, `held`, `status-changed`
+    /// `missing-at-site`, `failed`, `held`, `changed` (the job's time limit, partition or QoS
+    /// differ from what was submitted; `observed` says how), `status-changed`
     public var kind: String
     public var recorded: String
     public var observed: String
@@ -151,6 +194,16 @@ public enum Planner {
                     drift.append(Drift(address: r.address, site: r.site, kind: "held", recorded: recorded.rawValue,
                                        observed: o.message ?? "held"))
                     continue
+                }
+                // changed at the site (`scontrol update`): against what the agent submitted, else
+                // what DTE asked (an agent that does not say may have adjusted it itself)
+                if let job = o.job, now == .pending || now == .running {
+                    let changed = (o.submitted ?? SiteJobParameters.asked(r)).changes(to: job)
+                    if !changed.isEmpty {
+                        drift.append(Drift(address: r.address, site: r.site, kind: "changed", recorded: recorded.rawValue,
+                                           observed: changed.joined(separator: ", ")))
+                        continue
+                    }
                 }
                 // a submitted job that the site runs, queues or finished is what apply asked for
                 if now != recorded && !(recorded == .submitted && [.pending, .running, .succeeded].contains(now)) {

@@ -29,7 +29,7 @@ public struct AgentProvider: Provider {
     public static func pod(for r: PodRequest) -> RetrievedPodData {
         var annotations: [String: String] = [
             "dte.io/partition": r.placement.partition,
-            "dte.io/walltime": String(max(1, Int((r.spec.walltime / 60).rounded(.up)))),
+            "dte.io/walltime": String(r.spec.timeLimitMinutes),
             "dte.io/address": r.address,
         ]
         if let q = r.placement.qos { annotations["dte.io/qos"] = q }
@@ -49,6 +49,11 @@ public struct AgentProvider: Provider {
         let meta = ObjectMeta(name: r.spec.component, namespace: r.spec.twin, uid: r.uid,
                               labels: ["dte.io/twin": r.spec.twin, "dte.io/project": r.spec.project], annotations: annotations)
         return RetrievedPodData(pod: Pod(metadata: meta, spec: spec), container: [RetrievedContainer(name: r.spec.component)])
+    }
+
+    /// The job parameters of the agent's status extension (bounded when decoded).
+    static func parameters(_ p: JobParameters) -> SiteJobParameters {
+        SiteJobParameters(timeLimitMinutes: p.timeLimitMinutes, partition: p.partition, qos: p.qos)
     }
 
     /// Whether the agent takes `name` as a `dte.io/project`: 1–128 of `A-Z a-z 0-9 . _ -`.
@@ -120,7 +125,8 @@ public struct AgentProvider: Provider {
             let held = phase == .pending ? cs.lazy.compactMap(\.state.waiting).first { $0.reason == ObservedPod.heldReason } : nil
             return PodObservation(uid: s.uid, jobID: s.jobID, phase: phase, exitCode: exit, startedAt: starts.min()?.date,
                                   finishedAt: phase == .succeeded || phase == .failed ? ends.max()?.date : nil,
-                                  reason: phase == .failed ? reason : held?.reason, message: held?.message.map { String($0.prefix(500)) })
+                                  reason: phase == .failed ? reason : held?.reason, message: held?.message.map { String($0.prefix(500)) },
+                                  job: s.dte?.job.map(Self.parameters), submitted: s.dte?.submitted.map(Self.parameters))
         }
     }
 

@@ -10,7 +10,8 @@ public struct DriftFinding: Sendable, Codable, Hashable {
     public var address: String
     public var site: String
     /// `cancelled`, `ended-at-site` (preempted, node failure, lost), `held` (the scheduler holds
-    /// it: held by an administrator or a user outside DTE), `missing-at-site`.
+    /// it: held by an administrator or a user outside DTE), `changed` (its time limit, partition
+    /// or QoS changed at the site: `scontrol update`), `missing-at-site`.
     public var kind: String
     /// In the site's own words: its reason, the job and exit code it reported.
     public var message: String
@@ -33,6 +34,10 @@ public struct DriftFinding: Sendable, Codable, Hashable {
                 let exit = o.exitCode.map { ", exit \($0)" } ?? ""
                 out.append(DriftFinding(address: d.address, site: d.site, kind: reason == "Cancelled" ? "cancelled" : "ended-at-site",
                                         message: "site \(d.site): job \(o.jobID) \(reason)\(exit) (recorded \(d.recorded))"))
+            case "changed":
+                let job = plan.observed[d.address]?.jobID ?? recorded?.jobID ?? "?"
+                out.append(DriftFinding(address: d.address, site: d.site, kind: "changed",
+                                        message: "site \(d.site): job \(job) changed at the site: \(d.observed) (recorded \(d.recorded))"))
             case "held":
                 out.append(DriftFinding(address: d.address, site: d.site, kind: "held",
                                         message: "site \(d.site): \(d.observed) (recorded \(d.recorded))"))

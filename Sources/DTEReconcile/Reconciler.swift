@@ -321,7 +321,9 @@ public struct Reconciler: Sendable {
         if !rerun.isEmpty {
             switch try await makePlan(engine, compilation, root: root, replace: rerun) {
             case .success(let p): plan = p
-            case .failure(let o): return stamped(o)
+            case .failure(let o):
+                try await reattach(detached)
+                return stamped(o)
             }
         }
         // the sync policy: what of the plan may be applied
@@ -400,6 +402,9 @@ public struct Reconciler: Sendable {
                             .joined(separator: "; "), at: 0)
                     }
                 } catch let e as EngineError {
+                    // a blocking pre-apply hook, a cycle, the lock: the runs held back for the new
+                    // generation keep their pods (`reattach` leaves a resource a partial apply moved)
+                    try await reattach(detached)
                     switch e.code {
                     case .blocked:
                         o.result = .stalled
@@ -420,6 +425,15 @@ public struct Reconciler: Sendable {
         }
         if o.result == .synced && (!unhealed.isEmpty || !wouldPrune.isEmpty) {
             o.reason = unhealed.isEmpty ? "OutOfSync" : "Drifted"
+        }
+        if config.syncMode == .manual {
+            // a schedule seen for the first time starts counting its ticks now, as in automatic
+            // mode: the runs it would start are then reported (nothing else of the cursors moves)
+            for (key, c) in runs.cursors.sorted(by: { $0.key < $1.key }) where cursors[key]?.evaluatedUntil == nil && c.evaluatedUntil != nil {
+                var baseline = cursors[key] ?? RunCursor()
+                baseline.evaluatedUntil = c.evaluatedUntil
+                try await store.setLoopCursor(key, baseline.encoded())
+            }
         }
         if config.syncMode == .automatic && (applied || !plan.hasChanges) {
             // the ticks and files looked at (run or skipped) are not looked at again

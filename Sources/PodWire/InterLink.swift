@@ -82,19 +82,23 @@ public struct PodStatus: Codable, Sendable, Hashable {
     public var jobID: String
     public var containers: [ContainerStatus]
     public var initContainers: [ContainerStatus]
+    /// DTE's extension (key `dte`, absent when empty): interLink's virtual kubelet decodes
+    /// with Go's `encoding/json`, which skips keys its struct does not name.
+    public var dte: DTEPodStatus?
 
     public init(name: String, uid: String, namespace: String, jobID: String,
-                containers: [ContainerStatus], initContainers: [ContainerStatus]) {
+                containers: [ContainerStatus], initContainers: [ContainerStatus], dte: DTEPodStatus? = nil) {
         self.name = name
         self.uid = uid
         self.namespace = namespace
         self.jobID = jobID
         self.containers = containers
         self.initContainers = initContainers
+        self.dte = dte
     }
 
     enum CodingKeys: String, CodingKey {
-        case name, namespace, containers, initContainers
+        case name, namespace, containers, initContainers, dte
         case uid = "UID"
         case jobID = "JID"
     }
@@ -107,6 +111,67 @@ public struct PodStatus: Codable, Sendable, Hashable {
         jobID = try c.decodeIfPresent(String.self, forKey: .jobID) ?? ""
         containers = try c.list(ContainerStatus.self, forKey: .containers)
         initContainers = try c.list(ContainerStatus.self, forKey: .initContainers)
+        // an extension that does not read is left out, never a reason to refuse the status
+        dte = (try? c.decodeIfPresent(DTEPodStatus.self, forKey: .dte)) ?? nil
+    }
+}
+
+/// What a DTE agent adds to a pod's status: the batch job's scheduler parameters now (`job`),
+/// and as the agent submitted them (`submitted`; absent when the agent no longer knows, e.g.
+/// after a restart). A DTE client compares the two to see a job changed at the site
+/// (`scontrol update … TimeLimit=…`).
+public struct DTEPodStatus: Codable, Sendable, Hashable {
+    public var job: JobParameters?
+    public var submitted: JobParameters?
+
+    public init(job: JobParameters?, submitted: JobParameters? = nil) {
+        self.job = job
+        self.submitted = submitted
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        job = (try? c.decodeIfPresent(JobParameters.self, forKey: .job)) ?? nil
+        submitted = (try? c.decodeIfPresent(JobParameters.self, forKey: .submitted)) ?? nil
+    }
+
+    enum CodingKeys: String, CodingKey { case job, submitted }
+
+    /// nil when there is nothing to say (the status then carries no `dte` key).
+    public var orNil: DTEPodStatus? { job == nil && submitted == nil ? nil : self }
+}
+
+/// A batch job's scheduler parameters: its time limit in minutes (0: none), partition and QoS.
+/// Bounded when read: a value out of range or too long is left out.
+public struct JobParameters: Codable, Sendable, Hashable {
+    public var timeLimitMinutes: Int?
+    public var partition: String?
+    public var qos: String?
+
+    /// Minutes: up to `UInt32.max` (Slurm's own bound). Names: up to 128 bytes.
+    public static let timeLimitRange = 0...Int(UInt32.max)
+    public static let nameLimit = 128
+
+    public init(timeLimitMinutes: Int?, partition: String?, qos: String?) {
+        self.timeLimitMinutes = timeLimitMinutes.flatMap { Self.timeLimitRange.contains($0) ? $0 : nil }
+        self.partition = partition.flatMap(Self.name)
+        self.qos = qos.flatMap(Self.name)
+    }
+
+    enum CodingKeys: String, CodingKey { case timeLimitMinutes, partition, qos }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(timeLimitMinutes: (try? c.decodeIfPresent(Int.self, forKey: .timeLimitMinutes)) ?? nil,
+                  partition: (try? c.decodeIfPresent(String.self, forKey: .partition)) ?? nil,
+                  qos: (try? c.decodeIfPresent(String.self, forKey: .qos)) ?? nil)
+    }
+
+    /// nil when nothing is known.
+    public var orNil: JobParameters? { timeLimitMinutes == nil && partition == nil && qos == nil ? nil : self }
+
+    static func name(_ text: String) -> String? {
+        !text.isEmpty && text.utf8.count <= nameLimit && !text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) ? text : nil
     }
 }
 

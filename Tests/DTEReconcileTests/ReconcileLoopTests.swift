@@ -164,6 +164,79 @@ struct ReconcileLoopTests {
         #expect(clean, "a released job is not drift")
     }
 
+    /// The job's time limit as Slurm has it now (`squeue %l`: `5:00`, `20:00`).
+    func timeLimit(_ id: String) -> String {
+        let r = try? runCommand(URL(fileURLWithPath: "/usr/bin/env"), ["squeue", "-h", "-j", id, "-o", "%l"], in: NSTemporaryDirectory())
+        return (r?.out ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// Ticks until one reports drift (the agent sees a change at its next poll, 1 s).
+    func driftTick(_ r: Reconciler) async throws -> ReconcileRecord? {
+        for _ in 0..<30 {
+            let (t, _) = try await r.tick()
+            if t.drift > 0 { return t }
+            try await Task.sleep(nanoseconds: 1_000_000_000)
+        }
+        return nil
+    }
+
+    @Test("a job changed at the site (scontrol update TimeLimit) is drift in its own words, from and to: only reported with self_heal off, replaced by a job with the time limit asked for with it on")
+    func changedJobIsDrift() async throws {
+        let b = try ReconcileBed(sync: "{ mode: automatic, prune: true, self_heal: false }")
+        defer { b.tearDown() }
+        let r = try b.reconciler()
+        try b.bed.writeTwin(components: job(b, "long", ["sleep", "240"]))
+        try b.commit("a long job, walltime 5 m")
+        let (t1, _) = try await r.tick()
+        #expect(t1.result == "applied", "\(t1.message)")
+        let jobID = try #require(try await b.record("long")?.jobID)
+        #expect(b.bed.eventually(timeout: 60) { timeLimit(jobID) == "5:00" }, "submitted with 5 minutes: \(timeLimit(jobID))")
+        // a few ticks while nothing changed: the job's parameters are what was asked, no drift
+        for _ in 0..<3 {
+            let (t, _) = try await r.tick()
+            #expect(t.drift == 0, "\(t.message)")
+            try await Task.sleep(nanoseconds: 500_000_000)
+        }
+
+        let update = try runCommand(URL(fileURLWithPath: "/usr/bin/env"), ["scontrol", "update", "JobId=\(jobID)", "TimeLimit=20"], in: b.bed.folder)
+        #expect(update.status == 0, "\(update.err)")
+        #expect(timeLimit(jobID) == "20:00")
+        let t2 = try #require(try await driftTick(r), "the changed time limit is seen as drift")
+        #expect(t2.drift == 1)
+        #expect(t2.message.contains("job \(jobID) changed at the site: time limit 5 min → 20 min"), "from and to: \(t2.message)")
+        #expect(t2.message.contains("not repaired"), "\(t2.message)")
+        let s2 = await ReconcileStatusProbe.status(try b.store())
+        let twinReady = s2?.twins[b.bed.twin]?.first { $0.type == .ready }
+        #expect(twinReady?.reason == "Drifted")
+        #expect(twinReady?.message.contains("time limit 5 min → 20 min") == true, "\(twinReady?.message ?? "-")")
+        #expect(try await b.record("long")?.jobID == jobID, "self_heal off: only reported")
+        #expect(b.slurmState(jobID) == "RUNNING", "the changed job is left alone")
+        let shown = try b.bed.dte(["status"])
+        #expect(shown.out.contains("time limit 5 min → 20 min"), "dte status shows it: \(shown.out)\(shown.err)")
+        let events = b.eventCount
+        let (t3, _) = try await r.tick()
+        #expect(t3.drift == 1, "the drift stays visible")
+        #expect(b.eventCount == events, "the same drift is not reported again")
+
+        try b.setSync("{ mode: automatic, prune: true, self_heal: true }")
+        try b.commit("self_heal on")
+        let (t4, _) = try await r.tick()
+        #expect(t4.result == "applied", "\(t4.message)")
+        #expect(t4.actions == "{\"replace\":1}", "\(t4.message)")
+        #expect(t4.message.contains("self-heal recreates") && t4.message.contains("time limit 5 min → 20 min"), "\(t4.message)")
+        let healed = try #require(try await b.record("long")?.jobID)
+        #expect(healed != jobID, "replaced by a new job")
+        #expect(b.bed.eventually(timeout: 60) { b.slurmState(jobID) == "CANCELLED" }, "the changed job is cancelled")
+        #expect(b.bed.eventually(timeout: 60) { timeLimit(healed) == "5:00" }, "the new job has the time limit asked for: \(timeLimit(healed))")
+        var clean = false
+        for _ in 0..<10 where !clean {
+            clean = try await r.tick().0.drift == 0
+            if !clean { try await Task.sleep(nanoseconds: 1_000_000_000) }
+        }
+        #expect(clean, "the new job is not drift")
+        _ = try runCommand(URL(fileURLWithPath: "/usr/bin/env"), ["scancel", healed], in: b.bed.folder)
+    }
+
     @Test("a broken commit marks the repository Stalled with the diagnostic and tears nothing down; failed ticks back off")
     func brokenCommitStalls() async throws {
         let b = try ReconcileBed(sync: "{ mode: automatic, prune: true }")

@@ -136,6 +136,8 @@ extension PodController {
             pod.phase = .active
             pod.updatedAt = updated
             pod.customDir = customDir
+            pod.submitted = JobParameters(timeLimitMinutes: job.request.timeLimitMinutes, partition: job.request.partition,
+                                          qos: job.request.qos).orNil
             registry.track(pod)
             logger.info("pod created", metadata: ["pod": "\(meta.namespace)/\(meta.name)", "uid": "\(meta.uid)", "job": "\(id)"])
             return CreateResponse(podUID: meta.uid, podJID: id)

@@ -30,7 +30,8 @@ extension PodController {
 
     func podStatus(_ pod: TrackedPod, _ outcome: StatusMapping.Outcome) -> PodStatus {
         PodStatus(name: pod.name, uid: pod.uid, namespace: pod.namespace, jobID: pod.jobID ?? "",
-                  containers: outcome.containers, initContainers: outcome.initContainers)
+                  containers: outcome.containers, initContainers: outcome.initContainers,
+                  dte: StatusMapping.dteStatus(job: pod.live?.job, submitted: pod.submitted))
     }
 
     /// The answer to the ping: the size of the Slurm nodes that are up, not what is free now.

@@ -93,6 +93,9 @@ struct TrackedPod: Sendable {
     var finishedAt: Double?
     /// What the last poll saw, for active pods.
     var live: LiveState?
+    /// The job's scheduler parameters as this agent submitted them (in memory only: unknown
+    /// after a restart).
+    var submitted: JobParameters?
 
     init(uid: String, namespace: String, name: String, jobID: String?, phase: PodRecord.Phase, shape: PodShape,
          owner: String, customDir: String?, createdAt: Double, updatedAt: Double) {

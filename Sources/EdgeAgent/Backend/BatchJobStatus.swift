@@ -77,6 +77,9 @@ public struct BatchJobStatus: Sendable, Hashable, Codable {
         public static let accountID = 0...Int(UInt32.max)
         /// Seconds since 1970: from 1970 to the year 3000.
         public static let time = 0.0...32_503_680_000.0
+        /// Minutes (0: no limit, as Slurm's `--time=0`).
+        public static let timeLimitMinutes = 0...Int(UInt32.max)
+        public static let schedulerName = 128
     }
 
     public var jobID: String { didSet { jobID = Self.cut(jobID, Bounds.jobID) } }
@@ -109,6 +112,12 @@ public struct BatchJobStatus: Sendable, Hashable, Codable {
     /// The job's working directory (from accounting: it identifies a pod's job where the
     /// scheduler stores no comments).
     public var workDir: String? { didSet { workDir = Self.cut(workDir, Bounds.path) } }
+    /// The job's time limit now, in minutes (0: none), when the scheduler tells.
+    public var timeLimitMinutes: Int? { didSet { timeLimitMinutes = Self.within(timeLimitMinutes, Bounds.timeLimitMinutes) } }
+    /// The partition (queue) the job is in now, when the scheduler has partitions.
+    public var partition: String? { didSet { partition = Self.cut(partition, Bounds.schedulerName) } }
+    /// The job's QoS now, when the scheduler has QoS.
+    public var qos: String? { didSet { qos = Self.cut(qos, Bounds.schedulerName) } }
 
     public init(jobID: String, phase: Phase, reason: String? = nil, detail: String? = nil, exitCode: Int? = nil,
                 signal: Int? = nil, comment: String? = nil, startTime: Double? = nil, endTime: Double? = nil,

@@ -67,25 +67,31 @@ public struct SlurmCLI: BatchBackend {
     }
 
     public func jobs() async throws(AgentError) -> [String: BatchJobStatus] {
-        let result = try await run("squeue", ["-h", "-a", "-t", "all", "-o", "%i|%T|%r|%U|%S|%k"], poll: true)
+        let result = try await run("squeue", ["-h", "-a", "-t", "all", "-o", "%i|%T|%r|%U|%S|%l|%P|%q|%k"], poll: true)
         guard result.status == 0 else { throw Self.failure("squeue", result) }
         return Self.parseSqueue(result.stdout)
     }
 
-    /// Parses `id|state|reason|uid|start|comment` lines (the comment last: it may hold `|`).
+    /// Parses `id|state|reason|uid|start|timelimit|partition|qos|comment` lines (the comment
+    /// last: it may hold `|`).
     static func parseSqueue(_ text: String) -> [String: BatchJobStatus] {
         var jobs: [String: BatchJobStatus] = [:]
         let formatter = localTimeFormatter()
         for line in text.split(whereSeparator: \.isNewline) {
-            let fields = line.split(separator: "|", maxSplits: 5, omittingEmptySubsequences: false).map(String.init)
+            let fields = line.split(separator: "|", maxSplits: 8, omittingEmptySubsequences: false).map(String.init)
             guard fields.count >= 2, BatchJobStatus.isJobID(fields[0]) else { continue }
-            let comment = fields.count > 5 && fields[5] != "(null)" ? fields[5] : nil
+            let comment = fields.count > 8 && fields[8] != "(null)" ? fields[8] : nil
             let state = SlurmState(slurm: fields[1])
             // A pending job's `%S` is only the expected start.
             let started = state.phase != .queued && fields.count > 4 ? Self.localTime(fields[4], formatter) : nil
             jobs[fields[0]] = BatchJobStatus(slurmJobID: fields[0], state: state,
                                              reason: fields.count > 2 ? fields[2] : nil, comment: comment, startTime: started,
                                              userID: fields.count > 3 ? Int(fields[3]) : nil)
+            if fields.count > 8 {
+                jobs[fields[0]]?.timeLimitMinutes = SlurmState.timeLimitMinutes(fields[5])
+                jobs[fields[0]]?.partition = fields[6].isEmpty ? nil : fields[6]
+                jobs[fields[0]]?.qos = fields[7].isEmpty || fields[7] == "(null)" ? nil : fields[7]
+            }
         }
         return jobs
     }

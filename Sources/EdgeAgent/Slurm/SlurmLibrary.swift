@@ -228,6 +228,9 @@ public struct SlurmLibrary: BatchBackend {
                 submitTime: job.submit_time > 0 ? Double(job.submit_time) : nil,
                 userID: Int(job.user_id))
             if job.priority == 0 && state == .pending { status.held = true }
+            status.timeLimitMinutes = SlurmState.timeLimitMinutes(job.time_limit)
+            status.partition = job.partition.map { String(cString: $0) }
+            status.qos = job.qos.map { String(cString: $0) }
             jobs[id] = status
         }
         return .success(JobSnapshot(jobs: jobs, updated: updated))

@@ -90,3 +90,22 @@ extension BatchJobStatus {
         }
     }
 }
+
+extension SlurmState {
+    /// A job's `time_limit` from libslurm in minutes: 0 for none (`INFINITE`), nil when unset (`NO_VAL`).
+    static func timeLimitMinutes(_ raw: UInt32) -> Int? {
+        switch raw {
+        case 0xffff_ffff: 0
+        case 0xffff_fffe: nil
+        default: Int(raw)
+        }
+    }
+
+    /// squeue's `%l` (`30:00`, `1-00:00:00`, `UNLIMITED`) in minutes: 0 for none, nil when not a time.
+    static func timeLimitMinutes(_ text: String) -> Int? {
+        if text == "UNLIMITED" || text == "INFINITE" { return 0 }
+        guard let seconds = PodValidation.walltimeSeconds(text) else { return nil }
+        let minutes = seconds / 60 + (seconds % 60 == 0 ? 0 : 1)  // no overflow: seconds is at most Int.max
+        return minutes <= Int(UInt32.max) ? minutes : nil
+    }
+}

@@ -209,3 +209,15 @@ public struct StatusMapping: Sendable {
         ContainerStatus(name: container.name, state: .waiting(reason, message), ready: false, image: container.image)
     }
 }
+
+extension StatusMapping {
+    /// DTE's extension of a pod's status: the job's scheduler parameters now (from the last
+    /// poll) and as submitted. nil while the job is not seen queued or running (not polled yet,
+    /// finished) or its scheduler reports none: there is nothing it could have been changed to.
+    public static func dteStatus(job: BatchJobStatus?, submitted: JobParameters?) -> DTEPodStatus? {
+        guard let job, !job.phase.isTerminal,
+              let now = JobParameters(timeLimitMinutes: job.timeLimitMinutes, partition: job.partition, qos: job.qos).orNil
+        else { return nil }
+        return DTEPodStatus(job: now, submitted: submitted)
+    }
+}
