@@ -201,7 +201,7 @@ extension DTEAgent {
         @OptionGroup var options: SettingOptions
 
         func run() async throws {
-            MallocTuning.limitMallocArenas()
+            MallocTuning.configure()
             let (configuration, warnings) = try options.loadWithWarnings()
             LoggingSystem.bootstrap { label in
                 var handler = StreamLogHandler.standardError(label: label)

@@ -48,9 +48,10 @@ final class TestAgent: Sendable {
     let poller: Task<Void, Never>
 
     /// `backend`: another batch system than the development cluster's Slurm (the HTCondor
-    /// stand-in); nil: Slurm through `access`.
+    /// stand-in); nil: Slurm through `access`. `poll`: false runs no poller (the test calls
+    /// `controller.pollOnce()` itself, so nothing changes between two of its reads).
     init(runtime: ContainerRuntimeKind = .bwrap, access: SlurmAccess = .library, dataDir: String? = nil,
-         backend custom: (any BatchBackend)? = nil,
+         backend custom: (any BatchBackend)? = nil, poll: Bool = true,
          configure: (inout AgentConfiguration) -> Void = { _ in }) throws {
         if custom == nil { try SlurmCluster.require() }
         let dir = dataDir ?? FileManager.default.temporaryDirectory
@@ -73,6 +74,7 @@ final class TestAgent: Sendable {
         self.controller = controller
         self.logger = logger
         self.poller = Task {
+            guard poll else { return }
             try? await controller.recover()
             while !Task.isCancelled {
                 await controller.pollOnce()

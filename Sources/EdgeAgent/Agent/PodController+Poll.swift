@@ -136,13 +136,13 @@ extension PodController {
                 registry.track(pod)
                 continue
             }
-            let status = podStatus(pod, s.outcome)
+            let status = StatusRenderer.podStatus(pod, s.outcome)
             pod.phase = .finished
             pod.live = nil
             pod.failed = (status.containers + status.initContainers).contains { ($0.state.terminated?.exitCode ?? 1) != 0 }
             pod.finishedAt = s.at
             pod.updatedAt = s.at
-            registry.track(pod)
+            registry.track(pod, finalStatus: status)
             missingSince[pod.uid] = nil
             logger.info("pod finished", metadata: ["uid": "\(pod.uid)", "job": "\(pod.jobID ?? "-")",
                                                    "state": "\(s.job?.stateText ?? "gone")"])

@@ -3,8 +3,16 @@ import Logging
 import PodWire
 
 extension PodController {
-    /// Statuses of the given pods that this agent knows: active pods from the poller's last
-    /// look, finished pods from the store (read off the actor).
+    /// The `/status` answer for these pods, from the statuses the registry keeps encoded
+    /// (unknown pods, and pods in namespaces the caller may not see, are left out): no
+    /// mapping and no encoding per request.
+    public func encodedStatuses(of uids: [String], visibility: PodVisibility = .all) -> [[UInt8]] {
+        registry.encodedStatuses(of: uids, visibility: visibility)
+    }
+
+    /// Statuses of the given pods that this agent knows, built afresh: active pods from the
+    /// poller's last look, finished pods from the store (read off the actor). What
+    /// `encodedStatuses` answers equals these, encoded.
     public func statuses(of requested: [Pod], visibility: PodVisibility = .all) async -> [PodStatus] {
         let requested = requested.filter { registry[$0.metadata.uid].map { visibility.allows($0.namespace) } ?? false }
         let finished = requested.compactMap { registry[$0.metadata.uid]?.phase == .finished ? $0.metadata.uid : nil }
@@ -14,10 +22,7 @@ extension PodController {
             let uid = request.metadata.uid
             guard let pod = registry[uid] else { return nil }
             if pod.phase == .finished, let status = stored[uid] { return status }
-            let mapping = mapping(pod)
-            guard let live = pod.live else { return podStatus(pod, mapping.submitted()) }
-            let files = live.files
-            return podStatus(pod, mapping.map(job: live.job, now: now, read: { files?[$0] }))
+            return registry.renderer.currentStatus(pod, now: now)
         }
     }
 
@@ -26,12 +31,6 @@ extension PodController {
             logger.error("cannot read stored statuses", metadata: ["error": "\(error)"])
             return [:]
         }
-    }
-
-    func podStatus(_ pod: TrackedPod, _ outcome: StatusMapping.Outcome) -> PodStatus {
-        PodStatus(name: pod.name, uid: pod.uid, namespace: pod.namespace, jobID: pod.jobID ?? "",
-                  containers: outcome.containers, initContainers: outcome.initContainers,
-                  dte: StatusMapping.dteStatus(job: pod.live?.job, submitted: pod.submitted))
     }
 
     /// The answer to the ping: the size of the Slurm nodes that are up, not what is free now.

@@ -22,8 +22,7 @@ public actor PodController {
     let store: PodStore
     let logger: Logger
 
-    /// Every pod, compact: statuses are built when asked (active pods) or read from the store
-    /// (finished pods), never kept per pod.
+    /// Every pod, compact, each with its `/status` entry encoded (no `PodStatus` kept per pod).
     var registry: PodRegistry
     /// Creates in progress, by UID (a second create of the same UID waits for the first).
     var inFlight: [String: Task<CreateResponse, any Error>] = [:]
@@ -61,20 +60,17 @@ public actor PodController {
         self.logger = logger
         let builder = PodJobBuilder(configuration: configuration, instanceID: try store.instanceID())
         self.builder = builder
-        self.registry = PodRegistry(records: try store.all(), podDirectory: builder.podDirectory(namespace:uid:))
+        let renderer = StatusRenderer(scheduler: backend.schedulerName,
+                                      podDirectory: { [builder] in builder.podDirectory(namespace: $0, uid: $1) })
+        self.registry = PodRegistry(records: try store.all(), renderer: renderer)
         for (project, total) in try store.usageTotals() {
             metrics.addUsage(project: project, coreSeconds: total.coreSeconds, gpuSeconds: total.gpuSeconds)
         }
     }
 
-    func podDir(_ pod: TrackedPod) -> String {
-        pod.customDir ?? builder.podDirectory(namespace: pod.namespace, uid: pod.uid)
-    }
+    func podDir(_ pod: TrackedPod) -> String { registry.renderer.podDir(pod) }
 
-    func mapping(_ pod: TrackedPod) -> StatusMapping {
-        StatusMapping(initContainers: pod.shape.initContainers, containers: pod.shape.containers, podDir: podDir(pod),
-                      scheduler: backend.schedulerName)
-    }
+    func mapping(_ pod: TrackedPod) -> StatusMapping { registry.renderer.mapping(pod) }
 
     static func now() -> Double { Date().timeIntervalSince1970 }
 

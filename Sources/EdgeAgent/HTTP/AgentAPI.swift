@@ -37,9 +37,12 @@ public enum AgentAPI {
         router.delete("/delete", use: delete)
 
         let status: @Sendable (Request, AgentRequestContext) async throws -> Response = { request, context in
-            let pods = try await decodeStatusBody(request)
-            if pods.isEmpty { return try json(await controller.ping()) }
-            return try json(await controller.statuses(of: pods, visibility: context.visibility(access)))
+            let uids = try await decodeStatusBody(request)
+            if uids.isEmpty { return try json(await controller.ping()) }
+            // The statuses are kept encoded: the answer is their bytes, copied into one list.
+            let entries = await controller.encodedStatuses(of: uids, visibility: context.visibility(access))
+            return Response(status: .ok, headers: [.contentType: "application/json"],
+                            body: ResponseBody(byteBuffer: WireJSON.list(entries)))
         }
         router.get("/status", use: status)
         router.post("/status", use: status)
@@ -147,14 +150,30 @@ public enum AgentAPI {
     }
 
     /// `/status` takes a list of pods; an empty body is treated as the ping too.
-    static func decodeStatusBody(_ request: Request) async throws -> [Pod] {
+    static func decodeStatusBody(_ request: Request) async throws -> [String] {
         try decodeStatus(try await body(request))
     }
 
-    /// The body of `/status`: pods, or nothing (the ping).
-    package static func decodeStatus(_ buffer: ByteBuffer) throws -> [Pod] {
+    /// The body of `/status`: the UIDs of the listed pods, or none (the ping). Only
+    /// `metadata.uid` of each pod is read (interLink sends whole pods; the rest is skipped).
+    package static func decodeStatus(_ buffer: ByteBuffer) throws -> [String] {
         if buffer.readableBytesView.allSatisfy({ [9, 10, 13, 32].contains($0) }) { return [] }
-        return try decode([Pod].self, buffer: buffer, what: "a JSON list of pods")
+        return try decode([StatusQuery].self, buffer: buffer, what: "a JSON list of pods").map(\.uid)
+    }
+
+    /// A pod of a `/status` body: its UID only.
+    struct StatusQuery: Decodable {
+        var uid: String
+        enum Keys: String, CodingKey { case metadata, uid }
+        init(from decoder: any Decoder) throws {
+            let pod = try decoder.container(keyedBy: Keys.self)
+            guard pod.contains(.metadata), try !pod.decodeNil(forKey: .metadata) else {
+                uid = ""
+                return
+            }
+            let metadata = try pod.nestedContainer(keyedBy: Keys.self, forKey: .metadata)
+            uid = try metadata.decodeIfPresent(String.self, forKey: .uid) ?? ""
+        }
     }
 
     static func describe(_ error: any Error) -> String {
@@ -178,9 +197,7 @@ public enum AgentAPI {
     }
 
     static func json<T: Encodable>(_ value: T) throws -> Response {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let data = try encoder.encode(value)
+        let data = try WireJSON.encoder().encode(value)
         return Response(status: .ok, headers: [.contentType: "application/json"],
                         body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
     }
