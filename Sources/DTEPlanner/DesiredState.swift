@@ -91,7 +91,7 @@ public struct DesiredState: Sendable, Codable {
         let sites = SiteInfo.all(in: model)
         // each twin's project by its name (looked up per component: no copy of the twin's node)
         var projects: [String: String] = [:]
-        for n in model.nodes where n.isA("dte.nodes.DigitalTwin") && projects[n.name] == nil {
+        for n in model.nodes where n.isA(Vocabulary.Node.digitalTwin) && projects[n.name] == nil {
             projects[n.name] = n.property("project")?.stringValue ?? n.name
         }
         var placementFor: [String: ResolvedMember] = [:]
@@ -99,9 +99,9 @@ public struct DesiredState: Sendable, Codable {
         var schedules: [String: String] = [:]
         for p in model.policies {
             for m in p.members {
-                if p.isA("dte.policies.Placement") { placementFor[m] = p }
-                if p.isA("dte.policies.Protection"), p.property("prevent_destroy") != .boolean(false) { protected.insert(m) }
-                if p.isA("dte.policies.Schedule"), let c = (p.property("cron") ?? p.property("schedule"))?.stringValue { schedules[m] = c }
+                if p.isA(Vocabulary.Policy.placement) { placementFor[m] = p }
+                if p.isA(Vocabulary.Policy.protection), p.property("prevent_destroy") != .boolean(false) { protected.insert(m) }
+                if p.isA(Vocabulary.Policy.schedule), let c = (p.property("cron") ?? p.property("schedule"))?.stringValue { schedules[m] = c }
             }
         }
         var remaining: [AllocationKey: (core: Double, gpu: Double)] = [:]
@@ -115,7 +115,7 @@ public struct DesiredState: Sendable, Codable {
         var placers: [String: Placer] = [:]
         let unconstrained = Placer(policy: nil, sites: sites)
         var resources: [DesiredResource] = []
-        let components = model.nodes.filter { $0.isA("dte.nodes.Component") }
+        let components = model.nodes.filter { $0.isA(Vocabulary.Node.component) }
         var addresses: [String: String] = [:]
         for n in components {
             if let t = n.requirements.first(where: { $0.name == "twin" })?.target { addresses[n.name] = ResourceAddress.component(twin: t, component: n.name).description }
@@ -134,7 +134,7 @@ public struct DesiredState: Sendable, Codable {
             if case .map(let entries)? = n.property("env") { for e in entries { env[e.key] = text(e.value, "env.\(e.key)") } }
             let spec = ComponentSpec(
                 twin: twinName, component: n.name, project: project,
-                kind: n.isA("dte.nodes.Service") ? "service" : "batch",
+                kind: n.isA(Vocabulary.Node.service) ? "service" : "batch",
                 image: n.property("image")?.stringValue, command: strings("command"), args: strings("args"),
                 env: env, cpus: n.property("cpus")?.intValue ?? 1, memory: n.property("memory")?.baseAmount ?? 1_073_741_824,
                 gpus: n.property("gpus")?.intValue ?? 0, gpuModel: n.property("gpu_model")?.stringValue,
