@@ -22,6 +22,9 @@ extension TypeTables {
         }
 
         var byFile: [String: TypeTable] = [:]
+        /// Tables by what they hold: files that see the same types (every site file importing the
+        /// DTE types) share one.
+        var built: [String: TypeTable] = [:]
         for f in sources.allFiles {
             let visible = exports(f.path)
             // a file that defines and imports no types sees the normative table itself
@@ -51,7 +54,14 @@ extension TypeTables {
                            hint: "keep one definition and import it where needed", here)
                 }
             }
-            byFile[f.path] = table.build()
+            let key = visible.map { "\($0.0)\u{0}\(UInt(bitPattern: ObjectIdentifier($0.1).hashValue))" }.joined(separator: "\u{1}")
+            if let same = built[key] {
+                byFile[f.path] = same
+            } else {
+                let t = table.build()
+                built[key] = t
+                byFile[f.path] = t
+            }
         }
         var distinct: Set<ObjectIdentifier> = []
         let tables = Dictionary(byFile.values.map { (ObjectIdentifier($0), $0) }, uniquingKeysWith: { a, _ in a }).values
