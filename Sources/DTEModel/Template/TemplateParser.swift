@@ -2,7 +2,7 @@
 /// problem (unknown keys, wrong shapes, missing `type`) as a diagnostic with its YAML path.
 public struct TemplateParser: Sendable {
     public let file: String
-    public private(set) var diagnostics: [Diagnostic] = []
+    public internal(set) var diagnostics: [Diagnostic] = []
     var path: [String] = []
     let normative: Bool
     /// Refuse what only YAML 1.1 or TOSCA 1.0 tools accept (`--strict`) instead of reading it with a warning.
