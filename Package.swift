@@ -36,7 +36,9 @@ let package = Package(
             pkgConfig: "yaml-0.1",
             providers: [.apt(["libyaml-dev"])]
         ),
-        .target(name: "DTEModel", dependencies: ["CYAML"], swiftSettings: strict),
+        // YAML trees with marks, the bounded libyaml loader and diagnostics: shared by the compiler and the agent
+        .target(name: "DTEYAML", dependencies: ["CYAML"], swiftSettings: strict),
+        .target(name: "DTEModel", dependencies: ["DTEYAML"], swiftSettings: strict),
         .target(name: "DTECompiler", dependencies: ["DTEModel"], swiftSettings: strict),
         .target(name: "DTEViews", dependencies: ["DTEModel", "DTECompiler", "DTEPlanner", "DTEApply"], swiftSettings: strict),
         .target(name: "DTEProcess", swiftSettings: strict),
@@ -110,7 +112,7 @@ let package = Package(
         .target(
             name: "EdgeAgent",
             dependencies: [
-                "PodWire", "CSlurm", "CYAML",
+                "PodWire", "CSlurm", "DTEYAML",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),

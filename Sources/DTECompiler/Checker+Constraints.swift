@@ -2,11 +2,11 @@ import DTEModel
 
 /// Constraint clauses: parsed once per schema into typed constraints, their operands checked
 /// against the property's type, problems reported once, where the clause is written.
-extension Checker {
+extension CheckScope {
     /// The typed constraints of a schema (parsed once; problems in them reported once, where written).
     func constraints(for schema: SchemaDefinition, table: TypeTable, file: String) -> [Constraint] {
         let id = ObjectIdentifier(schema)
-        if let c = constraintCache[id] { return c }
+        if let c = knownConstraints[id] ?? constraintMemo[id] { return c }
         var out: [Constraint] = []
         var prim = PrimitiveType.named(schema.type)
         if prim == nil, let dt = table.lookup(.data, schema.type) { prim = table.primitiveBase(dt) }
@@ -14,7 +14,7 @@ extension Checker {
             let path = schema.source.path + ".constraints.\(i)"
             if let c = parseConstraint(clause, type: prim, typeName: schema.type, table: table, file: file, path: path) { out.append(c) }
         }
-        constraintCache[id] = out
+        constraintMemo[id] = out
         return out
     }
 
@@ -22,11 +22,11 @@ extension Checker {
         let schema = SchemaDefinition(type: primitive.rawValue, typeMark: dt.source.mark, description: nil, constraints: dt.constraints,
                                       entrySchema: nil, keySchema: nil, source: dt.source)
         let id = ObjectIdentifier(dt)
-        if let c = constraintCache[id] { return c }
+        if let c = knownConstraints[id] ?? constraintMemo[id] { return c }
         let quietStart = diagnostics.count
         let c = constraints(for: schema, table: table, file: dt.source.file)
         if diagnostics.count > quietStart { removeDiagnostics(from: quietStart) }  // reported with the type definition
-        constraintCache[id] = c
+        constraintMemo[id] = c
         return c
     }
 
@@ -47,8 +47,7 @@ extension Checker {
                                subject: "constraint \(e.key)", path: path + "." + e.key, origin: nil, site: n.mark, depth: 0)
             if diagnostics.count > before {
                 // rephrase: the operand does not fit the property's type
-                diagnostics[before].code = "bad-constraint"
-                diagnostics[before].message += " — an operand of \(e.key) must be of the property's type \(operandType == typeName ? typeName : "\(typeName) (\(operandType))")"
+                amendDiagnostic(at: before, code: "bad-constraint", appending: " — an operand of \(e.key) must be of the property's type \(operandType == typeName ? typeName : "\(typeName) (\(operandType))")")
             }
             return v
         }

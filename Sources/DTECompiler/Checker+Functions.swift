@@ -1,6 +1,6 @@
 import DTEModel
 
-extension Checker {
+extension CheckScope {
     struct Call {
         var name: String
         var args: YAMLNode
@@ -26,7 +26,7 @@ extension Checker {
         if depth > 24 {
             // reported where the value being checked is written
             return ferror("function-cycle", "\(name) never reaches a value: the functions refer to each other in a cycle",
-                          hint: "check the get_property / get_input chain for a loop", ctx: ctx, mark: currentSite ?? mark, path: path)
+                          hint: "check the get_property / get_input chain for a loop", ctx: ctx, mark: ctx.site ?? mark, path: path)
         }
         switch name {
         case "get_input": return getInput(args, mark: mark, ctx: ctx, path: path, depth: depth)
@@ -56,15 +56,8 @@ extension Checker {
     // MARK: get_input
 
     /// The value an input has for this run: supplied by the user, else its `value`, else its default.
-    func inputValue(file: String, _ name: String, topo: TopologyTemplate) -> YAMLNode? {
-        let key = file + "#" + name
-        if let c = inputValueCache[key] { return c }
-        var v: YAMLNode?
-        if let def = topo.inputs.first(where: { $0.name == name }) {
-            if sources.files[file]?.isRoot == true, let s = options.inputs[name] { v = s } else { v = def.value ?? def.defaultValue }
-        }
-        inputValueCache[key] = v
-        return v
+    func inputValue(file: String, _ name: String) -> YAMLNode? {
+        inputValues[file]?[name]
     }
 
     func getInput(_ args: YAMLNode, mark: Mark, ctx: EvalContext, path: String, depth: Int) -> Resolution {
@@ -86,7 +79,7 @@ extension Checker {
             return ferror("unknown-input", "get_input refers to input \"\(name)\", which topology_template.inputs does not declare",
                           hint: Self.didYouMean(name, names, list: true) ?? "declare it under topology_template.inputs", ctx: ctx, mark: mark, path: path)
         }
-        guard var v = inputValue(file: file, name, topo: topo) else {
+        guard var v = inputValue(file: file, name) else {
             return .symbolic(.getInput(name: name, path: rest.map { n in n.string.map(Value.string) ?? .null }))
         }
         if rest.isEmpty, topo.inputs.first(where: { $0.name == name })?.schema.type == PrimitiveType.integer.rawValue,
@@ -252,7 +245,7 @@ extension Checker {
                 guard let type = ref.type else { return false }
                 let def = ref.table.requirements(type).last { $0.name == ra.name }
                 let rel = ra.relationship ?? def?.relationship
-                return rel.map { ref.table.derives(.relationship, $0, from: "tosca.relationships.HostedOn") } ?? false
+                return rel.map { ref.table.derives(.relationship, $0, from: Vocabulary.TOSCA.hostedOn) } ?? false
             }
             guard let h = hostReq?.node, let href = nodeIndex[h], seen.insert(h).inserted else { return nil }
             if let t = href.type {

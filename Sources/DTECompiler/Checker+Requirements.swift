@@ -1,8 +1,31 @@
 import DTEModel
 
-/// Phase 5: requirements (their targets' types and capabilities, node filters), groups, policies and
-/// substitution mappings.
-extension Checker {
+/// Phase 5: requirements (their targets' types and capabilities, node filters) over all cores, then
+/// relationship templates, groups, policies, outputs and substitution mappings: the compiled model.
+extension CheckedNodes {
+    static func checkRelations(_ checked: CheckedNodes, diagnostics: inout [Diagnostic]) -> CompiledModel {
+        let index = checked.index
+        let (nodes, found) = CheckScope.inParallel(checked.nodes, scope: { CheckScope(index) }) { scope, n -> ResolvedNode? in
+            var node = n.resolved
+            let ctx = EvalContext(file: n.ref.display, filePath: n.ref.file, selfNode: n.ref.template.name, table: n.ref.table)
+            node.requirements = scope.checkRequirements(n.ref.template, type: n.type, ctx: ctx)
+            return node
+        }
+        diagnostics += found
+        var model = CompiledModel()
+        model.nodes = nodes
+        model.inputs = index.inputs
+        let scope = CheckScope(index)
+        for f in index.types.sources.allFiles {
+            guard let topo = f.template.topology, let table = index.types.tables.byFile[f.path] else { continue }
+            scope.checkMembers(topo, file: f, table: table, into: &model)
+        }
+        diagnostics += scope.diagnostics
+        return model
+    }
+}
+
+extension CheckScope {
     func checkRequirements(_ nt: NodeTemplate, type: TypeDefinition, ctx: EvalContext) -> [ResolvedRequirement] {
         let table = ctx.table
         let defs = table.requirements(type)
@@ -271,5 +294,36 @@ extension Checker {
                       file: ctx.file, mark: e.keyMark, path: path + "." + e.key)
             }
         }
+    }
+
+    /// Relationship templates, groups, policies, outputs and substitution mappings of one topology.
+    func checkMembers(_ topo: TopologyTemplate, file f: SourceFile, table: TypeTable, into model: inout CompiledModel) {
+        let file = f.display
+        let ctx = EvalContext(file: file, filePath: f.path, selfNode: nil, table: table)
+        for rt in topo.relationshipTemplates {
+            guard let rtype = resolveType(.relationship, rt.type, mark: rt.typeMark, file: file, path: rt.source.path + ".type", table: table)
+            else { continue }
+            _ = checkAssignments(rt.properties, defs: table.properties(rtype), owner: "relationship template \"\(rt.name)\"",
+                                 typeName: rtype.name, ctx: ctx, path: rt.source.path + ".properties", mark: rt.source.mark)
+        }
+        for g in topo.groups {
+            if let m = checkMember(g, kind: .group, ctx: ctx) { model.groups.append(m) }
+        }
+        var policyNames: [String: MemberDefinition] = [:]
+        for p in topo.policies {
+            if let first = policyNames[p.name] {
+                error("duplicate-policy", "policy \"\(p.name)\" is already defined at line \(first.source.mark.line)",
+                      hint: "give each policy its own name", file: file, mark: p.source.mark, path: p.source.path)
+                continue
+            }
+            policyNames[p.name] = p
+            if let m = checkMember(p, kind: .policy, ctx: ctx) { model.policies.append(m) }
+        }
+        for o in topo.outputs {
+            guard let v = o.value else { continue }
+            let value = genericValue(v, ctx: ctx, path: o.source.path + ".value", subject: "output \"\(o.name)\"")
+            model.outputs.append(ResolvedParameter(name: o.name, file: file, value: value))
+        }
+        if let sm = topo.substitutionMappings { checkSubstitution(sm, mark: topo.substitutionMark, ctx: ctx) }
     }
 }

@@ -2,9 +2,37 @@ import DTEModel
 
 /// Phase 2: every type definition of every file, against its file's type table (derivation and
 /// cycles, property and schema types, defaults, constraints, requirement, capability and interface types).
-extension Checker {
+extension CheckedTypes {
+    static func check(_ tables: TypeTables, sources: SourceSet, options: CheckOptions, diagnostics: inout [Diagnostic]) -> CheckedTypes {
+        let scope = CheckScope(sources: sources, options: options, tables: tables.byFile)
+        var checked: Set<ObjectIdentifier> = []
+        for f in sources.allFiles {
+            guard let table = tables.byFile[f.path] else { continue }
+            for t in f.template.types where checked.insert(ObjectIdentifier(t)).inserted {
+                scope.checkTypeDefinition(t, table: table, file: f.display)
+            }
+        }
+        diagnostics += scope.diagnostics
+        // what every node template of a type receives, worked out once: the defaults without
+        // functions (problems in them were reported with their definitions just now)
+        var seen: Set<ObjectIdentifier> = []
+        for table in tables.byFile.values where seen.insert(ObjectIdentifier(table)).inserted {
+            for kind in [TypeKind.node, .capability, .relationship, .policy, .group, .data] {
+                for t in table.all(kind) {
+                    for def in table.properties(t) where scope.defaultMemo[ObjectIdentifier(def)] == nil {
+                        guard let d = def.defaultValue, !scope.containsFunction(d) else { continue }
+                        let ctx = EvalContext(file: t.source.file, filePath: nil, selfNode: nil, table: table)
+                        scope.defaultMemo[ObjectIdentifier(def)] = .some(scope.checkValue(d, schema: def.schema, ctx: ctx, subject: "", path: "", quiet: true))
+                    }
+                }
+            }
+        }
+        return CheckedTypes(sources: sources, options: options, tables: tables, constraints: scope.constraintMemo, defaults: scope.defaultMemo)
+    }
+}
+
+extension CheckScope {
     func checkTypeDefinition(_ t: TypeDefinition, table: TypeTable, file: String) {
-        guard checkedTypes.insert(ObjectIdentifier(t)).inserted else { return }
         let base = t.source.path
         if let parent = t.derivedFrom {
             if t.kind == .data, PrimitiveType.named(parent) != nil {

@@ -7,9 +7,11 @@ struct EvalContext {
     var filePath: String?
     var selfNode: String?
     var table: TypeTable
+    /// The value being checked at the top level (function cycles are reported there).
+    var site: Mark? = nil
 }
 
-extension Checker {
+extension CheckScope {
     /// What a function call evaluated to: a value written somewhere else, or a call kept for apply time.
     enum Resolution {
         case node(YAMLNode, origin: String)
@@ -24,8 +26,8 @@ extension Checker {
     func checkValue(_ node: YAMLNode, schema: SchemaDefinition, ctx: EvalContext, subject: @autoclosure () -> String, path: @autoclosure () -> String,
                     quiet: Bool = false) -> Value? {
         let before = diagnostics.count
-        currentSite = node.mark
-        defer { currentSite = nil }
+        var ctx = ctx
+        ctx.site = node.mark
         let cs = constraints(for: schema, table: ctx.table, file: ctx.file)
         let v = checkTyped(node, type: schema.type, entry: schema.entrySchema, key: schema.keySchema, constraints: cs, ctx: ctx,
                            subject: subject(), path: path(), origin: nil, site: node.mark, depth: 0)
@@ -37,10 +39,6 @@ extension Checker {
     func genericValue(_ node: YAMLNode, ctx: EvalContext, path: @autoclosure () -> String, subject: @autoclosure () -> String) -> Value? {
         checkTyped(node, type: PrimitiveType.any.rawValue, entry: nil, key: nil, constraints: [], ctx: ctx, subject: subject(), path: path(),
                    origin: nil, site: node.mark, depth: 0)
-    }
-
-    func removeDiagnostics(from index: Int) {
-        diagnostics.removeSubrange(index...)
     }
 
     func fail(_ code: String, _ detail: String, hint: String?, ctx: EvalContext, subject: @autoclosure () -> String, path: @autoclosure () -> String, site: Mark) {

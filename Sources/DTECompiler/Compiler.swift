@@ -54,19 +54,11 @@ public enum Compiler {
                 }
             }
         }
-        let sources = SourceSet(config: config, workingDirectory: workingDirectory, strict: options.strict)
+        var sources = SourceSet(config: config, workingDirectory: workingDirectory, strict: options.strict)
         for p in paths { sources.addRoot(p) }
         diagnostics += sources.diagnostics
-        let checker = Checker(sources: sources, options: options)
-        let model = checker.run()
-        diagnostics += checker.diagnostics
-        let dte = DTEChecks.run(model)
-        if !dte.isEmpty {
-            // a DTE rule says more than the generic pattern constraint on the same value
-            let places = Set(dte.map { "\($0.file ?? ""):\($0.line ?? 0):\($0.column ?? 0)" })
-            diagnostics.removeAll { $0.code == "constraint-pattern" && places.contains("\($0.file ?? ""):\($0.line ?? 0):\($0.column ?? 0)") }
-        }
-        diagnostics += dte
+        let (model, checked) = Checker.run(sources, options: options)
+        diagnostics += checked
         return Compilation(model: model, diagnostics: capped(unique(diagnostics).sortedByLocation()), files: model.files, config: config)
     }
 

@@ -1,14 +1,16 @@
 import DTEModel
 import Foundation
+import Synchronization
 
 /// DTE's own rules on top of TOSCA: names that become Kubernetes names, twin membership,
 /// schedules. They only apply to nodes and policies of the DTE types.
 public enum DTEChecks {
-    public static let twinType = "dte.nodes.DigitalTwin"
-    public static let componentType = "dte.nodes.Component"
-    public static let siteType = "dte.nodes.Site"
-    public static let schedulePolicy = "dte.policies.Schedule"
-    public static let triggerPolicy = "dte.policies.Trigger"
+    // the same names as Vocabulary's, for callers outside the compiler
+    public static let twinType = Vocabulary.Node.digitalTwin
+    public static let componentType = Vocabulary.Node.component
+    public static let siteType = Vocabulary.Node.site
+    public static let schedulePolicy = Vocabulary.Policy.schedule
+    public static let triggerPolicy = Vocabulary.Policy.trigger
     static let cronHint = "use five fields: minute hour day-of-month month day-of-week, e.g. \"0 */6 * * *\", or @hourly, @daily, @weekly, @monthly"
 
     /// Cron expressions and time zones of schedule policies and scheduled components.
@@ -19,7 +21,7 @@ public enum DTEChecks {
             out.append(Diagnostic(.error, code: "invalid-timezone", "\(owner): time zone \"\(name.prefix(80))\" \(TimeZoneName.problem(name) ?? "")",
                                   hint: "use an IANA time zone name such as UTC, Europe/Berlin or America/New_York", file: file, mark: mark, path: path))
         }
-        for p in model.policies where p.isA(schedulePolicy) {
+        for p in model.policies where p.isA(Vocabulary.Policy.schedule) {
             for prop in p.properties {
                 guard case .string(let expr) = prop.value, prop.key == "cron" || prop.key == "schedule" || prop.key == "expression" else { continue }
                 if let problem = CronExpression.problem(expr) {
@@ -31,7 +33,7 @@ public enum DTEChecks {
             zone(p.property("timezone"), owner: "policy \"\(p.name)\"", file: p.file, mark: p.propertyMarks["timezone"] ?? p.mark,
                  path: p.path + ".properties.timezone")
         }
-        for n in model.nodes where n.isA(componentType) {
+        for n in model.nodes where n.isA(Vocabulary.Node.component) {
             let base = "topology_template.node_templates.\(n.name).properties"
             guard case .string(let expr)? = n.property("schedule") else { continue }
             if let problem = CronExpression.problem(expr) {
@@ -48,7 +50,7 @@ public enum DTEChecks {
     /// and a glob for one folder's file names.
     static func triggerDiagnostics(_ model: CompiledModel) -> [Diagnostic] {
         var out: [Diagnostic] = []
-        for p in model.policies where p.isA(triggerPolicy) {
+        for p in model.policies where p.isA(Vocabulary.Policy.trigger) {
             func refuse(_ key: String, _ code: String, _ message: String, hint: String) {
                 out.append(Diagnostic(.error, code: code, "policy \"\(p.name)\": \(message)", hint: hint, file: p.file,
                                       mark: p.propertyMarks[key] ?? p.mark, path: p.path + ".properties.\(key)"))
@@ -72,22 +74,35 @@ public enum DTEChecks {
         return out
     }
 
+    /// Every rule, each over the whole model; they run at once, one per core.
+    static let rules: [@Sendable (CompiledModel) -> [Diagnostic]] = [
+        nameDiagnostics, scheduleDiagnostics, triggerDiagnostics,
+        { DependencyGraph(model: $0).cycleDiagnostics(in: $0) }, NotEnforced.run,
+    ]
+
+    /// Phase 6 of the checker: DTE's rules over the resolved model, in the order of `rules`.
     public static func run(_ model: CompiledModel) -> [Diagnostic] {
+        let found = Mutex([[Diagnostic]](repeating: [], count: rules.count))
+        DispatchQueue.concurrentPerform(iterations: rules.count) { i in
+            let d = rules[i](model)
+            found.withLock { $0[i] = d }
+        }
+        return found.withLock { $0 }.flatMap { $0 }
+    }
+
+    /// Twin, component and site names become Kubernetes names.
+    static func nameDiagnostics(_ model: CompiledModel) -> [Diagnostic] {
         var out: [Diagnostic] = []
-        for n in model.nodes where n.isA(twinType) || n.isA(componentType) || n.isA(siteType) {
+        for n in model.nodes where n.isA(Vocabulary.Node.digitalTwin) || n.isA(Vocabulary.Node.component) || n.isA(Vocabulary.Node.site) {
             if let problem = dns1123LabelProblem(n.name) {
-                let what = n.isA(twinType) ? "twin" : (n.isA(siteType) ? "site" : "component")
+                let what = n.isA(Vocabulary.Node.digitalTwin) ? "twin" : (n.isA(Vocabulary.Node.site) ? "site" : "component")
                 out.append(Diagnostic(
                     .error, code: "invalid-name",
-                    "\(what) name \"\(n.name)\" \(problem); it becomes a Kubernetes \(n.isA(twinType) ? "namespace" : "name") on the wire",
+                    "\(what) name \"\(n.name)\" \(problem); it becomes a Kubernetes \(n.isA(Vocabulary.Node.digitalTwin) ? "namespace" : "name") on the wire",
                     hint: "use lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters (e.g. \"\(suggestName(n.name))\")",
                     file: n.file, mark: n.mark, path: "topology_template.node_templates.\(n.name)"))
             }
         }
-        out += scheduleDiagnostics(model)
-        out += triggerDiagnostics(model)
-        out += DependencyGraph(model: model).cycleDiagnostics(in: model)
-        out += NotEnforced.run(model)
         return out
     }
 
@@ -211,17 +226,17 @@ public enum NotEnforced {
     }
 
     static let unread: [Unread] = [
-        Unread(type: "dte.nodes.Component", property: "mounts", instead: "no folder is mounted in the container", promises: nonEmpty),
-        Unread(type: "dte.nodes.Component", property: "secret_env", instead: "no variable is set from site secrets", promises: nonEmpty),
-        Unread(type: "dte.nodes.Component", property: "workdir", instead: "the container starts in its image's working folder", promises: nonEmpty),
-        Unread(type: "dte.nodes.Component", property: "labels", instead: "the pod gets no labels", promises: nonEmpty),
-        Unread(type: "dte.nodes.DigitalTwin", property: "labels", instead: "the labels are not put on the components' pods", promises: nonEmpty),
-        Unread(type: "dte.nodes.BatchJob", property: "nodes", instead: "the job runs on one node", promises: { ($0.intValue ?? 1) > 1 }),
-        Unread(type: "dte.nodes.BatchJob", property: "tasks_per_node", instead: "the job starts one task per node", promises: { ($0.intValue ?? 1) > 1 }),
-        Unread(type: "dte.nodes.BatchJob", property: "retries", instead: "a failed run is not resubmitted", promises: { ($0.intValue ?? 0) > 0 }),
-        Unread(type: "dte.nodes.Service", property: "ports", instead: "no port is published and the url attribute stays empty", promises: nonEmpty),
-        Unread(type: "dte.nodes.Service", property: "restart", instead: "pods are submitted with restartPolicy Never: a service that stops stays stopped"),
-        Unread(type: "dte.nodes.MLTraining", property: "strategy", instead: "no distributed training is set up: the command runs as written",
+        Unread(type: Vocabulary.Node.component, property: "mounts", instead: "no folder is mounted in the container", promises: nonEmpty),
+        Unread(type: Vocabulary.Node.component, property: "secret_env", instead: "no variable is set from site secrets", promises: nonEmpty),
+        Unread(type: Vocabulary.Node.component, property: "workdir", instead: "the container starts in its image's working folder", promises: nonEmpty),
+        Unread(type: Vocabulary.Node.component, property: "labels", instead: "the pod gets no labels", promises: nonEmpty),
+        Unread(type: Vocabulary.Node.digitalTwin, property: "labels", instead: "the labels are not put on the components' pods", promises: nonEmpty),
+        Unread(type: Vocabulary.Node.batchJob, property: "nodes", instead: "the job runs on one node", promises: { ($0.intValue ?? 1) > 1 }),
+        Unread(type: Vocabulary.Node.batchJob, property: "tasks_per_node", instead: "the job starts one task per node", promises: { ($0.intValue ?? 1) > 1 }),
+        Unread(type: Vocabulary.Node.batchJob, property: "retries", instead: "a failed run is not resubmitted", promises: { ($0.intValue ?? 0) > 0 }),
+        Unread(type: Vocabulary.Node.service, property: "ports", instead: "no port is published and the url attribute stays empty", promises: nonEmpty),
+        Unread(type: Vocabulary.Node.service, property: "restart", instead: "pods are submitted with restartPolicy Never: a service that stops stays stopped"),
+        Unread(type: Vocabulary.Node.mlTraining, property: "strategy", instead: "no distributed training is set up: the command runs as written",
                promises: { $0.stringValue != "none" }),
     ]
 
@@ -273,7 +288,7 @@ public enum NotEnforced {
             if (mark ?? n.mark) < g.mark { (g.mark, g.path) = (mark ?? n.mark, path) }
             groups[key] = g
         }
-        let twins = Dictionary(model.nodes.filter { $0.isA(DTEChecks.twinType) }.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        let twins = Dictionary(model.nodes.filter { $0.isA(Vocabulary.Node.digitalTwin) }.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         for n in model.nodes {
             let base = "topology_template.node_templates.\(n.name)"
             var seen: Set<String> = []
@@ -282,7 +297,7 @@ public enum NotEnforced {
                 seen.insert(u.property)
                 note(.property(i), n, mark: n.propertyMark(u.property), path: "\(base).properties.\(u.property)", type: n.type)
             }
-            guard n.isA(DTEChecks.componentType) else { continue }
+            guard n.isA(Vocabulary.Node.component) else { continue }
             for r in n.requirements {
                 switch r.name {
                 case "uses", "produces": note(.data, n, mark: r.mark, path: "\(base).requirements", kind: r.name)
@@ -314,7 +329,7 @@ public enum NotEnforced {
                      file: g.file, mark: g.mark, path: g.path)
             }
         }
-        for n in model.nodes where n.isA(DTEChecks.siteType) {
+        for n in model.nodes where n.isA(Vocabulary.Node.site) {
             let base = "topology_template.node_templates.\(n.name).properties"
             if case .list(let allocations)? = n.property("allocations"), allocations.contains(where: { $0["valid_until"] != nil }) {
                 warn("site \"\(n.name)\": allocations[].valid_until is declared but DTE does not check it yet (an expired allocation still counts as granted)",
@@ -324,12 +339,12 @@ public enum NotEnforced {
         }
         for p in model.policies {
             let mark = { (key: String) in p.propertyMarks[key] ?? p.mark }
-            if p.isA("dte.policies.Quality"), let c = p.property("criteria"), nonEmpty(c) {
+            if p.isA(Vocabulary.Policy.quality), let c = p.property("criteria"), nonEmpty(c) {
                 warn("policy \"\(p.name)\": criteria is declared but the quality hook does not check extra criteria yet (only the level's)",
                      hint: "ask for the level that includes them (e.g. silver includes QC.Sec)", file: p.file, mark: mark("criteria"),
                      path: p.path + ".properties.criteria")
             }
-            if p.isA("dte.policies.Allocation"), let project = p.property("project")?.stringValue {
+            if p.isA(Vocabulary.Policy.allocation), let project = p.property("project")?.stringValue {
                 let others = p.members.compactMap { m -> String? in
                     let owner = model.node(m)?.requirements.first(where: { $0.name == "twin" })?.target
                     let twin = twins[m] ?? owner.flatMap { twins[$0] }

@@ -44,7 +44,7 @@ public struct DependencyGraph: Sendable {
     public init(model: CompiledModel) {
         let nodes = model.nodes
         // by position: looking a component up must not copy it
-        let components = nodes.indices.filter { nodes[$0].isA(DTEChecks.componentType) }
+        let components = nodes.indices.filter { nodes[$0].isA(Vocabulary.Node.component) }
         var index: [String: Int] = [:]
         for i in components where index[nodes[i].name] == nil { index[nodes[i].name] = i }
         var segments: [String] = []

@@ -16,8 +16,9 @@ public struct SourceFile: Sendable {
 }
 
 /// Loads files and everything they import (relative paths, and URLs through the repository's
-/// import map), reporting missing files and import cycles.
-public final class SourceSet: @unchecked Sendable {
+/// import map), reporting missing files and import cycles. A value: once loaded, it is read
+/// by every phase of the checker, from any thread.
+public struct SourceSet: Sendable {
     public private(set) var files: [String: SourceFile] = [:]
     public private(set) var order: [String] = []
     public private(set) var diagnostics: [Diagnostic] = []
@@ -46,7 +47,7 @@ public final class SourceSet: @unchecked Sendable {
 
     /// Loads a root file (and its imports). Returns false when the file could not be read.
     @discardableResult
-    public func addRoot(_ path: String) -> Bool {
+    public mutating func addRoot(_ path: String) -> Bool {
         let abs = Self.absolute(path, relativeTo: workingDirectory)
         if files[abs] != nil {
             files[abs]?.isRoot = true
@@ -81,7 +82,7 @@ public final class SourceSet: @unchecked Sendable {
         return display(resolved)
     }
 
-    private func load(_ abs: String, root: Bool, stack: inout [String]) {
+    private mutating func load(_ abs: String, root: Bool, stack: inout [String]) {
         let shown = display(abs)
         // only a regular file of bounded size is read: a FIFO or device planted in a pull request
         // must not stall the run, nor a huge file exhaust it
@@ -176,7 +177,7 @@ public final class SourceSet: @unchecked Sendable {
     }
 
     /// The path an import resolves to, without reporting anything.
-    private func resolveQuietly(_ imp: ImportDefinition, in t: ServiceTemplate, from file: String) -> String? {
+    private mutating func resolveQuietly(_ imp: ImportDefinition, in t: ServiceTemplate, from file: String) -> String? {
         let saved = diagnostics
         defer { diagnostics = saved }
         return resolveImport(imp, in: t, dir: (file as NSString).deletingLastPathComponent, shown: display(file))
@@ -193,7 +194,7 @@ public final class SourceSet: @unchecked Sendable {
         return false
     }
 
-    private func resolveImport(_ imp: ImportDefinition, in t: ServiceTemplate, dir: String, shown: String) -> String? {
+    private mutating func resolveImport(_ imp: ImportDefinition, in t: ServiceTemplate, dir: String, shown: String) -> String? {
         var url: String?
         if let repo = imp.repository {
             guard let base = t.repositories[repo] else {

@@ -147,7 +147,7 @@ public struct OutputDefinition: Sendable, Codable, Hashable {
     public static func all(in model: CompiledModel, resources: [DesiredResource]) -> [OutputDefinition] {
         guard !model.outputs.isEmpty else { return [] }
         let addresses = Dictionary(resources.map { ($0.spec.component, $0.address) }, uniquingKeysWith: { a, _ in a })
-        let twinsByFile = Dictionary(grouping: model.nodes.filter { $0.isA("dte.nodes.DigitalTwin") }, by: \.file)
+        let twinsByFile = Dictionary(grouping: model.nodes.filter { $0.isA(Vocabulary.Node.digitalTwin) }, by: \.file)
         return model.outputs.compactMap { o in
             guard let v = o.value else { return nil }
             let twins = twinsByFile[o.file] ?? []

@@ -154,9 +154,9 @@ public struct DesiredState: Sendable, Codable {
         init(_ model: CompiledModel) {
             for p in model.policies {
                 for m in p.members {
-                    if p.isA("dte.policies.Placement") { placement[m] = p }
-                    if p.isA("dte.policies.Protection"), p.property("prevent_destroy") != .boolean(false) { protected.insert(m) }
-                    if p.isA("dte.policies.Schedule"), let c = (p.property("cron") ?? p.property("schedule"))?.stringValue { schedules[m] = c }
+                    if p.isA(Vocabulary.Policy.placement) { placement[m] = p }
+                    if p.isA(Vocabulary.Policy.protection), p.property("prevent_destroy") != .boolean(false) { protected.insert(m) }
+                    if p.isA(Vocabulary.Policy.schedule), let c = (p.property("cron") ?? p.property("schedule"))?.stringValue { schedules[m] = c }
                 }
             }
         }
@@ -182,9 +182,9 @@ public struct DesiredState: Sendable, Codable {
             var components: [Int] = []
             for i in model.nodes.indices {
                 let n = model.nodes[i]
-                if n.isA("dte.nodes.DigitalTwin"), projects[n.name] == nil {
+                if n.isA(Vocabulary.Node.digitalTwin), projects[n.name] == nil {
                     projects[n.name] = n.property("project")?.stringValue ?? n.name
-                } else if n.isA("dte.nodes.Component") {
+                } else if n.isA(Vocabulary.Node.component) {
                     components.append(i)
                     if let t = n.requirements.first(where: { $0.name == "twin" })?.target {
                         addresses[n.name] = ResourceAddress.component(twin: t, component: n.name).description
@@ -216,7 +216,7 @@ public struct DesiredState: Sendable, Codable {
             if case .map(let entries)? = n.property("env") { for e in entries { env[e.key] = text(e.value, "env.\(e.key)") } }
             return ComponentSpec(
                 twin: twinName, component: n.name, project: project,
-                kind: n.isA("dte.nodes.Service") ? "service" : "batch",
+                kind: n.isA(Vocabulary.Node.service) ? "service" : "batch",
                 image: n.property("image")?.stringValue, command: strings("command"), args: strings("args"),
                 env: env, cpus: n.property("cpus")?.intValue ?? 1, memory: n.property("memory")?.baseAmount ?? 1_073_741_824,
                 gpus: n.property("gpus")?.intValue ?? 0, gpuModel: n.property("gpu_model")?.stringValue,

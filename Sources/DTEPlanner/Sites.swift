@@ -39,7 +39,7 @@ public struct SiteInfo: Sendable, Codable, Hashable {
 
     /// Reads the sites of a compiled model (nodes derived from `dte.nodes.Site`).
     public static func all(in model: CompiledModel) -> [SiteInfo] {
-        model.nodes.filter { $0.isA("dte.nodes.Site") }.map { n in
+        model.nodes.filter { $0.isA(Vocabulary.Node.site) }.map { n in
             let partitions: [PartitionInfo] = (n.property("partitions")?.listValue ?? []).map { p in
                 PartitionInfo(
                     name: p["name"]?.stringValue ?? "", nodes: p["nodes"]?.intValue ?? 1, cpusPerNode: p["cpus_per_node"]?.intValue ?? 1,
@@ -51,7 +51,7 @@ public struct SiteInfo: Sendable, Codable, Hashable {
                 AllocationInfo(project: a["project"]?.stringValue ?? "", account: a["account"]?.stringValue,
                                coreHours: a["core_hours"]?.number ?? 0, gpuHours: a["gpu_hours"]?.number ?? 0)
             }
-            return SiteInfo(name: n.name, kind: n.isA("dte.nodes.Site.HTCondor") ? "htcondor" : "slurm",
+            return SiteInfo(name: n.name, kind: n.isA(Vocabulary.Node.htcondorSite) ? "htcondor" : "slurm",
                             endpoint: n.property("agent")?["endpoint"]?.stringValue,
                             issuer: n.property("agent")?["issuer"]?.stringValue, audience: n.property("agent")?["audience"]?.stringValue,
                             caCertificate: n.property("agent")?["ca_certificate"]?.stringValue,

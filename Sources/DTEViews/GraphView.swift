@@ -40,12 +40,12 @@ public struct TwinGraph: Sendable, Hashable {
     /// Builds the graph of every twin in the model. `placements` and `recorded` are keyed by
     /// address (`twin.<twin>.<component>`).
     public static func build(model: CompiledModel, placements: [String: String] = [:], recorded: [String: String] = [:]) -> TwinGraph {
-        let twins = model.nodes.filter { $0.isA("dte.nodes.DigitalTwin") }
+        let twins = model.nodes.filter { $0.isA(Vocabulary.Node.digitalTwin) }
             .map { Twin(name: $0.name, project: $0.property("project")?.stringValue) }.sorted { $0.name < $1.name }
         var nodes: [String: Node] = [:]
         var edges: Set<Edge> = []
         var readers: [String: Set<String>] = [:]  // data node → twins of the components that use or produce it
-        for n in model.nodes where n.isA("dte.nodes.Component") {
+        for n in model.nodes where n.isA(Vocabulary.Node.component) {
             guard let twin = n.requirements.first(where: { $0.name == "twin" })?.target else { continue }
             let address = ResourceAddress.component(twin: twin, component: n.name).description
             nodes[n.name] = Node(name: n.name, type: n.type, kind: .component, twin: twin,

@@ -127,4 +127,41 @@ final class YAMLLoaderTests: XCTestCase {
         XCTAssertEqual(r.root?["pem"]?.string, "-----BEGIN-----\nabc\n-----END-----\n")
         XCTAssertEqual(r.root?["pem"]?.scalar?.style, .literal)
     }
+
+    // The limits a settings file asks for (the agent reads its config files with this loader).
+
+    func testAliasesAreRefusedWhereTheLimitsSaySo() {
+        var limits = YAMLLoader.Limits()
+        limits.allowsAliases = false
+        for text in ["a: &x 1\nb: *x\n", "a: &m {k: 1}\n", "a:\n  - 1\nb: *nothing\n"] {
+            let r = YAMLLoader.load(string: text, file: "s.yaml", limits: limits)
+            XCTAssertEqual(r.diagnostics.map(\.code), ["yaml-alias-refused"], text)
+            XCTAssertNil(r.root, "nothing is read past the refusal: \(text)")
+        }
+        XCTAssertEqual(YAMLLoader.load(string: "a: &x 1\nb: *x\n", file: "t.yaml").root?["b"]?.string, "1", "templates keep their aliases")
+    }
+
+    func testRepeatedKeysAreKeptForTheReaderWhenAsked() {
+        var limits = YAMLLoader.Limits()
+        limits.keepsDuplicateKeys = true
+        let r = YAMLLoader.load(string: "a: 1\nb: 2\na: 3\n", file: "s.yaml", limits: limits)
+        XCTAssertTrue(r.diagnostics.isEmpty, "\(r.diagnostics)")
+        XCTAssertEqual(r.root?.entries?.map(\.key), ["a", "b", "a"])
+        XCTAssertEqual(r.root?.entries?.map(\.keyMark.line), [1, 2, 3])
+    }
+
+    func testDepthAndSizeLimitsAreTheCallersAndLocated() {
+        var limits = YAMLLoader.Limits()
+        limits.maximumDepth = 3
+        let deep = YAMLLoader.load(string: "a:\n  b:\n    c:\n      d: 1\n", file: "s.yaml", limits: limits)
+        XCTAssertEqual(deep.diagnostics.map(\.code), ["yaml-too-deep"])
+        XCTAssertEqual(deep.diagnostics.first?.line, 4)
+        XCTAssertTrue(deep.diagnostics.first?.message.contains("more than 3 levels") ?? false)
+        XCTAssertTrue(YAMLLoader.load(string: "a:\n  b:\n    c: 1\n", file: "s.yaml", limits: limits).diagnostics.isEmpty)
+        limits = YAMLLoader.Limits()
+        limits.maximumExpandedNodes = 10
+        let big = YAMLLoader.load(string: "[" + (1...20).map(String.init).joined(separator: ", ") + "]", file: "s.yaml", limits: limits)
+        XCTAssertEqual(big.diagnostics.map(\.code), ["yaml-alias-expansion"])
+        XCTAssertNil(big.root)
+    }
 }

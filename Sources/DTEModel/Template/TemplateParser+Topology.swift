@@ -15,11 +15,7 @@ extension TemplateParser {
                         if let d = p.at(i.key, { $0.parsePropertyDefinition(i, attribute: false, parameter: true) }) { t.inputs.append(d) }
                     }
                 case "node_templates":
-                    let list = p.mapping(e.value, what: "node_templates") ?? []
-                    t.nodeTemplates.reserveCapacity(list.count)
-                    for n in list {
-                        if let nt = p.at(n.key, { $0.parseNodeTemplate(n) }) { t.nodeTemplates.append(nt) }
-                    }
+                    t.nodeTemplates = p.parseNodeTemplates(p.mapping(e.value, what: "node_templates") ?? [])
                 case "relationship_templates":
                     for r in p.mapping(e.value, what: "relationship_templates") ?? [] {
                         if let rt = p.at(r.key, { $0.parseRelationshipTemplate(r) }) { t.relationshipTemplates.append(rt) }

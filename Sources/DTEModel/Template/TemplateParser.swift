@@ -1,8 +1,8 @@
 /// Turns the YAML tree of one TOSCA file into a `ServiceTemplate`, reporting every structural
 /// problem (unknown keys, wrong shapes, missing `type`) as a diagnostic with its YAML path.
-public struct TemplateParser {
+public struct TemplateParser: Sendable {
     public let file: String
-    public private(set) var diagnostics: [Diagnostic] = []
+    public internal(set) var diagnostics: [Diagnostic] = []
     var path: [String] = []
     let normative: Bool
     /// Refuse what only YAML 1.1 or TOSCA 1.0 tools accept (`--strict`) instead of reading it with a warning.
@@ -24,6 +24,12 @@ public struct TemplateParser {
         self.file = file
         self.normative = normative
         self.strict = strict
+    }
+
+    /// A parser starting at `path` (a worker of `parseNodeTemplates`).
+    init(file: String, normative: Bool, strict: Bool, path: [String]) {
+        self.init(file: file, normative: normative, strict: strict)
+        self.path = path
     }
 
     /// Versions of `tosca_definitions_version` DTE reads.

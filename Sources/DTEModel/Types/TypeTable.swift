@@ -19,44 +19,114 @@ public enum PrimitiveType: String, Sendable, CaseIterable {
 
 /// The types visible from one file: TOSCA's normative types plus everything it imports.
 /// Resolves short names (`Compute`, `tosca:Compute`), inheritance and merged definitions.
-public final class TypeTable: @unchecked Sendable {
-    // The caches fill lazily while one thread checks; `freeze()` fills them all, after which
-    // nothing is written and several threads may read (see `frozen`).
-    private var types: [TypeKind: [String: TypeDefinition]] = [:]
-    private var mergedProperties: [ObjectIdentifier: [PropertyDefinition]] = [:]
-    private var mergedAttributes: [ObjectIdentifier: [PropertyDefinition]] = [:]
-    private var mergedRequirements: [ObjectIdentifier: [RequirementDefinition]] = [:]
-    private var mergedCapabilities: [ObjectIdentifier: [CapabilityDefinition]] = [:]
-    private var mergedInterfaces: [ObjectIdentifier: [InterfaceDefinition]] = [:]
-    private var ancestorCache: [ObjectIdentifier: [TypeDefinition]] = [:]
-    /// Once set, the table is read-only: a cache miss computes without storing.
-    public private(set) var frozen = false
-
-    public init() {}
-
-    /// Computes every cached answer so the table can be read from several threads at once.
-    public func freeze() {
-        for kind in TypeKind.allCases {
-            for t in all(kind) {
-                _ = ancestors(t)
-                _ = properties(t)
-                _ = attributes(t)
-                _ = requirements(t)
-                _ = capabilities(t)
-                _ = interfaces(t)
-            }
-        }
-        frozen = true
+///
+/// Immutable: a `Builder` collects the definitions, and `build()` resolves every type's
+/// ancestors and merged properties, attributes, requirements, capabilities and interfaces once,
+/// so any number of threads read a table at once.
+public final class TypeTable: Sendable {
+    /// What one type resolves to in this table.
+    struct Resolved: Sendable {
+        let ancestors: [TypeDefinition]
+        let ancestorNames: [String]
+        let properties: [PropertyDefinition]
+        let propertyIndex: [String: PropertyDefinition]
+        let attributes: [PropertyDefinition]
+        let requirements: [RequirementDefinition]
+        let capabilities: [CapabilityDefinition]
+        let interfaces: [InterfaceDefinition]
     }
 
-    /// Adds a definition; returns the one already there under that name when it is a different definition.
-    @discardableResult
-    public func add(_ t: TypeDefinition, as name: String? = nil) -> TypeDefinition? {
-        precondition(!frozen, "a frozen type table cannot change")
-        let key = name ?? t.name
-        if let existing = types[t.kind]?[key], existing !== t { return existing }
-        types[t.kind, default: [:]][key] = t
-        return nil
+    private let types: [TypeKind: [String: TypeDefinition]]
+    private let resolved: [ObjectIdentifier: Resolved]
+
+    /// Collects definitions by name before the table is built.
+    public struct Builder: Sendable {
+        fileprivate var types: [TypeKind: [String: TypeDefinition]] = [:]
+
+        public init() {}
+
+        /// Adds a definition; returns the one already there under that name when it is a different definition.
+        @discardableResult
+        public mutating func add(_ t: TypeDefinition, as name: String? = nil) -> TypeDefinition? {
+            let key = name ?? t.name
+            if let existing = types[t.kind]?[key], existing !== t { return existing }
+            types[t.kind, default: [:]][key] = t
+            return nil
+        }
+
+        /// Whether nothing was added.
+        public var isEmpty: Bool { types.isEmpty }
+
+        public func build() -> TypeTable { TypeTable(types: types) }
+    }
+
+    private init(types: [TypeKind: [String: TypeDefinition]]) {
+        self.types = types
+        var resolved: [ObjectIdentifier: Resolved] = [:]
+        for (kind, table) in types {
+            for t in table.values where resolved[ObjectIdentifier(t)] == nil {
+                resolved[ObjectIdentifier(t)] = Self.resolve(t, kind: kind, types: types)
+            }
+        }
+        self.resolved = resolved
+    }
+
+    /// A table of the given definitions, under their own names.
+    public convenience init(_ definitions: [TypeDefinition]) {
+        var b = Builder()
+        for t in definitions { b.add(t) }
+        self.init(types: b.types)
+    }
+
+    /// A builder holding this table's definitions (for a file that sees these and more).
+    public func builder() -> Builder {
+        var b = Builder()
+        b.types = types
+        return b
+    }
+
+    private static func lookup(_ types: [TypeKind: [String: TypeDefinition]], _ kind: TypeKind, _ name: String) -> TypeDefinition? {
+        guard let table = types[kind] else { return nil }
+        if let t = table[name] { return t }
+        var short = Substring(name)
+        if short.hasPrefix("tosca:") { short = short.dropFirst(6) }
+        return table[kind.normativePrefix + short]
+    }
+
+    private static func resolve(_ t: TypeDefinition, kind: TypeKind, types: [TypeKind: [String: TypeDefinition]]) -> Resolved {
+        // the type and its ancestors, nearest first; stops at a cycle or an unknown parent
+        var chain: [TypeDefinition] = [t]
+        var seen: Set<ObjectIdentifier> = [ObjectIdentifier(t)]
+        var cur = t
+        while let parentName = cur.derivedFrom, let parent = lookup(types, t.kind, parentName), seen.insert(ObjectIdentifier(parent)).inserted {
+            chain.append(parent)
+            cur = parent
+        }
+        /// Definitions of the chain, root first; a redefinition in a child replaces the parent's.
+        func merge<T>(_ items: (TypeDefinition) -> [T], _ name: (T) -> String) -> [T] {
+            if chain.count == 1 { return items(t) }
+            var out: [T] = []
+            var index: [String: Int] = [:]
+            for a in chain.reversed() {
+                for item in items(a) {
+                    if let i = index[name(item)] { out[i] = item } else {
+                        index[name(item)] = out.count
+                        out.append(item)
+                    }
+                }
+            }
+            return out
+        }
+        let properties = merge({ $0.properties }, { $0.name })
+        return Resolved(ancestors: chain, ancestorNames: chain.map(\.name), properties: properties,
+                        propertyIndex: Dictionary(properties.map { ($0.name, $0) }, uniquingKeysWith: { _, b in b }),
+                        attributes: merge({ $0.attributes }, { $0.name }), requirements: merge({ $0.requirements }, { $0.name }),
+                        capabilities: merge({ $0.capabilities }, { $0.name }), interfaces: merge({ $0.interfaces }, { $0.name }))
+    }
+
+    /// What `t` resolves to here; a type of another table is resolved on the spot.
+    private func info(_ t: TypeDefinition) -> Resolved {
+        resolved[ObjectIdentifier(t)] ?? Self.resolve(t, kind: t.kind, types: types)
     }
 
     public func all(_ kind: TypeKind) -> [TypeDefinition] {
@@ -69,27 +139,14 @@ public final class TypeTable: @unchecked Sendable {
 
     /// Finds a type by its full name, its TOSCA short name (`Compute`) or prefixed name (`tosca:Compute`).
     public func lookup(_ kind: TypeKind, _ name: String) -> TypeDefinition? {
-        guard let table = types[kind] else { return nil }
-        if let t = table[name] { return t }
-        var short = Substring(name)
-        if short.hasPrefix("tosca:") { short = short.dropFirst(6) }
-        return table[kind.normativePrefix + short]
+        Self.lookup(types, kind, name)
     }
 
     /// The type and its ancestors, nearest first; stops at a cycle or an unknown parent.
-    public func ancestors(_ t: TypeDefinition) -> [TypeDefinition] {
-        let id = ObjectIdentifier(t)
-        if let c = ancestorCache[id] { return c }
-        var chain: [TypeDefinition] = [t]
-        var seen: Set<ObjectIdentifier> = [id]
-        var cur = t
-        while let parentName = cur.derivedFrom, let parent = lookup(t.kind, parentName), seen.insert(ObjectIdentifier(parent)).inserted {
-            chain.append(parent)
-            cur = parent
-        }
-        if !frozen { ancestorCache[id] = chain }
-        return chain
-    }
+    public func ancestors(_ t: TypeDefinition) -> [TypeDefinition] { info(t).ancestors }
+
+    /// The names of the type and its ancestors, nearest first.
+    public func ancestorNames(_ t: TypeDefinition) -> [String] { info(t).ancestorNames }
 
     /// Whether the type named `name` is `base` or derives from it.
     public func derives(_ kind: TypeKind, _ name: String, from base: String) -> Bool {
@@ -110,53 +167,22 @@ public final class TypeTable: @unchecked Sendable {
         return nil
     }
 
-    private func merge<T>(_ t: TypeDefinition, _ cache: inout [ObjectIdentifier: [T]], _ items: (TypeDefinition) -> [T],
-                          _ name: (T) -> String) -> [T] {
-        if let c = cache[ObjectIdentifier(t)] { return c }
-        var out: [T] = []
-        var index: [String: Int] = [:]
-        for a in ancestors(t).reversed() {
-            for item in items(a) {
-                if let i = index[name(item)] { out[i] = item } else {
-                    index[name(item)] = out.count
-                    out.append(item)
-                }
-            }
-        }
-        if !frozen { cache[ObjectIdentifier(t)] = out }
-        return out
-    }
-
     /// Properties including inherited ones; a redefinition in a child replaces the parent's.
-    public func properties(_ t: TypeDefinition) -> [PropertyDefinition] {
-        merge(t, &mergedProperties, { $0.properties }, { $0.name })
-    }
+    public func properties(_ t: TypeDefinition) -> [PropertyDefinition] { info(t).properties }
 
-    public func attributes(_ t: TypeDefinition) -> [PropertyDefinition] {
-        merge(t, &mergedAttributes, { $0.attributes }, { $0.name })
-    }
+    /// The same properties by name.
+    public func propertyIndex(_ t: TypeDefinition) -> [String: PropertyDefinition] { info(t).propertyIndex }
 
-    public func requirements(_ t: TypeDefinition) -> [RequirementDefinition] {
-        merge(t, &mergedRequirements, { $0.requirements }, { $0.name })
-    }
+    public func attributes(_ t: TypeDefinition) -> [PropertyDefinition] { info(t).attributes }
 
-    public func capabilities(_ t: TypeDefinition) -> [CapabilityDefinition] {
-        merge(t, &mergedCapabilities, { $0.capabilities }, { $0.name })
-    }
+    public func requirements(_ t: TypeDefinition) -> [RequirementDefinition] { info(t).requirements }
 
-    public func interfaces(_ t: TypeDefinition) -> [InterfaceDefinition] {
-        merge(t, &mergedInterfaces, { $0.interfaces }, { $0.name })
-    }
+    public func capabilities(_ t: TypeDefinition) -> [CapabilityDefinition] { info(t).capabilities }
+
+    public func interfaces(_ t: TypeDefinition) -> [InterfaceDefinition] { info(t).interfaces }
 
     /// Operation names of an interface type, inherited ones included.
     public func operations(_ t: TypeDefinition) -> [String] {
         ancestors(t).flatMap(\.operations)
-    }
-
-    /// A copy holding the same definitions (for a file that imports this one's set and more).
-    public func copy() -> TypeTable {
-        let c = TypeTable()
-        c.types = types
-        return c
     }
 }

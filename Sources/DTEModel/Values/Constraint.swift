@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// A TOSCA constraint clause (TOSCA 1.3 §3.6.3), with operands already typed.
 public enum Constraint: Sendable {
@@ -103,27 +104,18 @@ public struct Pattern: Sendable {
     }
 }
 
-/// NSRegularExpression is immutable and documented thread-safe but not marked Sendable; the
-/// memo table is guarded by the lock.
-private final class RegexBox: @unchecked Sendable {
+/// The compiled expression (immutable, safe to share) and a bounded memo of answers behind a mutex.
+private final class RegexBox: Sendable {
     let regex: NSRegularExpression
-    private let lock = NSLock()
-    private var memo: [String: Bool] = [:]
+    private let memo = Mutex<[String: Bool]>([:])
 
     init(regex: NSRegularExpression) { self.regex = regex }
 
     func matches(_ s: String) -> Bool {
-        lock.lock()
-        if let m = memo[s] {
-            lock.unlock()
-            return m
-        }
-        lock.unlock()
+        if let m = memo.withLock({ $0[s] }) { return m }
         let ns = s as NSString
         let m = regex.firstMatch(in: s, options: [], range: NSRange(location: 0, length: ns.length)) != nil
-        lock.lock()
-        if memo.count < 65_536 { memo[s] = m }
-        lock.unlock()
+        memo.withLock { if $0.count < 65_536 { $0[s] = m } }
         return m
     }
 }

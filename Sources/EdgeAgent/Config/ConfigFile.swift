@@ -1,4 +1,4 @@
-import CYAML
+import DTEYAML
 import Foundation
 
 /// A value of the agent's YAML config file: a scalar or a list of scalars.
@@ -43,90 +43,37 @@ public enum ConfigFile {
     /// Most nodes a config file may hold (a setting file, not a data set).
     static let maxNodes = 100_000
 
-    /// Parses YAML text into a tree with line numbers (one libyaml event loop for every
-    /// config file the agent reads); throws with the line of the problem. Anchors and
-    /// aliases are refused, nesting and size are bounded.
+    /// Parses YAML text into a tree with line numbers, through the same bounded loader as the
+    /// templates (DTEYAML); throws with the line of the problem. Anchors and aliases are refused,
+    /// nesting and size are bounded, a repeated key is kept for the reader to report.
     public static func parseTree(_ text: String, file: String = "config file") throws(AgentError) -> ConfigNode? {
-        var parser = yaml_parser_t()
-        guard yaml_parser_initialize(&parser) == 1 else { throw AgentError(.internalFailure, "libyaml failed to start") }
-        defer { yaml_parser_delete(&parser) }
-        let bytes = Array(text.utf8)
-        enum Frame {
-            case list([ConfigNode], line: Int)
-            case mapping([(key: String, line: Int, value: ConfigNode)], pendingKey: (String, Int)?, line: Int)
-        }
-        var stack: [Frame] = []
-        var root: ConfigNode?
-        var failure: AgentError?
-        var count = 0
-        func fail(_ line: Int, _ message: String) { failure = AgentError(.badRequest, "\(file) line \(line): \(message)") }
-        /// Adds a finished node to the frame below it (or makes it the root).
-        func attach(_ node: ConfigNode) {
-            guard let top = stack.popLast() else {
-                if root == nil { root = node }
-                return
+        var limits = YAMLLoader.Limits()
+        limits.maximumDepth = maxDepth
+        limits.maximumExpandedNodes = maxNodes
+        limits.allowsAliases = false
+        limits.keepsDuplicateKeys = true
+        let loaded = YAMLLoader.load(string: text, file: file, strict: true, limits: limits)
+        if let problem = loaded.diagnostics.first(where: { $0.severity == .error }) {
+            let message = switch problem.code {
+            case "yaml-too-deep": "nested deeper than \(maxDepth) levels"
+            case "yaml-alias-expansion": "more than \(maxNodes) entries"
+            case "yaml-alias-refused", "yaml-unknown-alias": "anchors and aliases are not supported"
+            case "yaml-complex-key": "a key must be a plain word, not a list or mapping"
+            case "yaml-multiple-documents": "a config file holds one YAML document"
+            default: problem.message
             }
-            switch top {
-            case .list(var items, let line):
-                items.append(node)
-                stack.append(.list(items, line: line))
-            case .mapping(var pairs, let pending, let line):
-                if let (key, keyLine) = pending {
-                    pairs.append((key, keyLine, node))
-                    stack.append(.mapping(pairs, pendingKey: nil, line: line))
-                } else if case .scalar(let key, let keyLine, _) = node {
-                    stack.append(.mapping(pairs, pendingKey: (key, keyLine), line: line))
-                } else {
-                    stack.append(.mapping(pairs, pendingKey: nil, line: line))
-                    fail(node.line, "a key must be a plain word, not a list or mapping")
-                }
-            }
+            throw AgentError(.badRequest, "\(file) line \(problem.line ?? 1): \(message)")
         }
-        bytes.withUnsafeBufferPointer { buffer in
-            yaml_parser_set_input_string(&parser, buffer.baseAddress, buffer.count)
-            while failure == nil {
-                var event = yaml_event_t()
-                guard yaml_parser_parse(&parser, &event) == 1 else {
-                    let problem = parser.problem.map { String(cString: $0) } ?? "syntax error"
-                    fail(parser.problem_mark.line + 1, problem)
-                    break
-                }
-                defer { yaml_event_delete(&event) }
-                let line = event.start_mark.line + 1
-                count += 1
-                guard count <= maxNodes else { fail(line, "more than \(maxNodes) entries"); break }
-                switch event.type {
-                case YAML_STREAM_END_EVENT:
-                    return
-                case YAML_MAPPING_START_EVENT, YAML_SEQUENCE_START_EVENT:
-                    if event.type == YAML_MAPPING_START_EVENT ? event.data.mapping_start.anchor != nil
-                        : event.data.sequence_start.anchor != nil {
-                        fail(line, "anchors and aliases are not supported")
-                        break
-                    }
-                    guard stack.count < maxDepth else { fail(line, "nested deeper than \(maxDepth) levels"); break }
-                    stack.append(event.type == YAML_MAPPING_START_EVENT ? .mapping([], pendingKey: nil, line: line) : .list([], line: line))
-                case YAML_MAPPING_END_EVENT, YAML_SEQUENCE_END_EVENT:
-                    guard let top = stack.popLast() else { break }
-                    switch top {
-                    case .list(let items, let start): attach(.list(items, line: start))
-                    case .mapping(let pairs, _, let start): attach(.mapping(pairs, line: start))
-                    }
-                case YAML_SCALAR_EVENT:
-                    if event.data.scalar.anchor != nil { fail(line, "anchors and aliases are not supported"); break }
-                    let value = String(decoding: UnsafeBufferPointer(start: event.data.scalar.value,
-                                                                     count: event.data.scalar.length), as: UTF8.self)
-                    let plain = event.data.scalar.style == YAML_PLAIN_SCALAR_STYLE
-                    attach(.scalar(value, line: line, isNull: plain && (value == "~" || value == "null" || value.isEmpty)))
-                case YAML_ALIAS_EVENT:
-                    fail(line, "anchors and aliases are not supported")
-                default:
-                    break
-                }
-            }
+        return loaded.root.map(node)
+    }
+
+    /// The config tree of a loaded YAML node (nesting is bounded by `maxDepth`).
+    private static func node(_ n: YAMLNode) -> ConfigNode {
+        switch n {
+        case .scalar(let s): .scalar(s.value, line: Int(s.mark.line), isNull: s.style == .plain && s.isNull)
+        case .sequence(let items, let mark): .list(items.map(node), line: Int(mark.line))
+        case .mapping(let entries, let mark): .mapping(entries.map { ($0.key, Int($0.keyMark.line), node($0.value)) }, line: Int(mark.line))
         }
-        if let failure { throw failure }
-        return root
     }
 
     /// Parses the agent's own file into key → value, or throws with the line of the problem.

@@ -9,11 +9,30 @@ public enum YAMLLoader {
         public var diagnostics: [Diagnostic]
     }
 
+    /// What a file may hold; each limit reached is a located error, and loading stops there.
+    public struct Limits: Sendable {
+        /// Collections nested deeper than this are refused (TOSCA needs a dozen levels; thousands
+        /// would make every later recursive walk of the tree a stack overflow).
+        public var maximumDepth = 256
+        /// The most nodes a file may stand for once its aliases are expanded: aliases share nodes in
+        /// the tree, but everything that walks it sees each alias as a copy, so a few lines of
+        /// anchors nesting aliases (the "billion laughs") would otherwise cost minutes and gigabytes.
+        public var maximumExpandedNodes = 1_000_000
+        /// The longest single value (a template's embedded script is kilobytes).
+        public var maximumScalarBytes = 1 << 20
+        /// Whether anchors and aliases are read (TOSCA files) or refused (settings files).
+        public var allowsAliases = true
+        /// Keep every entry of a repeated key, in order, for a reader that reports repeats itself.
+        public var keepsDuplicateKeys = false
+
+        public init() {}
+    }
+
     /// Parses `bytes` (the content of `file`, used in diagnostics). A duplicate key is an error
     /// when `strict`; otherwise the last one is used, as PyYAML (and so tosca-parser) does, with a
     /// warning at the second key.
-    public static func load(bytes: [UInt8], file: String, strict: Bool = true) -> Result {
-        var builder = TreeBuilder(file: file)
+    public static func load(bytes: [UInt8], file: String, strict: Bool = true, limits: Limits = Limits()) -> Result {
+        var builder = TreeBuilder(file: file, limits: limits)
         builder.strict = strict
         var parser = yaml_parser_t()
         guard yaml_parser_initialize(&parser) == 1 else {
@@ -39,8 +58,8 @@ public enum YAMLLoader {
     }
 
     /// Parses a string (tests and built-in definitions).
-    public static func load(string: String, file: String, strict: Bool = true) -> Result {
-        load(bytes: Array(string.utf8), file: file, strict: strict)
+    public static func load(string: String, file: String, strict: Bool = true, limits: Limits = Limits()) -> Result {
+        load(bytes: Array(string.utf8), file: file, strict: strict, limits: limits)
     }
 }
 
@@ -65,17 +84,8 @@ private final class Frame {
 }
 
 private struct TreeBuilder {
-    /// Collections nested deeper than this are refused (TOSCA needs a dozen levels; thousands
-    /// would make every later recursive walk of the tree a stack overflow).
-    static let maximumDepth = 256
-    /// The most nodes a file may stand for once its aliases are expanded: aliases share nodes in
-    /// the tree, but everything that walks it sees each alias as a copy, so a few lines of
-    /// anchors nesting aliases (the "billion laughs") would otherwise cost minutes and gigabytes.
-    static let maximumExpandedNodes = 1_000_000
-    /// The longest single value (a template's embedded script is kilobytes).
-    static let maximumScalarBytes = 1 << 20
-
     let file: String
+    let limits: YAMLLoader.Limits
     var stack: [Frame] = []
     var root: YAMLNode?
     var documents = 0
@@ -87,8 +97,9 @@ private struct TreeBuilder {
     /// A duplicate key is an error (else the last wins, with a warning).
     var strict = true
 
-    init(file: String) {
+    init(file: String, limits: YAMLLoader.Limits) {
         self.file = file
+        self.limits = limits
         stack.reserveCapacity(32)
     }
 
@@ -130,9 +141,9 @@ private struct TreeBuilder {
             }
         case YAML_SCALAR_EVENT:
             let s = event.data.scalar
-            guard s.length <= Self.maximumScalarBytes else {
+            guard s.length <= limits.maximumScalarBytes else {
                 diagnostics.append(Diagnostic(
-                    .error, code: "yaml-scalar-too-large", "a value of \(s.length >> 10) KiB; values are at most \(Self.maximumScalarBytes >> 20) MiB",
+                    .error, code: "yaml-scalar-too-large", "a value of \(s.length >> 10) KiB; values are at most \(limits.maximumScalarBytes >> 20) MiB",
                     hint: "keep large content (scripts, data) in files next to the template", file: file, mark: Self.mark(event.start_mark)))
                 stopped = true
                 root = nil
@@ -149,15 +160,16 @@ private struct TreeBuilder {
             }
             let tag = s.tag == nil ? nil : Self.expandTag(Self.text(s.tag) ?? "")
             let mark = Self.mark(event.start_mark)
+            guard s.anchor == nil || refuseAlias(at: mark) else { return }
             let node = YAMLNode.scalar(YAMLScalar(value: value, style: style, tag: tag, mark: mark))
             if let a = s.anchor { anchors[String(cString: a)] = (node, 1) }
             guard count(1, at: mark) else { return }
             add(node, weight: 1)
         case YAML_SEQUENCE_START_EVENT, YAML_MAPPING_START_EVENT:
             let mark = Self.mark(event.start_mark)
-            guard stack.count < Self.maximumDepth else {
+            guard stack.count < limits.maximumDepth else {
                 diagnostics.append(Diagnostic(
-                    .error, code: "yaml-too-deep", "lists and maps are nested more than \(Self.maximumDepth) levels deep here",
+                    .error, code: "yaml-too-deep", "lists and maps are nested more than \(limits.maximumDepth) levels deep here",
                     hint: "a TOSCA file needs a few levels; flatten the structure", file: file, mark: mark))
                 stopped = true
                 root = nil
@@ -166,6 +178,7 @@ private struct TreeBuilder {
             guard count(1, at: mark) else { return }
             let isMapping = event.type == YAML_MAPPING_START_EVENT
             let anchor = Self.text(isMapping ? event.data.mapping_start.anchor : event.data.sequence_start.anchor)
+            guard anchor == nil || refuseAlias(at: mark) else { return }
             stack.append(Frame(isMapping: isMapping, mark: mark, anchor: anchor))
         case YAML_SEQUENCE_END_EVENT, YAML_MAPPING_END_EVENT:
             guard let f = stack.popLast() else { return }
@@ -188,6 +201,7 @@ private struct TreeBuilder {
         case YAML_ALIAS_EVENT:
             let name = Self.text(event.data.alias.anchor) ?? ""
             let mark = Self.mark(event.start_mark)
+            guard refuseAlias(at: mark) else { return }
             if let (node, weight) = anchors[name] {
                 guard count(weight, at: mark, alias: name) else { return }
                 add(node, weight: weight, aliasMark: mark)
@@ -206,15 +220,26 @@ private struct TreeBuilder {
     /// `mark`, once the file stands for more than `maximumExpandedNodes`.
     mutating func count(_ nodes: Int, at mark: Mark, alias: String? = nil) -> Bool {
         let (sum, overflow) = expandedNodes.addingReportingOverflow(nodes)
-        guard overflow || sum > Self.maximumExpandedNodes else {
+        guard overflow || sum > limits.maximumExpandedNodes else {
             expandedNodes = sum
             return true
         }
         let what = alias.map { "alias *\($0) makes this file" } ?? "this file is"
         diagnostics.append(Diagnostic(
-            .error, code: "yaml-alias-expansion", "\(what) more than \(Self.maximumExpandedNodes) nodes with its aliases expanded",
+            .error, code: "yaml-alias-expansion", "\(what) more than \(limits.maximumExpandedNodes) nodes with its aliases expanded",
             hint: "aliases that repeat aliases multiply; write the values out or use fewer levels of anchors",
             file: file, mark: mark))
+        stopped = true
+        root = nil
+        return false
+    }
+
+    /// True when aliases are read; otherwise an error at `mark`, and loading stops.
+    mutating func refuseAlias(at mark: Mark) -> Bool {
+        if limits.allowsAliases { return true }
+        diagnostics.append(Diagnostic(
+            .error, code: "yaml-alias-refused", "anchors and aliases are not supported in this file",
+            hint: "write each value out", file: file, mark: mark))
         stopped = true
         root = nil
         return false
@@ -240,7 +265,7 @@ private struct TreeBuilder {
             top.pendingKey = nil
             if key == "<<" && Self.isMergeable(node) {
                 top.merges.append(contentsOf: Self.mergeEntries(node))
-            } else if isDuplicate(key, in: top) {
+            } else if !limits.keepsDuplicateKeys, isDuplicate(key, in: top) {
                 let index = top.entries.firstIndex(where: { $0.key == key })
                 let first = index.map { top.entries[$0].keyMark } ?? top.mark
                 if !strict, let index {

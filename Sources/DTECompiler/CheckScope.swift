@@ -1,0 +1,114 @@
+import DTEModel
+import Foundation
+import Synchronization
+
+/// One unit of checking work — a phase, or one worker's share of a phase: the immutable inputs
+/// it reads (files, type tables and, from phase 3 on, the template index) and the diagnostics it
+/// collects. Scopes are never shared between threads; each worker has its own.
+final class CheckScope {
+    let sources: SourceSet
+    let options: CheckOptions
+    let tables: [String: TypeTable]
+    /// Known from phase 2 (empty while phase 2 runs).
+    let knownConstraints: [ObjectIdentifier: [Constraint]]
+    let knownDefaults: [ObjectIdentifier: Value?]
+    /// Known from phase 3 (empty before).
+    let nodeIndex: [String: NodeRef]
+    let groupIndex: [String: (file: String, group: MemberDefinition)]
+    let inputValues: [String: [String: YAMLNode]]
+
+    private(set) var diagnostics: [Diagnostic] = []
+    /// Constraints and defaults this scope worked out itself (phase 2 fills them for all later phases;
+    /// later a schema written on the spot, such as a node filter's, lands here).
+    var constraintMemo: [ObjectIdentifier: [Constraint]] = [:]
+    var defaultMemo: [ObjectIdentifier: Value?] = [:]
+
+    init(sources: SourceSet, options: CheckOptions, tables: [String: TypeTable]) {
+        self.sources = sources
+        self.options = options
+        self.tables = tables
+        knownConstraints = [:]
+        knownDefaults = [:]
+        nodeIndex = [:]
+        groupIndex = [:]
+        inputValues = [:]
+    }
+
+    init(_ types: CheckedTypes, index: TemplateIndex? = nil) {
+        sources = types.sources
+        options = types.options
+        tables = types.tables.byFile
+        knownConstraints = types.constraints
+        knownDefaults = types.defaults
+        nodeIndex = index?.nodes ?? [:]
+        groupIndex = index?.groups ?? [:]
+        inputValues = index?.inputValues ?? [:]
+    }
+
+    convenience init(_ index: TemplateIndex) {
+        self.init(index.types, index: index)
+    }
+
+    // MARK: - diagnostics
+
+    func error(_ code: String, _ message: String, hint: String? = nil, file: String, mark: Mark, path: String) {
+        diagnostics.append(Diagnostic(.error, code: code, message, hint: hint, file: file, mark: mark, path: path))
+    }
+
+    func warning(_ code: String, _ message: String, hint: String? = nil, file: String, mark: Mark, path: String) {
+        diagnostics.append(Diagnostic(.warning, code: code, message, hint: hint, file: file, mark: mark, path: path))
+    }
+
+    func report(_ d: Diagnostic) { diagnostics.append(d) }
+
+    /// Drops what was reported since `index` (a value checked quietly).
+    func removeDiagnostics(from index: Int) {
+        diagnostics.removeSubrange(index...)
+    }
+
+    /// Sets the file of what was reported since `index` (values supplied on the command line).
+    func relocateDiagnostics(from index: Int, to file: String) {
+        for i in index..<diagnostics.count { diagnostics[i].file = file }
+    }
+
+    /// Renames a diagnostic's code and adds a note to its message (a problem seen in a wider light).
+    func amendDiagnostic(at index: Int, code: String, appending note: String) {
+        diagnostics[index].code = code
+        diagnostics[index].message += note
+    }
+
+    static func didYouMean(_ word: String, _ candidates: [String], list: Bool = false) -> String? {
+        if let m = closestMatch(to: word, in: candidates) { return "did you mean \"\(m)\"?" }
+        if list, !candidates.isEmpty, candidates.count <= 12 { return "expected one of: " + candidates.sorted().joined(separator: ", ") }
+        return nil
+    }
+
+    // MARK: - over all cores
+
+    /// Runs `body` over `items` on every core, each worker with a scope of its own made by
+    /// `scope`; returns the results in the order of `items` and every worker's diagnostics.
+    /// A small input runs on the calling thread.
+    static func inParallel<T: Sendable, R: Sendable>(_ items: [T], scope: @Sendable () -> CheckScope,
+                                                      _ body: @Sendable (CheckScope, T) -> R?) -> (results: [R], diagnostics: [Diagnostic]) {
+        let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
+        let workers = min(cores, items.count / minimumPerWorker)
+        guard workers > 1 else {
+            let s = scope()
+            let results = items.compactMap { body(s, $0) }
+            return (results, s.diagnostics)
+        }
+        let chunk = (items.count + workers - 1) / workers
+        let parts = Mutex([(results: [R], diagnostics: [Diagnostic])](repeating: ([], []), count: workers))
+        DispatchQueue.concurrentPerform(iterations: workers) { i in
+            let s = scope()
+            let part = items[min(items.count, i * chunk)..<min(items.count, (i + 1) * chunk)]
+            let results = part.compactMap { body(s, $0) }
+            parts.withLock { $0[i] = (results, s.diagnostics) }
+        }
+        let all = parts.withLock { $0 }
+        return (all.flatMap(\.results), all.flatMap(\.diagnostics))
+    }
+
+    /// Below this many items per worker, starting threads costs more than it saves.
+    static let minimumPerWorker = 200
+}
