@@ -36,6 +36,19 @@ enum SlurmCluster {
     }
 
     static func require() throws { try ready.get() }
+
+    /// The job as Slurm reports it once it has ended (a moment after its containers on a busy
+    /// node); its last report when `timeout` passes first, nil when Slurm does not know it.
+    static func ended(_ job: String, timeout: Double = 60) async throws -> BatchJobStatus? {
+        let slurm = try SlurmLibrary(logger: .init(label: "t"))
+        let deadline = Date().addingTimeInterval(timeout)
+        var last = try await slurm.jobs()[job]
+        while last?.phase.isTerminal != true, Date() < deadline {
+            try await Task.sleep(for: .milliseconds(300))
+            last = try await slurm.jobs()[job]
+        }
+        return last
+    }
 }
 
 /// An agent on its own temporary data folder, driven through its HTTP router (no socket),

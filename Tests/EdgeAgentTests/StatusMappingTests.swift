@@ -71,6 +71,28 @@ import Testing
         #expect(outcome.containers[1].state.terminated?.reason == "OOMKilled")
     }
 
+    /// The runner writes `oom=1` when the cgroup counted an out-of-memory kill: the container is
+    /// OOMKilled the moment it ends, before Slurm has ended the job (and stays so after).
+    @Test func aContainerTheKernelKilledForMemoryIsOOMKilledWhileItsJobStillRuns() {
+        let file = ContainerRecord(parsing: "started=3\nexit=137\nfinished=4\noom=1\n")
+        #expect(file.oomKilled)
+        let running = mapping.map(job: BatchJobStatus(jobID: "5", phase: .running), now: 10,
+                                  read: records(["init-setup": ContainerRecord(started: 1, exitCode: 0, finished: 2), "run-main": file]))
+        #expect(!running.isTerminal)
+        #expect(running.containers[0].state.terminated?.reason == "OOMKilled")
+        #expect(running.containers[0].state.terminated?.exitCode == 137)
+        let ended = mapping.map(job: BatchJobStatus(jobID: "5", phase: .outOfMemory, exitCode: 0, signal: 9), now: 10,
+                                read: records(["init-setup": ContainerRecord(started: 1, exitCode: 0, finished: 2), "run-main": file]))
+        #expect(ended.containers[0].state.terminated?.reason == "OOMKilled")
+        // a job's own words are not the kernel's: only `oom=1` after exit 137 counts
+        for text in ["started=3\nexit=137\noom=yes\n", "started=3\nexit=1\noom=1\n", "started=3\nexit=137\n"] {
+            let outcome = mapping.map(job: BatchJobStatus(jobID: "5", phase: .running), now: 10,
+                                      read: records(["init-setup": ContainerRecord(started: 1, exitCode: 0, finished: 2),
+                                                     "run-main": ContainerRecord(parsing: text)]))
+            #expect(outcome.containers[0].state.terminated?.reason == "Error", "\(text)")
+        }
+    }
+
     @Test func jobsGoneFromSlurmAreResolvedFromTheFolder() {
         let outcome = mapping.map(job: nil, now: 50, read: records([
             "init-setup": ContainerRecord(started: 1, exitCode: 0, finished: 2),

@@ -6,8 +6,9 @@ import Foundation
 /// - Regular containers then run together; the job exits with the highest exit code.
 /// - Each container's output goes to `<kind>-<name>.out`, one line per output line prefixed
 ///   with the time it was written (so logs can honour `SinceTime` and `Timestamps`), and its
-///   state to `<kind>-<name>.status` (`started=`, then `exit=` and `finished=`), so the agent
-///   can tell what happened after the job has left slurmctld.
+///   state to `<kind>-<name>.status` (`started=`, then `exit=` and `finished=`, and `oom=1` when
+///   the kernel's memory cgroup killed it), so the agent can tell what happened after the job
+///   has left slurmctld, and why a container ended before Slurm has ended the job.
 /// - SIGTERM (scancel, preemption) is passed to the containers and their exit codes are
 ///   still recorded.
 struct RunnerScript {
@@ -157,10 +158,34 @@ dte_pin() {
     exec {fd}<&-
   fi
 }
+dte_oom_kills() {
+  # the out-of-memory kills the kernel counted in this job's memory cgroups and their parents
+  # (cgroup v1 memory.oom_control, v2 memory.events): into the variable named $1
+  local id ctl path base file dir k v n=0
+  if [[ -r /proc/self/cgroup ]]; then
+    while IFS=: read -r id ctl path; do
+      if [[ $ctl == memory ]]; then base=/sys/fs/cgroup/memory file=memory.oom_control
+      elif [[ $id == 0 && -z $ctl ]]; then base=/sys/fs/cgroup file=memory.events
+      else continue; fi
+      dir=$base$path
+      while :; do
+        if [[ -f $dir/$file && -r $dir/$file ]]; then
+          while read -r k v; do
+            if [[ $k == oom_kill && $v =~ ^[0-9]{1,15}$ ]]; then n=$(( n + 10#$v )); fi
+          done < "$dir/$file"
+        fi
+        if [[ $dir == "$base" || $dir != "$base"/* ]]; then break; fi
+        dir=${dir%/*}
+      done
+    done < /proc/self/cgroup
+  fi
+  printf -v "$1" '%s' "$n"
+}
 dte_run() {
-  local kind=$1 name=$2 fn=$3 post=$4 pre=$5 started rc main
+  local kind=$1 name=$2 fn=$3 post=$4 pre=$5 started rc main oom_before oom_after oom=
   local status="$DTE_POD_DIR/$kind-$name.status" out="$DTE_POD_DIR/$kind-$name.out"
   trap 'DTE_TERM=1' TERM
+  dte_oom_kills oom_before
   started=$EPOCHREALTIME
   printf 'started=%s\n' "$started" > "$status.tmp" && mv -f "$status.tmp" "$status"
   if [[ $post == - && $pre == - ]]; then
@@ -179,7 +204,12 @@ dte_run() {
     wait "$main"; rc=$?
     while kill -0 "$main" 2>/dev/null; do wait "$main"; rc=$?; done
   fi
-  printf 'started=%s\nexit=%s\nfinished=%s\n' "$started" "$rc" "$EPOCHREALTIME" > "$status.tmp" && mv -f "$status.tmp" "$status"
+  if (( rc == 137 )); then
+    # SIGKILL: the kernel's out-of-memory killer, if it counted a kill while this container ran
+    dte_oom_kills oom_after
+    if (( oom_after > oom_before )); then oom=$'oom=1\n'; fi
+  fi
+  printf 'started=%s\nexit=%s\nfinished=%s\n%s' "$started" "$rc" "$EPOCHREALTIME" "$oom" > "$status.tmp" && mv -f "$status.tmp" "$status"
   return "$rc"
 }
 dte_init_failed() {

@@ -5,9 +5,12 @@ public struct ContainerRecord: Sendable, Hashable {
     public var started: Double?
     public var exitCode: Int?
     public var finished: Double?
+    /// The kernel's memory cgroup killed the container (`oom=1`, written by the runner only after
+    /// a SIGKILL that the cgroup's out-of-memory counter accounts for).
+    public var oomKilled = false
 
-    /// Parses `started=…`, `exit=…`, `finished=…` lines (times in seconds, `.` or `,` decimals);
-    /// a value that is not a number in range (exit 0–255, times before 2500) is left unset.
+    /// Parses `started=…`, `exit=…`, `finished=…`, `oom=1` lines (times in seconds, `.` or `,`
+    /// decimals); a value that is not a number in range (exit 0–255, times before 2500) is left unset.
     public init(parsing text: String) {
         for line in text.split(whereSeparator: \.isNewline) {
             let pair = line.split(separator: "=", maxSplits: 1).map(String.init)
@@ -17,15 +20,17 @@ public struct ContainerRecord: Sendable, Hashable {
             case "started": started = Checked.fileNumber(value, Limits.fileTime)
             case "exit": exitCode = Checked.fileInt(value, 0...255)
             case "finished": finished = Checked.fileNumber(value, Limits.fileTime)
+            case "oom": oomKilled = value == "1"
             default: break
             }
         }
     }
 
-    public init(started: Double? = nil, exitCode: Int? = nil, finished: Double? = nil) {
+    public init(started: Double? = nil, exitCode: Int? = nil, finished: Double? = nil, oomKilled: Bool = false) {
         self.started = started
         self.exitCode = exitCode
         self.finished = finished
+        self.oomKilled = oomKilled
     }
 
     /// Reads `<podDir>/<prefix>.status`; nil when the container has not started, and when

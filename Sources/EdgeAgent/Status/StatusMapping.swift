@@ -25,7 +25,9 @@ public struct TrackedContainer: Codable, Sendable, Hashable {
 /// | timedOut (TIMEOUT, DEADLINE; held for its allowed duration) | `SlurmJobTimeout` |
 /// | cancelled (CANCELLED; Removed) | `Cancelled`, exit 143 |
 /// | nodeFailed, bootFailed, preempted (NODE_FAIL, BOOT_FAIL, PREEMPTED) | `NodeFail`, `BootFail`, `Preempted` |
-/// Containers that never started in a finished job are terminated `NotStarted`.
+/// Containers that never started in a finished job are terminated `NotStarted`. A container
+/// the kernel's memory cgroup killed (`oom=1` in its status file) is `OOMKilled` at once, while
+/// its job still runs.
 public struct StatusMapping: Sendable {
     public var initContainers: [TrackedContainer]
     public var containers: [TrackedContainer]
@@ -164,8 +166,8 @@ public struct StatusMapping: Sendable {
                           neverStarted: String?) -> ContainerStatus {
         let state: ContainerState
         if let rec, let code = rec.exitCode {
-            var reason = code == 0 ? "Completed" : "Error"
-            if code >= 128 {
+            var reason = Self.reason(exitCode: code, rec)
+            if code >= 128 && reason == "Error" {
                 switch ending.reason {
                 case "OOMKilled", "SlurmJobTimeout", "Cancelled", "Preempted", "NodeFail": reason = ending.reason
                 default: break
@@ -194,7 +196,7 @@ public struct StatusMapping: Sendable {
         guard let rec else { return waiting(container, "PodInitializing", nil) }
         if let code = rec.exitCode {
             return ContainerStatus(name: container.name, state: ContainerState(terminated: .init(
-                exitCode: code, reason: code == 0 ? "Completed" : "Error",
+                exitCode: code, reason: Self.reason(exitCode: code, rec),
                 startedAt: rec.started.map(WireTime.init(secondsSince1970:)),
                 finishedAt: rec.finished.map(WireTime.init(secondsSince1970:)))), ready: false, image: container.image)
         }
@@ -203,6 +205,12 @@ public struct StatusMapping: Sendable {
                                      ready: true, image: container.image)
         status.started = true
         return status
+    }
+
+    /// A container's reason from its own record: the kernel's out-of-memory kill is known the
+    /// moment the container ends, before Slurm ends the job.
+    static func reason(exitCode code: Int, _ rec: ContainerRecord) -> String {
+        code == 0 ? "Completed" : rec.oomKilled && code == 137 ? "OOMKilled" : "Error"
     }
 
     private func waiting(_ container: TrackedContainer, _ reason: String, _ message: String?) -> ContainerStatus {
