@@ -69,13 +69,22 @@ struct CheckedTypes: Sendable {
     let defaults: [ObjectIdentifier: Value?]
 }
 
-/// A node template where the template index holds it.
-struct NodeRef: Sendable {
-    var file: String
-    var display: String
-    var template: NodeTemplate
-    var type: TypeDefinition?
-    var table: TypeTable
+/// A node template where the template index holds it. A class: phases hand it on by reference
+/// (a node template is a large value; copying it cost a retain per field).
+final class NodeRef: Sendable {
+    let file: String
+    let display: String
+    let template: NodeTemplate
+    let type: TypeDefinition?
+    let table: TypeTable
+
+    init(file: String, display: String, template: NodeTemplate, type: TypeDefinition?, table: TypeTable) {
+        self.file = file
+        self.display = display
+        self.template = template
+        self.type = type
+        self.table = table
+    }
 }
 
 /// Phase 3: node templates by global name (with `copy` applied), groups, and each topology's inputs.
@@ -92,10 +101,16 @@ struct TemplateIndex: Sendable {
 
 /// Phase 4: node templates checked, in file order; their requirements follow in phase 5.
 struct CheckedNodes: Sendable {
-    struct Node: Sendable {
-        var ref: NodeRef
-        var type: TypeDefinition
-        var resolved: ResolvedNode
+    final class Node: Sendable {
+        let ref: NodeRef
+        let type: TypeDefinition
+        let resolved: ResolvedNode
+
+        init(ref: NodeRef, type: TypeDefinition, resolved: ResolvedNode) {
+            self.ref = ref
+            self.type = type
+            self.resolved = resolved
+        }
     }
 
     let index: TemplateIndex

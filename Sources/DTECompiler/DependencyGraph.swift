@@ -45,10 +45,12 @@ public struct DependencyGraph: Sendable {
         let nodes = model.nodes
         // by position: looking a component up must not copy it
         let components = nodes.indices.filter { nodes[$0].isA(Vocabulary.Node.component) }
-        var index: [String: Int] = [:]
-        for i in components where index[nodes[i].name] == nil { index[nodes[i].name] = i }
-        var segments: [String] = []
-        self.init(components: components.map { c in
+        var positions: [String: Int] = [:]
+        for i in components where positions[nodes[i].name] == nil { positions[nodes[i].name] = i }
+        let index = positions
+        // each component's edges depend on it and the index only: found over all cores
+        self.init(components: components.parallelCompactMap { c in
+            var segments: [String] = []
             let name = nodes[c].name
             var edges = nodes[c].requirements.compactMap { r -> Edge? in
                 guard r.name == "after", let t = r.target, index[t] != nil else { return nil }

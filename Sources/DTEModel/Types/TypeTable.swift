@@ -24,8 +24,9 @@ public enum PrimitiveType: String, Sendable, CaseIterable {
 /// ancestors and merged properties, attributes, requirements, capabilities and interfaces once,
 /// so any number of threads read a table at once.
 public final class TypeTable: Sendable {
-    /// What one type resolves to in this table.
-    struct Resolved: Sendable {
+    /// What one type resolves to in this table. A class: every lookup hands out one reference,
+    /// not a copy of eight arrays (the checker asks for it once per value it checks).
+    final class Resolved: Sendable {
         let ancestors: [TypeDefinition]
         let ancestorNames: [String]
         let properties: [PropertyDefinition]
@@ -34,6 +35,19 @@ public final class TypeTable: Sendable {
         let requirements: [RequirementDefinition]
         let capabilities: [CapabilityDefinition]
         let interfaces: [InterfaceDefinition]
+
+        init(ancestors: [TypeDefinition], ancestorNames: [String], properties: [PropertyDefinition],
+             propertyIndex: [String: PropertyDefinition], attributes: [PropertyDefinition], requirements: [RequirementDefinition],
+             capabilities: [CapabilityDefinition], interfaces: [InterfaceDefinition]) {
+            self.ancestors = ancestors
+            self.ancestorNames = ancestorNames
+            self.properties = properties
+            self.propertyIndex = propertyIndex
+            self.attributes = attributes
+            self.requirements = requirements
+            self.capabilities = capabilities
+            self.interfaces = interfaces
+        }
     }
 
     private let types: [TypeKind: [String: TypeDefinition]]
