@@ -1,3 +1,4 @@
+import DTEProcess
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -118,9 +119,7 @@ public struct RepositoryFiles: Sendable {
         defer { closedir(dir) }
         var names: [String] = []
         while names.count < limit, let e = readdir(dir) {
-            let name = withUnsafePointer(to: e.pointee.d_name) {
-                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
-            }
+            let name = DirectoryEntry.name(e)
             if name != "." && name != ".." { names.append(name) }
         }
         return names.sorted()

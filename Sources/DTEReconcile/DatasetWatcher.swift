@@ -1,3 +1,4 @@
+import DTEProcess
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -115,9 +116,7 @@ public struct FilesystemWatcher: DatasetWatcher {
                 out.truncated = true
                 break
             }
-            let name = withUnsafePointer(to: entry.pointee.d_name) { p in
-                p.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
-            }
+            let name = DirectoryEntry.name(entry)
             if name.hasPrefix(".") { continue }
             out.scanned += 1
             if seen.contains(name) { continue }
