@@ -258,8 +258,10 @@ public enum Planner {
         // what get_attribute will give: recorded attributes, updated by what refresh observed
         var attributes = Dictionary(state.resources.map { ($0.address, ResourceAttributes.decode($0.outputs)) }, uniquingKeysWith: { a, _ in a })
         for (address, o) in observed ?? [:] { attributes[address] = ResourceAttributes.merging(attributes[address] ?? [:], o) }
-        let pending = Set(changes.filter { $0.action == .create || $0.action == .replace }.map(\.address))
-        for i in changes.indices {
+        // by index: filtering or binding a change copies it whole (every field retained)
+        var pending: Set<String> = []
+        for i in changes.indices where changes[i].action == .create || changes[i].action == .replace { pending.insert(changes[i].address) }
+        for i in changes.indices where changes[i].after?.deferred != nil {
             guard let deferred = changes[i].after?.deferred else { continue }
             changes[i].deferredValues = deferred.mapValues { e in
                 guard !e.references.contains(where: pending.contains), let v = try? e.resolve({ attributes[$0]?[$1] }) else {
