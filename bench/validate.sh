@@ -64,7 +64,9 @@ CORPUS=$ROOT/../shared/corpus/tosca/check.sh
 if [[ -x $CORPUS ]]; then
   echo "== the ecosystem corpus, every template tosca-parser accepts (target: 10 s in all)"
   start=$(date +%s.%N)
-  "$CORPUS" "$DTE" | tail -1
+  # the checker exits 1 for the one template DTE rejects on purpose (tosca-parser wrongly
+  # accepts it): the time of the whole run is what is measured here
+  { "$CORPUS" "$DTE" || true; } | tail -1
   echo "corpus: $(echo "$(date +%s.%N) - $start" | bc) s"
 fi
 
