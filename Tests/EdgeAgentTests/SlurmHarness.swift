@@ -138,6 +138,16 @@ final class TestAgent: Sendable {
         throw SlurmCluster.SetupFailure(message: "pod \(uid) did not finish within \(Int(timeout)) s")
     }
 
+    /// The pod's status once Slurm has ended its job and the agent's poll (every 0.5 s) has seen
+    /// that: why a job ended (cancelled, timed out) is Slurm's to say, a moment after the
+    /// containers' own exits on a busy node.
+    func ended(_ uid: String, job: String, timeout: Double = 150) async throws -> PodStatus {
+        _ = try await finished(uid, timeout: timeout)
+        _ = try await SlurmCluster.ended(job)
+        try await Task.sleep(for: .milliseconds(1500))
+        return try await finished(uid, timeout: timeout)
+    }
+
     func logs(_ uid: String, _ container: String, _ options: LogOptions = LogOptions()) async throws -> (Int, String) {
         let query = LogStruct(namespace: "tests", podUID: uid, podName: "", containerName: container, opts: options)
         let (status, body) = try await request(.get, "/getLogs", body: try JSONEncoder().encode(query))

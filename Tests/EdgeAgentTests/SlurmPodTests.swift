@@ -230,8 +230,8 @@ import Testing
             try await Task.sleep(for: .milliseconds(300))
         }
         try await SlurmLibrary(logger: .init(label: "t")).cancel(jobID: job)
-        let status = try await agent.finished(pod.pod.metadata.uid)
-        #expect(status.reason("main") == "Cancelled")
+        let status = try await agent.ended(pod.pod.metadata.uid, job: job)
+        #expect(status.reason("main") == "Cancelled", "\(status)")
         #expect(status.exitCode("main") == 143)
     }
 
@@ -242,7 +242,7 @@ import Testing
         let job = try await agent.create(pod)
         let show = try await CommandRunner.run("scontrol", ["show", "job", "-o", job])
         #expect(show.stdout.contains("TimeLimit=00:01:00"))
-        let status = try await agent.finished(pod.pod.metadata.uid, timeout: 180)
+        let status = try await agent.ended(pod.pod.metadata.uid, job: job, timeout: 180)
         #expect(status.reason("main") == "SlurmJobTimeout", "\(status)")
     }
 }
