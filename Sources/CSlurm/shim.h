@@ -4,5 +4,3 @@
 
 /* Exported by libslurm but not declared in slurm.h (22.05). */
 extern char *slurm_job_reason_string(int inx);
-/* Frees one record's strings, lists and bitmaps (slurm_free_job_info_msg calls it per record). */
-extern void slurm_free_job_info_members(job_info_t *job);

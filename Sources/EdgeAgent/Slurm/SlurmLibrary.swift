@@ -200,12 +200,7 @@ public struct SlurmLibrary: BatchBackend {
             }
         }
         guard let response else { return .failure(AgentError(.backendFailure, "libslurm returned no job list")) }
-        defer {
-            // The answer (about 2.5 KB a job) is freed before the poll goes on, and the heap
-            // pages it held are given back at once, not at the poll's end.
-            slurm_free_job_info_msg(response)
-            MallocTuning.releaseFreedMemory()
-        }
+        defer { slurm_free_job_info_msg(response) }
         let updated = Double(response.pointee.last_update)
         var jobs: [String: BatchJobStatus] = [:]
         let count = Int(response.pointee.record_count)
@@ -214,13 +209,6 @@ public struct SlurmLibrary: BatchBackend {
         let prefix = commentPrefix.map { Array($0.utf8CString.dropLast()) } ?? []
         for index in 0..<count {
             let job = array[index]
-            // Each record's strings are freed as soon as it is read (and the record zeroed, so
-            // that slurm_free_job_info_msg finds nothing left to free in it): the answer shrinks
-            // while the jobs' small structs grow, instead of both being held whole at once.
-            defer {
-                slurm_free_job_info_members(array + index)
-                memset(array + index, 0, MemoryLayout<slurm_job_info_t>.stride)
-            }
             if commentPrefix != nil {
                 guard let comment = job.comment, strncmp(comment, prefix, prefix.count) == 0 else { continue }
             }
