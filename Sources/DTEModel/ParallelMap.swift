@@ -21,9 +21,7 @@ extension Array where Element: Sendable {
                 }
             }
         }
-        var kept = 0
-        for i in 0..<n where slots[i] != nil { kept += 1 }
-        return [T](unsafeUninitializedCapacity: kept) { out, initialized in
+        return [T](unsafeUninitializedCapacity: n) { out, initialized in
             var k = 0
             for i in 0..<n {
                 // each slot is moved out once: into the answer, or dropped when nil

@@ -261,7 +261,7 @@ public enum Planner {
         // by index: filtering or binding a change copies it whole (every field retained)
         var pending: Set<String> = []
         for i in changes.indices where changes[i].action == .create || changes[i].action == .replace { pending.insert(changes[i].address) }
-        for i in changes.indices where changes[i].after?.deferred != nil {
+        for i in changes.indices {
             guard let deferred = changes[i].after?.deferred else { continue }
             changes[i].deferredValues = deferred.mapValues { e in
                 guard !e.references.contains(where: pending.contains), let v = try? e.resolve({ attributes[$0]?[$1] }) else {
