@@ -39,9 +39,11 @@ struct ScheduleTriggerTests {
     }
 
     /// Ticks (the clock standing still: no schedule is due) until the loop has recorded that
-    /// each of `components`' jobs succeeded, as the site's agent reports it.
+    /// each of `components`' jobs succeeded, as the site's agent reports it. The waits are long:
+    /// the node's CPUs and GPUs are shared with every suite running in parallel, and a job can
+    /// wait in Slurm's queue behind one that waits for resources.
     func finished(_ b: ReconcileBed, _ r: Reconciler, _ components: String...) async throws -> Bool {
-        let end = Date().addingTimeInterval(90)
+        let end = Date().addingTimeInterval(240)
         while Date() < end {
             try await r.tick()
             var done = true
@@ -122,7 +124,7 @@ struct ScheduleTriggerTests {
         let (t1, _) = try await r.tick()
         #expect(t1.result == "applied", "\(t1.message)")
         let job = try #require(try await b.record("slow")?.jobID)
-        #expect(b.bed.eventually(timeout: 60) { b.slurmState(job) == "RUNNING" })
+        #expect(b.bed.eventually(timeout: 180) { b.slurmState(job) == "RUNNING" })
         // 5 s after the next tick (within starting_deadline)
         clock.advance((clock.now.timeIntervalSince1970 / 60).rounded(.down) * 60 + 65 - clock.now.timeIntervalSince1970)
         let (t2, s2) = try await r.tick()
@@ -132,10 +134,10 @@ struct ScheduleTriggerTests {
         #expect(s2.runSources?.first?.skipped == 1)
         // the run ends; the loop was away for an hour: the ticks are older than starting_deadline
         _ = try runCommand(URL(fileURLWithPath: "/usr/bin/env"), ["scancel", job], in: b.bed.folder)
-        #expect(b.bed.eventually(timeout: 60) { b.slurmState(job) == "CANCELLED" })
+        #expect(b.bed.eventually(timeout: 180) { b.slurmState(job) == "CANCELLED" })
         // the loop learns it from the agent: drift (self_heal is off: reported, not repaired)
         var reported = false
-        for _ in 0..<60 where !reported {
+        for _ in 0..<180 where !reported {
             reported = try await r.tick().0.drift > 0
             if !reported { try await Task.sleep(nanoseconds: 1_000_000_000) }
         }
@@ -169,13 +171,13 @@ struct ScheduleTriggerTests {
         #expect(t1.result == "applied", "\(t1.message)")
         let oldReplaced = try #require(try await b.record("replaced")?.jobID)
         let oldBeside = try #require(try await b.record("beside")?.jobID)
-        #expect(b.bed.eventually(timeout: 60) { b.slurmState(oldReplaced) == "RUNNING" && b.slurmState(oldBeside) == "RUNNING" })
+        #expect(b.bed.eventually(timeout: 180) { b.slurmState(oldReplaced) == "RUNNING" && b.slurmState(oldBeside) == "RUNNING" })
         clock.advance(61)
         let (t2, _) = try await r.tick()
         #expect(t2.result == "applied", "\(t2.message)")
         #expect(try await b.record("replaced")?.generation == 2)
         #expect(try await b.record("beside")?.generation == 2)
-        #expect(b.bed.eventually(timeout: 60) { b.slurmState(oldReplaced) == "CANCELLED" }, "Replace cancels the active run")
+        #expect(b.bed.eventually(timeout: 180) { b.slurmState(oldReplaced) == "CANCELLED" }, "Replace cancels the active run")
         #expect(b.slurmState(oldBeside) == "RUNNING", "Allow leaves the active run running")
         let kept = try await b.store().runs(address: "twin.\(b.bed.twin).beside", limit: 10)
         #expect(kept.map(\.generation) == [2, 1], "the older run is kept with its pod: \(kept)")

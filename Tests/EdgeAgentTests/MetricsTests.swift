@@ -75,23 +75,39 @@ import Testing
         let agent = try startTestAgent(dataDir: dir + "/agent")
         defer { agent.process.terminate(); agent.process.waitUntilExit() }
         let target = String(agent.url.dropFirst("http://".count))
-        let port = Int.random(in: 41_000...49_000)
-        try """
-            global:
-              scrape_interval: 1s
-            scrape_configs:
-              - job_name: dte-agent
-                static_configs:
-                  - targets: ['\(target)']
-            """.write(toFile: dir + "/prometheus.yml", atomically: true, encoding: .utf8)
-        let prometheus = Process()
-        prometheus.executableURL = URL(fileURLWithPath: "/usr/bin/prometheus")
-        prometheus.arguments = ["--config.file=\(dir)/prometheus.yml", "--storage.tsdb.path=\(dir)/tsdb",
-                                "--web.listen-address=127.0.0.1:\(port)"]
-        prometheus.standardOutput = FileHandle.nullDevice
-        FileManager.default.createFile(atPath: dir + "/prometheus.log", contents: nil)
-        prometheus.standardError = FileHandle(forWritingAtPath: dir + "/prometheus.log")
-        try prometheus.run()
+        // Prometheus on a port that was free a moment ago; started again on another one when
+        // something took it in between (its log says "address already in use").
+        var prometheus = Process()
+        var port = 0
+        for attempt in 1...5 {
+            port = try ProcessRestartTests.freePort()
+            try """
+                global:
+                  scrape_interval: 1s
+                scrape_configs:
+                  - job_name: dte-agent
+                    static_configs:
+                      - targets: ['\(target)']
+                """.write(toFile: dir + "/prometheus.yml", atomically: true, encoding: .utf8)
+            prometheus = Process()
+            prometheus.executableURL = URL(fileURLWithPath: "/usr/bin/prometheus")
+            prometheus.arguments = ["--config.file=\(dir)/prometheus.yml", "--storage.tsdb.path=\(dir)/tsdb",
+                                    "--web.listen-address=127.0.0.1:\(port)"]
+            prometheus.standardOutput = FileHandle.nullDevice
+            FileManager.default.createFile(atPath: dir + "/prometheus.log", contents: nil)
+            prometheus.standardError = FileHandle(forWritingAtPath: dir + "/prometheus.log")
+            try prometheus.run()
+            let ready = URL(string: "http://127.0.0.1:\(port)/-/ready")!
+            var up = false
+            let until = Date().addingTimeInterval(30)
+            while !up, prometheus.isRunning, Date() < until {
+                try await Task.sleep(for: .milliseconds(250))
+                up = (try? await URLSession.shared.data(from: ready)).map { ($0.1 as? HTTPURLResponse)?.statusCode == 200 } ?? false
+            }
+            if up || prometheus.isRunning { break }
+            let log = (try? String(contentsOfFile: dir + "/prometheus.log", encoding: .utf8)) ?? ""
+            try #require(log.contains("address already in use") && attempt < 5, "Prometheus did not start:\n\(log)")
+        }
         defer { prometheus.terminate(); prometheus.waitUntilExit() }
 
         // The series as Prometheus stored it, asked through its HTTP API.
