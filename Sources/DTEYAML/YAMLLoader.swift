@@ -1,4 +1,7 @@
 import CYAML
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Loads YAML into a `YAMLNode` tree straight from libyaml's event stream, keeping line and
 /// column marks. Duplicate keys and syntax errors become diagnostics; nothing is thrown.
@@ -32,20 +35,37 @@ public enum YAMLLoader {
     /// when `strict`; otherwise the last one is used, as PyYAML (and so tosca-parser) does, with a
     /// warning at the second key.
     public static func load(bytes: [UInt8], file: String, strict: Bool = true, limits: Limits = Limits()) -> Result {
+        load(bytes: bytes, file: file, strict: strict, limits: limits, pipelined: bytes.count >= pipelineBytes && multicore)
+    }
+
+    /// `pipelined`: libyaml parses on a thread of its own beside the tree builder (the answer
+    /// is the same either way).
+    static func load(bytes: [UInt8], file: String, strict: Bool, limits: Limits, pipelined: Bool) -> Result {
         var builder = TreeBuilder(file: file, limits: limits)
         builder.strict = strict
-        var parser = yaml_parser_t()
-        guard yaml_parser_initialize(&parser) == 1 else {
-            return Result(root: nil, diagnostics: [Diagnostic(.error, code: "yaml-init", "could not initialise the YAML parser", file: file)])
-        }
-        defer { yaml_parser_delete(&parser) }
         return bytes.withUnsafeBufferPointer { buf -> Result in
+            if pipelined, let pipeline = EventPipeline(input: buf) {
+                let (ran, failure) = pipeline.run { event in
+                    builder.handle(&event)
+                    return !builder.stopped
+                }
+                if ran {
+                    if let failure { builder.syntaxError(failure.problem, context: failure.context, at: failure.mark) }
+                    return builder.result()
+                }
+            }
+            var parser = yaml_parser_t()
+            guard yaml_parser_initialize(&parser) == 1 else {
+                return Result(root: nil, diagnostics: [Diagnostic(.error, code: "yaml-init", "could not initialise the YAML parser", file: file)])
+            }
+            defer { yaml_parser_delete(&parser) }
             let base = buf.baseAddress ?? UnsafePointer<UInt8>(bitPattern: 1)
             yaml_parser_set_input_string(&parser, base, buf.count)
             var event = yaml_event_t()
             while true {
                 guard yaml_parser_parse(&parser, &event) == 1 else {
-                    builder.syntaxError(parser)
+                    builder.syntaxError(parser.problem.map { String(cString: $0) } ?? "syntax error",
+                                        context: parser.context.map { String(cString: $0) }, at: parser.problem_mark)
                     return builder.result()
                 }
                 let done = event.type == YAML_STREAM_END_EVENT
@@ -56,6 +76,11 @@ public enum YAMLLoader {
             return builder.result()
         }
     }
+
+    /// Files from this size on are parsed by libyaml on a thread of its own beside the tree
+    /// builder (`EventPipeline`); smaller ones do not pay for the thread.
+    static let pipelineBytes = 256 << 10
+    private static let multicore = sysconf(Int32(_SC_NPROCESSORS_ONLN)) > 1
 
     /// Parses a string (tests and built-in definitions).
     public static func load(string: String, file: String, strict: Bool = true, limits: Limits = Limits()) -> Result {
@@ -116,10 +141,8 @@ private struct TreeBuilder {
         return String(cString: p)
     }
 
-    mutating func syntaxError(_ parser: yaml_parser_t) {
-        let problem = parser.problem.map { String(cString: $0) } ?? "syntax error"
-        let context = parser.context.map { String(cString: $0) }
-        let mark = Self.mark(parser.problem_mark)
+    mutating func syntaxError(_ problem: String, context: String?, at problemMark: yaml_mark_t) {
+        let mark = Self.mark(problemMark)
         var message = "YAML syntax error: \(problem)"
         if let context { message += " (\(context))" }
         diagnostics.append(Diagnostic(
