@@ -97,16 +97,13 @@ final class CheckScope {
             let results = items.compactMap { body(s, $0) }
             return (results, s.diagnostics)
         }
-        let chunk = (items.count + workers - 1) / workers
-        let parts = Mutex([(results: [R], diagnostics: [Diagnostic])](repeating: ([], []), count: workers))
-        DispatchQueue.concurrentPerform(iterations: workers) { i in
+        let found = Mutex([[Diagnostic]](repeating: [], count: workers))
+        let results: [R] = parallelSlots(count: items.count, workers: workers) { w, part, slot in
             let s = scope()
-            let part = items[min(items.count, i * chunk)..<min(items.count, (i + 1) * chunk)]
-            let results = part.compactMap { body(s, $0) }
-            parts.withLock { $0[i] = (results, s.diagnostics) }
+            for i in part { slot(i, body(s, items[i])) }
+            found.withLock { $0[w] = s.diagnostics }
         }
-        let all = parts.withLock { $0 }
-        return (all.flatMap(\.results), all.flatMap(\.diagnostics))
+        return (results, found.withLock { $0 }.flatMap { $0 })
     }
 
     /// Below this many items per worker, starting threads costs more than it saves.

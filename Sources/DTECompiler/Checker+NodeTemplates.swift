@@ -1,7 +1,8 @@
 import DTEModel
 
-/// Phase 4: each node template's properties, attributes, capabilities, interfaces and artifacts,
-/// over all cores (every worker reads the same template index).
+/// Phase 4: each node template's properties, attributes, capabilities, interfaces, artifacts and
+/// requirements, over all cores (every worker reads the same template index: a requirement's
+/// target is known from it).
 extension CheckedNodes {
     static func check(_ index: TemplateIndex, diagnostics: inout [Diagnostic]) -> CheckedNodes {
         let (nodes, found) = CheckScope.inParallel(index.order, scope: { CheckScope(index) }) { scope, ref in scope.checkNodeTemplate(ref) }
@@ -77,8 +78,8 @@ extension CheckScope {
         return v
     }
 
-    /// A node template without its requirements (phase 5 checks those, when every node is known).
-    func checkNodeTemplate(_ ref: NodeRef) -> CheckedNodes.Node? {
+    /// A node template, resolved.
+    func checkNodeTemplate(_ ref: NodeRef) -> ResolvedNode? {
         let nt = ref.template
         let file = ref.display
         let table = ref.table
@@ -123,9 +124,9 @@ extension CheckScope {
             }
         }
         if let nf = nt.nodeFilter { checkNodeFilter(nf, targetType: nil, ctx: ctx, path: base + ".node_filter") }
-        let node = ResolvedNode(name: nt.name, type: type.name, typeChain: table.ancestorNames(type), file: file, mark: nt.source.mark,
-                                properties: props, requirements: [], capabilities: caps, rawProperties: nt.properties)
-        return CheckedNodes.Node(ref: ref, type: type, resolved: node)
+        return ResolvedNode(name: nt.name, type: type.name, typeChain: table.ancestorNames(type), file: file, mark: nt.source.mark,
+                            properties: props, requirements: checkRequirements(nt, type: type, ctx: ctx), capabilities: caps,
+                            rawProperties: nt.properties)
     }
 
     func checkInterfaces(_ entries: [YAMLEntry], defs: [InterfaceDefinition], owner: String, typeName: String, ctx: EvalContext, path: String) {

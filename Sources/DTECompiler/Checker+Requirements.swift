@@ -1,19 +1,15 @@
 import DTEModel
 
-/// Phase 5: requirements (their targets' types and capabilities, node filters) over all cores, then
-/// relationship templates, groups, policies, outputs and substitution mappings: the compiled model.
+/// Requirements (their targets' types and capabilities, node filters), checked with each node
+/// template in phase 4; then phase 5: relationship templates, groups, policies, outputs and
+/// substitution mappings: the compiled model.
 extension CheckedNodes {
-    static func checkRelations(_ checked: CheckedNodes, diagnostics: inout [Diagnostic]) -> CompiledModel {
+    /// Phase 5: the model of the checked nodes, with the relationship templates, groups,
+    /// policies, outputs and substitution mappings of every topology.
+    static func checkMembers(_ checked: CheckedNodes, diagnostics: inout [Diagnostic]) -> CompiledModel {
         let index = checked.index
-        let (nodes, found) = CheckScope.inParallel(checked.nodes, scope: { CheckScope(index) }) { scope, n -> ResolvedNode? in
-            var node = n.resolved
-            let ctx = EvalContext(file: n.ref.display, filePath: n.ref.file, selfNode: n.ref.template.name, table: n.ref.table)
-            node.requirements = scope.checkRequirements(n.ref.template, type: n.type, ctx: ctx)
-            return node
-        }
-        diagnostics += found
         var model = CompiledModel()
-        model.nodes = nodes
+        model.nodes = checked.nodes
         model.inputs = index.inputs
         let scope = CheckScope(index)
         for f in index.types.sources.allFiles {

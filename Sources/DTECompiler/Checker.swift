@@ -20,9 +20,9 @@ public struct CheckOptions: Sendable {
 /// 1. type tables (`TypeTables`): the types each file sees;
 /// 2. type definitions (`CheckedTypes`): every definition checked, constraints parsed, constant defaults evaluated;
 /// 3. template index (`TemplateIndex`): node templates by global name, groups, inputs and their values;
-/// 4. node templates (`CheckedNodes`): properties, attributes, capabilities, interfaces, artifacts, over all cores;
-/// 5. requirements and policies (`CompiledModel`): requirements (over all cores), relationship templates, groups,
-///    policies, outputs, substitution mappings;
+/// 4. node templates (`CheckedNodes`): properties, attributes, capabilities, interfaces, artifacts and
+///    requirements, over all cores;
+/// 5. members (`CompiledModel`): relationship templates, groups, policies, outputs, substitution mappings;
 /// 6. DTE rules (`DTEChecks`): what DTE asks of the resolved model beyond TOSCA.
 ///
 /// The work inside a phase is done by `CheckScope`s, one per worker, that read the phase's input
@@ -35,7 +35,7 @@ public enum Checker {
         let types = CheckedTypes.check(tables, sources: sources, options: options, diagnostics: &diagnostics)
         let index = TemplateIndex.build(types, diagnostics: &diagnostics)
         let nodes = CheckedNodes.check(index, diagnostics: &diagnostics)
-        var model = CheckedNodes.checkRelations(nodes, diagnostics: &diagnostics)
+        var model = CheckedNodes.checkMembers(nodes, diagnostics: &diagnostics)
         model.files = sources.allFiles.map(\.display)
         model.typeCount = tables.typeCount
         let dte = DTEChecks.run(model)
@@ -99,20 +99,8 @@ struct TemplateIndex: Sendable {
     let inputs: [ResolvedParameter]
 }
 
-/// Phase 4: node templates checked, in file order; their requirements follow in phase 5.
+/// Phase 4: node templates checked and resolved, in file order.
 struct CheckedNodes: Sendable {
-    final class Node: Sendable {
-        let ref: NodeRef
-        let type: TypeDefinition
-        let resolved: ResolvedNode
-
-        init(ref: NodeRef, type: TypeDefinition, resolved: ResolvedNode) {
-            self.ref = ref
-            self.type = type
-            self.resolved = resolved
-        }
-    }
-
     let index: TemplateIndex
-    let nodes: [Node]
+    let nodes: [ResolvedNode]
 }

@@ -75,19 +75,23 @@ public enum DTEChecks {
     }
 
     /// Every rule, each over the whole model; they run at once, one per core.
+    /// The rules that read the model node by node, run side by side.
     static let rules: [@Sendable (CompiledModel) -> [Diagnostic]] = [
-        nameDiagnostics, scheduleDiagnostics, triggerDiagnostics,
-        { DependencyGraph(model: $0).cycleDiagnostics(in: $0) }, NotEnforced.run,
+        nameDiagnostics, scheduleDiagnostics, triggerDiagnostics, NotEnforced.run,
     ]
 
-    /// Phase 6 of the checker: DTE's rules over the resolved model, in the order of `rules`.
+    /// Phase 6 of the checker: DTE's rules over the resolved model. The dependency graph (the
+    /// largest) is built first over all cores; the other rules then run side by side. Reported in
+    /// a fixed order: names, schedules, triggers, cycles, what is not enforced.
     public static func run(_ model: CompiledModel) -> [Diagnostic] {
+        let cycles = DependencyGraph(model: model).cycleDiagnostics(in: model)
         let found = Mutex([[Diagnostic]](repeating: [], count: rules.count))
         DispatchQueue.concurrentPerform(iterations: rules.count) { i in
             let d = rules[i](model)
             found.withLock { $0[i] = d }
         }
-        return found.withLock { $0 }.flatMap { $0 }
+        let each = found.withLock { $0 }
+        return each[0] + each[1] + each[2] + cycles + each[3]
     }
 
     /// Twin, component and site names become Kubernetes names.
@@ -289,19 +293,30 @@ public enum NotEnforced {
             groups[key] = g
         }
         let twins = Dictionary(model.nodes.filter { $0.isA(Vocabulary.Node.digitalTwin) }.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-        for n in model.nodes {
-            let base = "topology_template.node_templates.\(n.name)"
-            var seen: Set<String> = []
-            for (i, u) in unread.enumerated() where n.isA(u.type) && !seen.contains(u.property) {
-                guard let v = n.property(u.property), v != .null, u.promises(v) else { continue }
-                seen.insert(u.property)
-                note(.property(i), n, mark: n.propertyMark(u.property), path: "\(base).properties.\(u.property)", type: n.type)
+        // what applies to a type is worked out once per type: the unread entries of its type
+        // chain and whether it is a component
+        var byType: [String: (unread: [Int], component: Bool)] = [:]
+        let nodes = model.nodes
+        for k in nodes.indices {
+            let type = nodes[k].type
+            let applies = byType[type] ?? {
+                let answer = (unread: unread.indices.filter { nodes[k].isA(unread[$0].type) }, component: nodes[k].isA(Vocabulary.Node.component))
+                byType[type] = answer
+                return answer
+            }()
+            var seen: [String] = []
+            for i in applies.unread where !seen.contains(unread[i].property) {
+                let u = unread[i]
+                guard let v = nodes[k].property(u.property), v != .null, u.promises(v) else { continue }
+                seen.append(u.property)
+                note(.property(i), nodes[k], mark: nodes[k].propertyMark(u.property),
+                     path: "topology_template.node_templates.\(nodes[k].name).properties.\(u.property)", type: type)
             }
-            guard n.isA(Vocabulary.Node.component) else { continue }
-            for r in n.requirements {
+            guard applies.component else { continue }
+            for r in nodes[k].requirements {
                 switch r.name {
-                case "uses", "produces": note(.data, n, mark: r.mark, path: "\(base).requirements", kind: r.name)
-                case "host": note(.host, n, mark: r.mark, path: "\(base).requirements")
+                case "uses", "produces": note(.data, nodes[k], mark: r.mark, path: "topology_template.node_templates.\(nodes[k].name).requirements", kind: r.name)
+                case "host": note(.host, nodes[k], mark: r.mark, path: "topology_template.node_templates.\(nodes[k].name).requirements")
                 default: break
                 }
             }

@@ -28,14 +28,26 @@ public struct DependencyGraph: Sendable {
 
     /// Every component, sorted.
     public let nodes: [String]
-    private let outgoing: [String: [Edge]]
+    /// The edges out of each component of `nodes` (by its position there), and the position of
+    /// each edge's target (nil: not a component of this graph, so it orders nothing).
+    private let outgoing: [[Edge]]
+    private let targets: [[Int?]]
+    private let position: [String: Int]
 
     /// From each component's edges; an edge to a name that is not one of `components` orders nothing.
     public init(components: [(name: String, edges: [Edge])]) {
-        var out: [String: [Edge]] = [:]
-        for c in components { out[c.name, default: []] += c.edges }
-        self.nodes = out.keys.sorted()
-        self.outgoing = out
+        var byName: [String: [Edge]] = [:]
+        byName.reserveCapacity(components.count)
+        for c in components { byName[c.name, default: []] += c.edges }
+        let nodes = byName.keys.sorted()
+        var position: [String: Int] = [:]
+        position.reserveCapacity(nodes.count)
+        for (i, n) in nodes.enumerated() { position[n] = i }
+        let outgoing = nodes.map { byName[$0] ?? [] }
+        self.nodes = nodes
+        self.position = position
+        self.outgoing = outgoing
+        self.targets = outgoing.map { $0.map { position[$0.to] } }
     }
 
     /// From a checked model: every `dte.nodes.Component`, its `after` requirements on other
@@ -43,8 +55,15 @@ public struct DependencyGraph: Sendable {
     /// only at apply (see `DTEChecks.readsAtApply`).
     public init(model: CompiledModel) {
         let nodes = model.nodes
-        // by position: looking a component up must not copy it
-        let components = nodes.indices.filter { nodes[$0].isA(Vocabulary.Node.component) }
+        // by position: looking a component up must not copy it; whether a type is a component's
+        // is asked once per type, not once per node
+        var isComponent: [String: Bool] = [:]
+        let components = nodes.indices.filter { i in
+            if let known = isComponent[nodes[i].type] { return known }
+            let answer = nodes[i].isA(Vocabulary.Node.component)
+            isComponent[nodes[i].type] = answer
+            return answer
+        }
         var positions: [String: Int] = [:]
         for i in components where positions[nodes[i].name] == nil { positions[nodes[i].name] = i }
         let index = positions
@@ -56,7 +75,7 @@ public struct DependencyGraph: Sendable {
                 guard r.name == "after", let t = r.target, index[t] != nil else { return nil }
                 return Edge(from: name, to: t, reason: .after)
             }
-            for p in nodes[c].properties {
+            for p in nodes[c].properties where Self.mayRead(p.value) {
                 segments.append(p.key)
                 Self.attributeReads(p.value, at: &segments) { reference, path in
                     guard let target = reference.first, let i = index[target],
@@ -89,13 +108,13 @@ public struct DependencyGraph: Sendable {
                 for arg in args { attributeReads(arg, at: &segments, found) }
             }
         case .map(let entries):
-            for entry in entries {
+            for entry in entries where mayRead(entry.value) {
                 segments.append(entry.key)
                 attributeReads(entry.value, at: &segments, found)
                 segments.removeLast()
             }
         case .list(let items):
-            for (i, item) in items.enumerated() {
+            for (i, item) in items.enumerated() where mayRead(item) {
                 segments.append(String(i))
                 attributeReads(item, at: &segments, found)
                 segments.removeLast()
@@ -104,28 +123,38 @@ public struct DependencyGraph: Sendable {
         }
     }
 
+    /// Whether a value can hold a reference: a scalar holds none, so its path is never built.
+    private static func mayRead(_ value: Value) -> Bool {
+        switch value {
+        case .map, .list, .function: return true
+        default: return false
+        }
+    }
+
     /// What `name` waits for (each once, sorted).
     public func dependencies(of name: String) -> [String] {
-        Array(Set((outgoing[name] ?? []).map(\.to))).sorted()
+        Array(Set(edges(from: name).map(\.to))).sorted()
     }
 
     /// The edges out of `name`.
-    public func edges(from name: String) -> [Edge] { outgoing[name] ?? [] }
+    public func edges(from name: String) -> [Edge] { position[name].map { outgoing[$0] } ?? [] }
 
     /// Every cycle, each as the edges around it (a component reading its own attribute is a
-    /// cycle of one edge). Each edge is reported in at most one cycle. Iterative: chains may be long.
+    /// cycle of one edge). Each edge is reported in at most one cycle. Iterative (chains may be
+    /// long), over positions in `nodes`: a depth-first search from each component in name order.
     public func cycles() -> [[Edge]] {
-        var state: [String: UInt8] = [:]  // 1 on the path, 2 done
+        var state = [UInt8](repeating: 0, count: nodes.count)  // 1 on the path, 2 done
         var path: [Edge] = []
-        var onPath: [String] = []
+        var onPath: [Int] = []
         var found: [[Edge]] = []
         var reported: Set<Edge> = []
-        for start in nodes where state[start] == nil {
-            var stack: [(node: String, next: Int)] = [(start, 0)]
+        var stack: [(node: Int, next: Int)] = []
+        for start in nodes.indices where state[start] == 0 {
+            stack.append((start, 0))
             state[start] = 1
             onPath.append(start)
             while let top = stack.last {
-                let edges = outgoing[top.node] ?? []
+                let edges = targets[top.node]
                 guard top.next < edges.count else {
                     state[top.node] = 2
                     onPath.removeLast()
@@ -134,21 +163,21 @@ public struct DependencyGraph: Sendable {
                     continue
                 }
                 stack[stack.count - 1].next += 1
-                let edge = edges[top.next]
-                guard outgoing[edge.to] != nil else { continue }  // not a component of this graph
-                switch state[edge.to] {
+                guard let to = edges[top.next] else { continue }  // not a component of this graph
+                let edge = outgoing[top.node][top.next]
+                switch state[to] {
                 case 1:
-                    let begin = onPath.lastIndex(of: edge.to) ?? 0
+                    let begin = onPath.lastIndex(of: to) ?? 0
                     let cycle = Array(path[begin...]) + [edge]
                     if !cycle.contains(where: reported.contains) {
                         found.append(cycle)
                         reported.formUnion(cycle)
                     }
-                case nil:
-                    state[edge.to] = 1
-                    onPath.append(edge.to)
+                case 0:
+                    state[to] = 1
+                    onPath.append(to)
                     path.append(edge)
-                    stack.append((edge.to, 0))
+                    stack.append((to, 0))
                 default:
                     break
                 }

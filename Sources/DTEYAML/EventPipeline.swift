@@ -16,8 +16,8 @@ import Darwin
 /// next batch. The parser thread is a thread of its own, never one of a shared pool that a caller
 /// might be blocking.
 final class EventPipeline: @unchecked Sendable {
-    static let slots = 8
-    static let batch = 1024
+    static let slots = 4
+    static let batch = 4096
 
     /// `slots × batch` events; slot `s` is `events[s * batch ..< s * batch + counts[s]]`.
     private let events: UnsafeMutablePointer<yaml_event_t>
