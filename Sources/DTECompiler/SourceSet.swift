@@ -82,6 +82,27 @@ public struct SourceSet: Sendable {
         return display(resolved)
     }
 
+    /// The bytes of a regular file, read straight into one array (a file may still change
+    /// while it is read: at most `maximumFileBytes` are taken, and the array is as long as what
+    /// was read).
+    static func read(_ path: String, expecting size: Int) -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var failed = false
+        let bytes = [UInt8](unsafeUninitializedCapacity: min(max(size, 0), maximumFileBytes)) { buffer, count in
+            count = 0
+            while count < buffer.count {
+                let n = Foundation.read(fd, buffer.baseAddress! + count, buffer.count - count)
+                if n < 0 && errno == EINTR { continue }
+                if n < 0 { failed = true }
+                if n <= 0 { break }
+                count += n
+            }
+        }
+        return failed ? nil : bytes
+    }
+
     private mutating func load(_ abs: String, root: Bool, stack: inout [String]) {
         let shown = display(abs)
         // only a regular file of bounded size is read: a FIFO or device planted in a pull request
@@ -96,11 +117,10 @@ public struct SourceSet: Sendable {
                                           "\(shown) is larger than \(Self.maximumFileBytes >> 20) MiB; it is not read", file: shown))
             return
         }
-        guard let data = FileManager.default.contents(atPath: abs) else {
+        guard let bytes = Self.read(abs, expecting: Int(info.st_size)) else {
             diagnostics.append(Diagnostic(.error, code: "file-unreadable", "cannot read \(shown)", file: shown))
             return
         }
-        let bytes = [UInt8](data)
         let loaded = YAMLLoader.load(bytes: bytes, file: shown, strict: strict)
         diagnostics += loaded.diagnostics
         var template: ServiceTemplate

@@ -7,122 +7,175 @@ import Glibc
 import Darwin
 #endif
 
-/// libyaml's parse of a large file on a thread of its own, beside the tree builder: the parser
-/// fills batches of events in a ring of slots and the builder (on the calling thread) reads them,
-/// so reading YAML costs about what libyaml's parse costs, not that plus building the tree.
+/// libyaml's parse of one input on a thread of its own, handing its events to a reader on
+/// another thread in batches, so that reading YAML costs about what libyaml's parse costs, not
+/// that plus building the tree.
 ///
-/// Every event is freed by the thread that made it (when its slot is reused, or at the end), so
-/// the builder only reads. The builder asking to stop (a limit reached) ends the parse at the
-/// next batch. The parser thread is a thread of its own, never one of a shared pool that a caller
-/// might be blocking.
-final class EventPipeline: @unchecked Sendable {
-    static let slots = 4
-    static let batch = 4096
+/// Every event is freed by the thread that made it: the reader hands each batch back when it is
+/// done with it, and the parser thread frees its events before parsing more (and, once the stream
+/// has ended, frees what comes back until nothing is out). A `bounded` stream parses at most a few
+/// batches ahead of its reader; an unbounded one (the second half of a split parse, whose reader
+/// is busy with the first half) keeps parsing, up to `maximumEvents`, and then ends as cut off.
+/// Asked to stop, the parse ends at the next batch. The parser thread is a thread of its own,
+/// never one of a shared pool that a caller might be blocking.
+final class EventStream: @unchecked Sendable {
+    static let batchEvents = 4096
+    /// Batches a bounded stream parses ahead of its reader.
+    static let boundedAhead = 4
 
-    /// `slots × batch` events; slot `s` is `events[s * batch ..< s * batch + counts[s]]`.
-    private let events: UnsafeMutablePointer<yaml_event_t>
-    /// Events in each slot not yet freed (written by the parser before it hands the slot over).
-    private let counts: UnsafeMutablePointer<Int>
-    /// Whether a slot is the last one the parser fills.
-    private let ends: UnsafeMutablePointer<Bool>
+    struct Failure: Sendable {
+        var problem: String
+        var context: String?
+        var mark: yaml_mark_t
+    }
+
+    /// Events `events[start..<count]` for the reader (the ones before `start` were looked at
+    /// already); `last`: the stream ends with this batch (at STREAM-END, a failure, a stop or
+    /// the cut-off).
+    struct Batch: @unchecked Sendable {
+        let events: UnsafeMutablePointer<yaml_event_t>
+        let count: Int
+        let last: Bool
+        var start = 0
+    }
+
     private let parser: UnsafeMutablePointer<yaml_parser_t>
-    /// Slots the parser may fill, and slots the builder may read.
-    private let empty = DispatchSemaphore(value: EventPipeline.slots)
+    private let bounded: Bool
+    private let maximumEvents: Int
+    private let ready = Mutex<[Batch]>([])
+    private let released = Mutex<[Batch]>([])
     private let filled = DispatchSemaphore(value: 0)
-    private let stop = Atomic<Bool>(false)
-    /// libyaml's error, when the parse failed (read by the builder after the last slot).
-    private var failure: (problem: String, context: String?, mark: yaml_mark_t)?
+    private let returned = DispatchSemaphore(value: 0)
+    private let room = DispatchSemaphore(value: EventStream.boundedAhead)
+    private let stopRequested = Atomic<Bool>(false)
+    private var thread = pthread_t()
+    private var running = false
+    /// Written by the parser thread before its last batch; read by the reader after `finish`.
+    private var failure: Failure?
+    private var cutOff = false
 
-    /// Nil when libyaml cannot be initialised.
-    init?(input: UnsafeBufferPointer<UInt8>) {
+    /// Nil when libyaml cannot be initialised. `input` must stay valid until `finish` returns.
+    init?(input: UnsafeBufferPointer<UInt8>, bounded: Bool, maximumEvents: Int = .max) {
         parser = .allocate(capacity: 1)
         parser.initialize(to: yaml_parser_t())
         guard yaml_parser_initialize(parser) == 1 else {
             parser.deallocate()
             return nil
         }
-        let base = input.baseAddress ?? UnsafePointer<UInt8>(bitPattern: 1)
-        yaml_parser_set_input_string(parser, base, input.count)
-        events = .allocate(capacity: Self.slots * Self.batch)
-        events.initialize(repeating: yaml_event_t(), count: Self.slots * Self.batch)
-        counts = .allocate(capacity: Self.slots)
-        counts.initialize(repeating: 0, count: Self.slots)
-        ends = .allocate(capacity: Self.slots)
-        ends.initialize(repeating: false, count: Self.slots)
+        yaml_parser_set_input_string(parser, input.baseAddress ?? UnsafePointer<UInt8>(bitPattern: 1), input.count)
+        self.bounded = bounded
+        self.maximumEvents = maximumEvents
     }
 
     deinit {
-        for s in 0..<Self.slots {
-            for i in 0..<counts[s] { yaml_event_delete(events + s * Self.batch + i) }
-        }
         yaml_parser_delete(parser)
         parser.deallocate()
-        events.deallocate()
-        counts.deallocate()
-        ends.deallocate()
+    }
+
+    /// Starts the parser thread; false when it cannot start (nothing was parsed).
+    func start() -> Bool {
+        let context = Unmanaged.passRetained(self).toOpaque()
+        let started = pthread_create(&thread, nil, { context in
+            let stream = Unmanaged<EventStream>.fromOpaque(context!).takeRetainedValue()
+            stream.produce()
+            return nil
+        }, context)
+        guard started == 0 else {
+            Unmanaged<EventStream>.fromOpaque(context).release()
+            return false
+        }
+        running = true
+        return true
+    }
+
+    /// The batch looked at with `peek`, until `next` hands it out.
+    private var held: Batch?
+
+    /// The next batch, waiting for it. Call only until a batch that is `last` has come.
+    func next() -> Batch {
+        if let h = held {
+            held = nil
+            return h
+        }
+        filled.wait()
+        return ready.withLock { $0.removeFirst() }
+    }
+
+    /// The next batch without taking it (`next` hands it out); `skip` drops its first events.
+    func peek() -> Batch {
+        if let h = held { return h }
+        let b = next()
+        held = b
+        return b
+    }
+
+    func skip(_ events: Int) {
+        held?.start = events
+    }
+
+    /// The reader is done with `batch` (its events are freed by the parser thread).
+    func release(_ batch: Batch) {
+        released.withLock { $0.append(batch) }
+        returned.signal()
+        if bounded { room.signal() }
+    }
+
+    /// Asks the parse to end at its next batch.
+    func stop() { stopRequested.store(true, ordering: .relaxed) }
+
+    /// Waits for the parser thread, once every batch up to the last has been released. Returns
+    /// libyaml's error when the parse failed, and whether it was cut off at `maximumEvents`.
+    func finish() -> (failure: Failure?, cutOff: Bool) {
+        if running { pthread_join(thread, nil) }
+        running = false
+        return (failure, cutOff)
     }
 
     /// The parser thread's loop.
     private func produce() {
-        var slot = 0
+        var spare: [UnsafeMutablePointer<yaml_event_t>] = []
+        var out = 0
+        var parsed = 0
+        func reclaim() {
+            for b in released.withLock({ r -> [Batch] in defer { r.removeAll(keepingCapacity: true) }; return r }) {
+                for i in 0..<b.count { yaml_event_delete(b.events + i) }
+                spare.append(b.events)
+                out -= 1
+            }
+        }
         while true {
-            empty.wait()
-            let base = events + slot * Self.batch
-            for i in 0..<counts[slot] { yaml_event_delete(base + i) }
+            if bounded { room.wait() }
+            reclaim()
+            let events = spare.popLast() ?? .allocate(capacity: Self.batchEvents)
             var n = 0
-            var end = stop.load(ordering: .relaxed)
-            while !end && n < Self.batch {
-                guard yaml_parser_parse(parser, base + n) == 1 else {
+            var end = stopRequested.load(ordering: .relaxed)
+            if !end && parsed >= maximumEvents {
+                cutOff = true
+                end = true
+            }
+            while !end && n < Self.batchEvents {
+                (events + n).initialize(to: yaml_event_t())
+                guard yaml_parser_parse(parser, events + n) == 1 else {
                     let p = parser.pointee
-                    failure = (p.problem.map { String(cString: $0) } ?? "syntax error", p.context.map { String(cString: $0) }, p.problem_mark)
+                    failure = Failure(problem: p.problem.map { String(cString: $0) } ?? "syntax error",
+                                      context: p.context.map { String(cString: $0) }, mark: p.problem_mark)
                     end = true
                     break
                 }
-                end = base[n].type == YAML_STREAM_END_EVENT
+                end = events[n].type == YAML_STREAM_END_EVENT
                 n += 1
             }
-            counts[slot] = n
-            ends[slot] = end
+            parsed += n
+            out += 1
+            ready.withLock { $0.append(Batch(events: events, count: n, last: end)) }
             filled.signal()
-            if end { return }
-            slot = (slot + 1) % Self.slots
-        }
-    }
-
-    /// Runs the parse on a new thread and hands each event to `handle` on this one, in order,
-    /// until the stream ends, the parse fails or `handle` returns false. Returns libyaml's error
-    /// when the parse failed before `handle` asked to stop; nil when the thread cannot start.
-    func run(_ handle: (inout yaml_event_t) -> Bool) -> (ran: Bool, failure: (problem: String, context: String?, mark: yaml_mark_t)?) {
-        var thread = pthread_t()
-        let context = Unmanaged.passRetained(self).toOpaque()
-        let started = pthread_create(&thread, nil, { context in
-            let pipeline = Unmanaged<EventPipeline>.fromOpaque(context!).takeRetainedValue()
-            pipeline.produce()
-            return nil
-        }, context)
-        guard started == 0 else {
-            Unmanaged<EventPipeline>.fromOpaque(context).release()
-            return (false, nil)
-        }
-        var slot = 0
-        var stopped = false
-        while true {
-            filled.wait()
-            let base = events + slot * Self.batch
-            let n = counts[slot], end = ends[slot]
-            var i = 0
-            while !stopped && i < n {
-                if !handle(&base[i]) {
-                    stopped = true
-                    stop.store(true, ordering: .relaxed)
-                }
-                i += 1
-            }
-            empty.signal()
             if end { break }
-            slot = (slot + 1) % Self.slots
         }
-        pthread_join(thread, nil)
-        return (true, stopped ? nil : failure)
+        // free what comes back, until every batch handed out is
+        while out > 0 {
+            returned.wait()
+            reclaim()
+        }
+        for events in spare { events.deallocate() }
     }
 }

@@ -35,25 +35,44 @@ public enum YAMLLoader {
     /// when `strict`; otherwise the last one is used, as PyYAML (and so tosca-parser) does, with a
     /// warning at the second key.
     public static func load(bytes: [UInt8], file: String, strict: Bool = true, limits: Limits = Limits()) -> Result {
-        load(bytes: bytes, file: file, strict: strict, limits: limits, pipelined: bytes.count >= pipelineBytes && multicore)
+        load(bytes: bytes, file: file, strict: strict, limits: limits, reading: Reading.suited(to: bytes.count))
     }
 
-    /// `pipelined`: libyaml parses on a thread of its own beside the tree builder (the answer
-    /// is the same either way).
-    static func load(bytes: [UInt8], file: String, strict: Bool, limits: Limits, pipelined: Bool) -> Result {
-        var builder = TreeBuilder(file: file, limits: limits)
-        builder.strict = strict
-        return bytes.withUnsafeBufferPointer { buf -> Result in
-            if pipelined, let pipeline = EventPipeline(input: buf) {
-                let (ran, failure) = pipeline.run { event in
-                    builder.handle(&event)
-                    return !builder.stopped
-                }
-                if ran {
-                    if let failure { builder.syntaxError(failure.problem, context: failure.context, at: failure.mark) }
-                    return builder.result()
-                }
+    /// How a file is read; the answer is the same every way.
+    enum Reading {
+        /// libyaml and the tree builder on the calling thread.
+        case oneThread
+        /// libyaml on a thread of its own beside the tree builder (`EventStream`).
+        case streamed
+        /// Two libyaml parses, from the start and from a line near the middle, beside the tree
+        /// builder (`SplitReading`); streamed when the file has no line to split at.
+        case split
+
+        /// Files from this size on are streamed; smaller ones do not pay for the thread.
+        static let streamedBytes = 256 << 10
+        /// Files from this size on are split (up to `splitMaximumBytes`: the second half's events
+        /// wait in memory until the builder reaches them).
+        static let splitBytes = 1 << 20
+        static let splitMaximumBytes = 32 << 20
+        private static let multicore = sysconf(Int32(_SC_NPROCESSORS_ONLN)) > 1
+
+        static func suited(to bytes: Int) -> Reading {
+            guard multicore else { return .oneThread }
+            if bytes >= splitBytes && bytes <= splitMaximumBytes { return .split }
+            return bytes >= streamedBytes ? .streamed : .oneThread
+        }
+    }
+
+    static func load(bytes: [UInt8], file: String, strict: Bool, limits: Limits, reading: Reading) -> Result {
+        bytes.withUnsafeBufferPointer { buf -> Result in
+            func fresh() -> TreeBuilder {
+                var builder = TreeBuilder(file: file, limits: limits)
+                builder.strict = strict
+                return builder
             }
+            if reading == .split, let result = SplitReading.load(buf, builder: fresh()) { return result }
+            if reading != .oneThread, let result = streamed(buf, builder: fresh()) { return result }
+            var builder = fresh()
             var parser = yaml_parser_t()
             guard yaml_parser_initialize(&parser) == 1 else {
                 return Result(root: nil, diagnostics: [Diagnostic(.error, code: "yaml-init", "could not initialise the YAML parser", file: file)])
@@ -77,10 +96,16 @@ public enum YAMLLoader {
         }
     }
 
-    /// Files from this size on are parsed by libyaml on a thread of its own beside the tree
-    /// builder (`EventPipeline`); smaller ones do not pay for the thread.
-    static let pipelineBytes = 256 << 10
-    private static let multicore = sysconf(Int32(_SC_NPROCESSORS_ONLN)) > 1
+    /// The events of one `EventStream` into `builder`; nil when the parser thread cannot start.
+    static func streamed(_ buf: UnsafeBufferPointer<UInt8>, builder: TreeBuilder) -> Result? {
+        var builder = builder
+        guard let stream = EventStream(input: buf, bounded: true), stream.start() else { return nil }
+        builder.drain(stream)
+        if let failure = stream.finish().failure, !builder.stopped {
+            builder.syntaxError(failure.problem, context: failure.context, at: failure.mark)
+        }
+        return builder.result()
+    }
 
     /// Parses a string (tests and built-in definitions).
     public static func load(string: String, file: String, strict: Bool = true, limits: Limits = Limits()) -> Result {
@@ -89,8 +114,10 @@ public enum YAMLLoader {
 }
 
 /// An open collection while its events arrive; a class so appends mutate in place.
-private final class Frame {
+final class Frame {
     let isMapping: Bool
+    /// Written in flow style (`{...}`, `[...]`).
+    let flow: Bool
     let mark: Mark
     let anchor: String?
     var entries: [YAMLEntry] = []
@@ -101,14 +128,15 @@ private final class Frame {
     /// How many nodes this collection stands for with every alias in it expanded.
     var weight = 1
 
-    init(isMapping: Bool, mark: Mark, anchor: String?) {
+    init(isMapping: Bool, flow: Bool, mark: Mark, anchor: String?) {
         self.isMapping = isMapping
+        self.flow = flow
         self.mark = mark
         self.anchor = anchor
     }
 }
 
-private struct TreeBuilder {
+struct TreeBuilder {
     let file: String
     let limits: YAMLLoader.Limits
     var stack: [Frame] = []
@@ -121,6 +149,9 @@ private struct TreeBuilder {
     var expandedNodes = 0
     /// A duplicate key is an error (else the last wins, with a warning).
     var strict = true
+    /// Added to libyaml's line numbers: the events of a parse that started at a later line of
+    /// the file (`SplitReading`) carry lines of their own input.
+    var lineOffset: Int32 = 0
 
     init(file: String, limits: YAMLLoader.Limits) {
         self.file = file
@@ -132,8 +163,24 @@ private struct TreeBuilder {
         YAMLLoader.Result(root: stopped && root == nil ? nil : root, diagnostics: diagnostics)
     }
 
-    static func mark(_ m: yaml_mark_t) -> Mark {
-        Mark(line: Int32(truncatingIfNeeded: m.line + 1), column: Int32(truncatingIfNeeded: m.column + 1))
+    func mark(_ m: yaml_mark_t) -> Mark {
+        Mark(line: Int32(truncatingIfNeeded: m.line + 1) &+ lineOffset, column: Int32(truncatingIfNeeded: m.column + 1))
+    }
+
+    /// Hands every event of `stream` to `handle` until its last batch; once the builder stops
+    /// (a limit reached), the parse is asked to end and the rest is only handed back.
+    mutating func drain(_ stream: EventStream) {
+        while true {
+            let batch = stream.next()
+            var i = batch.start
+            while !stopped && i < batch.count {
+                handle(&batch.events[i])
+                i += 1
+            }
+            if stopped { stream.stop() }
+            stream.release(batch)
+            if batch.last { return }
+        }
     }
 
     static func text(_ p: UnsafeMutablePointer<yaml_char_t>?) -> String? {
@@ -142,7 +189,7 @@ private struct TreeBuilder {
     }
 
     mutating func syntaxError(_ problem: String, context: String?, at problemMark: yaml_mark_t) {
-        let mark = Self.mark(problemMark)
+        let mark = self.mark(problemMark)
         var message = "YAML syntax error: \(problem)"
         if let context { message += " (\(context))" }
         diagnostics.append(Diagnostic(
@@ -159,7 +206,7 @@ private struct TreeBuilder {
             if documents > 1 {
                 diagnostics.append(Diagnostic(
                     .error, code: "yaml-multiple-documents", "a TOSCA file holds one YAML document; this is document \(documents)",
-                    hint: "split the documents into separate files", file: file, mark: Self.mark(event.start_mark)))
+                    hint: "split the documents into separate files", file: file, mark: self.mark(event.start_mark)))
                 stopped = true
             }
         case YAML_SCALAR_EVENT:
@@ -167,7 +214,7 @@ private struct TreeBuilder {
             guard s.length <= limits.maximumScalarBytes else {
                 diagnostics.append(Diagnostic(
                     .error, code: "yaml-scalar-too-large", "a value of \(s.length >> 10) KiB; values are at most \(limits.maximumScalarBytes >> 20) MiB",
-                    hint: "keep large content (scripts, data) in files next to the template", file: file, mark: Self.mark(event.start_mark)))
+                    hint: "keep large content (scripts, data) in files next to the template", file: file, mark: self.mark(event.start_mark)))
                 stopped = true
                 root = nil
                 return
@@ -182,14 +229,14 @@ private struct TreeBuilder {
             default: style = .plain
             }
             let tag = s.tag == nil ? nil : Self.expandTag(Self.text(s.tag) ?? "")
-            let mark = Self.mark(event.start_mark)
+            let mark = self.mark(event.start_mark)
             guard s.anchor == nil || refuseAlias(at: mark) else { return }
             let node = YAMLNode.scalar(YAMLScalar(value: value, style: style, tag: tag, mark: mark))
             if let a = s.anchor { anchors[String(cString: a)] = (node, 1) }
             guard count(1, at: mark) else { return }
             add(node, weight: 1)
         case YAML_SEQUENCE_START_EVENT, YAML_MAPPING_START_EVENT:
-            let mark = Self.mark(event.start_mark)
+            let mark = self.mark(event.start_mark)
             guard stack.count < limits.maximumDepth else {
                 diagnostics.append(Diagnostic(
                     .error, code: "yaml-too-deep", "lists and maps are nested more than \(limits.maximumDepth) levels deep here",
@@ -202,7 +249,8 @@ private struct TreeBuilder {
             let isMapping = event.type == YAML_MAPPING_START_EVENT
             let anchor = Self.text(isMapping ? event.data.mapping_start.anchor : event.data.sequence_start.anchor)
             guard anchor == nil || refuseAlias(at: mark) else { return }
-            stack.append(Frame(isMapping: isMapping, mark: mark, anchor: anchor))
+            let flow = isMapping ? event.data.mapping_start.style == YAML_FLOW_MAPPING_STYLE : event.data.sequence_start.style == YAML_FLOW_SEQUENCE_STYLE
+            stack.append(Frame(isMapping: isMapping, flow: flow, mark: mark, anchor: anchor))
         case YAML_SEQUENCE_END_EVENT, YAML_MAPPING_END_EVENT:
             guard let f = stack.popLast() else { return }
             let node: YAMLNode
@@ -223,7 +271,7 @@ private struct TreeBuilder {
             add(node, weight: f.weight)
         case YAML_ALIAS_EVENT:
             let name = Self.text(event.data.alias.anchor) ?? ""
-            let mark = Self.mark(event.start_mark)
+            let mark = self.mark(event.start_mark)
             guard refuseAlias(at: mark) else { return }
             if let (node, weight) = anchors[name] {
                 guard count(weight, at: mark, alias: name) else { return }
