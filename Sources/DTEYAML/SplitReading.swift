@@ -92,7 +92,7 @@ enum SplitReading {
             let batch = a.next()
             var i = 0
             while !builder.stopped && i < batch.count {
-                let event = batch.events + i
+                let event = batch.events! + i
                 let isEnd = event.pointee.type == YAML_MAPPING_END_EVENT || event.pointee.type == YAML_SEQUENCE_END_EVENT
                 if !isEnd && event.pointee.start_mark.line >= plan.line {
                     if atSplit(event.pointee, builder, plan), secondMatches(b, plan) {
@@ -109,7 +109,7 @@ enum SplitReading {
                     builder.handle(&event.pointee)
                     i += 1
                     while !builder.stopped && i < batch.count {
-                        builder.handle(&batch.events[i])
+                        builder.handle(&batch.events![i])
                         i += 1
                     }
                     if builder.stopped { a.stop() }
@@ -153,17 +153,27 @@ enum SplitReading {
         let expected = 3 + 2 * plan.parents.count
         let batch = b.peek()
         guard batch.count > expected else { return false }
-        let e = batch.events
-        guard e[0].type == YAML_STREAM_START_EVENT, e[1].type == YAML_DOCUMENT_START_EVENT,
-              e[2].type == YAML_MAPPING_START_EVENT, e[2].data.mapping_start.style == YAML_BLOCK_MAPPING_STYLE else { return false }
-        for (k, p) in plan.parents.enumerated() {
-            let key = e[3 + 2 * k], map = e[4 + 2 * k]
-            guard key.type == YAML_SCALAR_EVENT, bytesEqual(key.data.scalar.value, key.data.scalar.length, p.key),
-                  map.type == YAML_MAPPING_START_EVENT, map.data.mapping_start.style == YAML_BLOCK_MAPPING_STYLE else { return false }
+        var seen = 0
+        var matches = true
+        batch.forEach { event in
+            let e = event.pointee
+            if seen < 3 {
+                let want = [YAML_STREAM_START_EVENT, YAML_DOCUMENT_START_EVENT, YAML_MAPPING_START_EVENT][seen]
+                matches = e.type == want && (seen < 2 || e.data.mapping_start.style == YAML_BLOCK_MAPPING_STYLE)
+            } else if seen < expected {
+                let p = plan.parents[(seen - 3) / 2]
+                matches = (seen - 3) % 2 == 0
+                    ? e.type == YAML_SCALAR_EVENT && bytesEqual(e.data.scalar.value, e.data.scalar.length, p.key)
+                    : e.type == YAML_MAPPING_START_EVENT && e.data.mapping_start.style == YAML_BLOCK_MAPPING_STYLE
+            } else {
+                // the split line's key, where B's input has it
+                matches = e.type == YAML_SCALAR_EVENT && e.start_mark.line == plan.parents.count && e.start_mark.column == plan.indent
+                    && bytesEqual(e.data.scalar.value, e.data.scalar.length, plan.key)
+            }
+            seen += 1
+            return matches && seen <= expected
         }
-        let first = e[expected]
-        guard first.type == YAML_SCALAR_EVENT, first.start_mark.line == plan.parents.count, first.start_mark.column == plan.indent,
-              bytesEqual(first.data.scalar.value, first.data.scalar.length, plan.key) else { return false }
+        guard matches, seen == expected + 1 else { return false }
         b.skip(expected)
         return true
     }

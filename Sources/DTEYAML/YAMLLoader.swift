@@ -172,10 +172,11 @@ struct TreeBuilder {
     mutating func drain(_ stream: EventStream) {
         while true {
             let batch = stream.next()
-            var i = batch.start
-            while !stopped && i < batch.count {
-                handle(&batch.events[i])
-                i += 1
+            if !stopped {
+                batch.forEach { event in
+                    handle(&event.pointee)
+                    return !stopped
+                }
             }
             if stopped { stream.stop() }
             stream.release(batch)

@@ -102,59 +102,59 @@ public struct TemplateParser: Sendable {
     }
 
     /// The entries of a mapping, or a diagnostic when `node` is not one. Null is an empty map.
-    mutating func mapping(_ node: YAMLNode, what: String) -> [YAMLEntry]? {
+    mutating func mapping(_ node: YAMLNode, what: @autoclosure () -> String) -> [YAMLEntry]? {
         switch node {
         case .mapping(let e, _): return e
         case .scalar(let s) where s.isNull: return []
         default:
-            error("expected-map", "\(what) must be a map, not \(node.kindDescription)", at: node.mark)
+            error("expected-map", "\(what()) must be a map, not \(node.kindDescription)", at: node.mark)
             return nil
         }
     }
 
-    mutating func sequence(_ node: YAMLNode, what: String) -> [YAMLNode]? {
+    mutating func sequence(_ node: YAMLNode, what: @autoclosure () -> String) -> [YAMLNode]? {
         switch node {
         case .sequence(let i, _): return i
         case .scalar(let s) where s.isNull: return []
         default:
-            error("expected-list", "\(what) must be a list, not \(node.kindDescription)", at: node.mark)
+            error("expected-list", "\(what()) must be a list, not \(node.kindDescription)", at: node.mark)
             return nil
         }
     }
 
-    mutating func string(_ node: YAMLNode, what: String) -> String? {
+    mutating func string(_ node: YAMLNode, what: @autoclosure () -> String) -> String? {
         if case .scalar(let s) = node, !s.isNull { return s.value }
-        error("expected-string", "\(what) must be a string, not \(node.kindDescription)", at: node.mark)
+        error("expected-string", "\(what()) must be a string, not \(node.kindDescription)", at: node.mark)
         return nil
     }
 
-    mutating func bool(_ node: YAMLNode, what: String) -> Bool? {
+    mutating func bool(_ node: YAMLNode, what: @autoclosure () -> String) -> Bool? {
         if case .scalar(let s) = node, s.style == .plain, case .boolean(let b) = PlainScalar.classify(s.value) { return b }
         if !strict, case .scalar(let s) = node, s.style == .plain, let b = PlainScalar.yaml11Boolean(s.value) {
             yaml11Booleans.append((s.value, s.mark))
             return b
         }
-        error("expected-boolean", "\(what) must be true or false, not \(node.kindDescription)",
+        error("expected-boolean", "\(what()) must be true or false, not \(node.kindDescription)",
               hint: strict && node.scalar.map({ PlainScalar.yaml11Boolean($0.value) != nil }) == true
                   ? "\"\(node.scalar?.value ?? "")\" is a boolean in YAML 1.1 only; write true or false" : nil,
               at: node.mark)
         return nil
     }
 
-    mutating func stringList(_ node: YAMLNode, what: String) -> [(name: String, mark: Mark)]? {
+    mutating func stringList(_ node: YAMLNode, what: @autoclosure () -> String) -> [(name: String, mark: Mark)]? {
         if case .scalar(let s) = node, !s.isNull { return [(s.value, s.mark)] }
-        guard let items = sequence(node, what: what) else { return nil }
+        guard let items = sequence(node, what: what()) else { return nil }
         var out: [(String, Mark)] = []
         for item in items {
-            if let s = string(item, what: "each entry of \(what)") { out.append((s, item.mark)) }
+            if let s = string(item, what: "each entry of \(what())") { out.append((s, item.mark)) }
         }
         return out
     }
 
-    mutating func unknownKey(_ e: YAMLEntry, allowed: [String], in what: String) {
+    mutating func unknownKey(_ e: YAMLEntry, allowed: [String], in what: @autoclosure () -> String) {
         var hint = "allowed keys: " + allowed.joined(separator: ", ")
         if let m = closestMatch(to: e.key, in: allowed) { hint = "did you mean \"\(m)\"? " + hint }
-        error("unknown-key", "unknown key \"\(e.key)\" in \(what)", hint: hint, at: e.keyMark, key: e.key)
+        error("unknown-key", "unknown key \"\(e.key)\" in \(what())", hint: hint, at: e.keyMark, key: e.key)
     }
 
     /// Runs `body` with `key` appended to the YAML path.
@@ -165,16 +165,16 @@ public struct TemplateParser: Sendable {
     }
 
     /// Entries that must each be a single-key map (TOSCA's ordered lists of named things).
-    mutating func namedList(_ node: YAMLNode, what: String) -> [YAMLEntry] {
+    mutating func namedList(_ node: YAMLNode, what: @autoclosure () -> String) -> [YAMLEntry] {
         if case .mapping(let e, _) = node { return e }  // tolerated: a map instead of a list of maps
-        guard let items = sequence(node, what: what) else { return [] }
+        guard let items = sequence(node, what: what()) else { return [] }
         var out: [YAMLEntry] = []
         for (i, item) in items.enumerated() {
             if case .mapping(let e, _) = item, e.count == 1 {
                 out.append(e[0])
             } else {
                 at("\(i)") { p in
-                    p.error("expected-single-key-map", "each entry of \(what) must be a map with one key (its name), not \(item.kindDescription)",
+                    p.error("expected-single-key-map", "each entry of \(what()) must be a map with one key (its name), not \(item.kindDescription)",
                             hint: "write \"- name: ...\"", at: item.mark)
                 }
             }
