@@ -78,4 +78,18 @@ public struct CompiledModel: Sendable {
     public init() {}
 
     public func node(_ name: String) -> ResolvedNode? { nodes.first { $0.name == name } }
+
+    /// Calls `body` with each node whose type is or derives from one of `types`, in order,
+    /// without copying it (a resolved node is a large value); asked once per type, not per node.
+    public func forEachNode(isA types: String..., do body: (ResolvedNode) -> Void) {
+        var answers: [String: Bool] = [:]
+        nodes.withUnsafeBufferPointer { buffer in
+            for i in buffer.indices {
+                let known = answers[buffer[i].type]
+                let fits = known ?? types.contains { buffer[i].isA($0) }
+                if known == nil { answers[buffer[i].type] = fits }
+                if fits { body(buffer[i]) }
+            }
+        }
+    }
 }

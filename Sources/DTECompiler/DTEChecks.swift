@@ -33,9 +33,9 @@ public enum DTEChecks {
             zone(p.property("timezone"), owner: "policy \"\(p.name)\"", file: p.file, mark: p.propertyMarks["timezone"] ?? p.mark,
                  path: p.path + ".properties.timezone")
         }
-        for n in model.nodes where n.isA(Vocabulary.Node.component) {
+        model.forEachNode(isA: Vocabulary.Node.component) { n in
+            guard case .string(let expr)? = n.property("schedule") else { return }
             let base = "topology_template.node_templates.\(n.name).properties"
-            guard case .string(let expr)? = n.property("schedule") else { continue }
             if let problem = CronExpression.problem(expr) {
                 out.append(Diagnostic(
                     .error, code: "invalid-cron", "property \"schedule\" of \"\(n.name)\": \"\(expr.prefix(80))\" is not a cron expression: \(problem)", hint: cronHint,
@@ -97,7 +97,7 @@ public enum DTEChecks {
     /// Twin, component and site names become Kubernetes names.
     static func nameDiagnostics(_ model: CompiledModel) -> [Diagnostic] {
         var out: [Diagnostic] = []
-        for n in model.nodes where n.isA(Vocabulary.Node.digitalTwin) || n.isA(Vocabulary.Node.component) || n.isA(Vocabulary.Node.site) {
+        model.forEachNode(isA: Vocabulary.Node.digitalTwin, Vocabulary.Node.component, Vocabulary.Node.site) { n in
             if let problem = dns1123LabelProblem(n.name) {
                 let what = n.isA(Vocabulary.Node.digitalTwin) ? "twin" : (n.isA(Vocabulary.Node.site) ? "site" : "component")
                 out.append(Diagnostic(
@@ -344,7 +344,7 @@ public enum NotEnforced {
                      file: g.file, mark: g.mark, path: g.path)
             }
         }
-        for n in model.nodes where n.isA(Vocabulary.Node.site) {
+        model.forEachNode(isA: Vocabulary.Node.site) { n in
             let base = "topology_template.node_templates.\(n.name).properties"
             if case .list(let allocations)? = n.property("allocations"), allocations.contains(where: { $0["valid_until"] != nil }) {
                 warn("site \"\(n.name)\": allocations[].valid_until is declared but DTE does not check it yet (an expired allocation still counts as granted)",

@@ -22,7 +22,7 @@ extension Array where Element: Sendable {
 /// thread, and the non-nil values are moved (not copied: a copy of a large value retains each of
 /// its fields) into the answer in slot order.
 public func parallelSlots<T: Sendable>(count n: Int, workers: Int,
-                                       _ work: @Sendable (_ worker: Int, _ part: Range<Int>, _ slot: (Int, T?) -> Void) -> Void) -> [T] {
+                                       _ work: @Sendable (_ worker: Int, _ part: Range<Int>, _ slot: (Int, consuming T?) -> Void) -> Void) -> [T] {
     guard n > 0 else { return [] }
     let workers = Swift.max(1, Swift.min(workers, n))
     let chunk = (n + workers - 1) / workers
