@@ -33,9 +33,10 @@ extension CheckScope {
         let index = byName ?? Dictionary(defs.map { ($0.name, $0) }, uniquingKeysWith: { _, b in b })
         var out: [Value.MapEntry] = []
         out.reserveCapacity(defs.count)
-        // each written entry in the slot of its definition (found by identity: no string compares)
-        var given = [YAMLEntry?](repeating: nil, count: defs.count)
-        for e in entries {
+        // each written entry's position in the slot of its definition (found by identity: no
+        // string compares; positions, not copies of the entries)
+        var given = [Int](repeating: -1, count: defs.count)
+        for (k, e) in entries.enumerated() {
             guard let def = index[e.key] else {
                 let names = defs.map(\.name)
                 error("unknown-property", "\(owner): type \(typeName) has no property \"\(e.key)\"",
@@ -43,11 +44,11 @@ extension CheckScope {
                       file: ctx.file, mark: e.keyMark, path: path() + "." + e.key)
                 continue
             }
-            if let i = defs.firstIndex(where: { $0 === def }) ?? defs.firstIndex(where: { $0.name == e.key }), given[i] == nil { given[i] = e }
+            if let i = defs.firstIndex(where: { $0 === def }) ?? defs.firstIndex(where: { $0.name == e.key }), given[i] < 0 { given[i] = k }
         }
         for (i, def) in defs.enumerated() {
-            if let e = given[i] {
-                if let v = checkValue(e.value, schema: def.schema, ctx: ctx, subject: "property \"\(def.name)\" of \(owner)",
+            if given[i] >= 0 {
+                if let v = checkValue(entries[given[i]].value, schema: def.schema, ctx: ctx, subject: "property \"\(def.name)\" of \(owner)",
                                       path: path() + "." + def.name) {
                     out.append(Value.MapEntry(key: def.name, value: v))
                 }

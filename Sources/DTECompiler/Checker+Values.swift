@@ -1,14 +1,34 @@
 import DTEModel
 
 /// Where a value is being checked: its file, the node template `SELF` means, and the type table.
+/// Copied for every value checked, so what stays the same for a node is one shared reference.
 struct EvalContext {
-    var file: String
+    private final class Place: Sendable {
+        let file: String
+        let filePath: String?
+        let selfNode: String?
+        let table: TypeTable
+
+        init(file: String, filePath: String?, selfNode: String?, table: TypeTable) {
+            self.file = file
+            self.filePath = filePath
+            self.selfNode = selfNode
+            self.table = table
+        }
+    }
+
+    private let place: Place
+    var file: String { place.file }
     /// The absolute path of the file whose topology inputs `get_input` reads (nil inside type definitions).
-    var filePath: String?
-    var selfNode: String?
-    var table: TypeTable
+    var filePath: String? { place.filePath }
+    var selfNode: String? { place.selfNode }
+    var table: TypeTable { place.table }
     /// The value being checked at the top level (function cycles are reported there).
     var site: Mark? = nil
+
+    init(file: String, filePath: String?, selfNode: String?, table: TypeTable) {
+        place = Place(file: file, filePath: filePath, selfNode: selfNode, table: table)
+    }
 }
 
 extension CheckScope {
