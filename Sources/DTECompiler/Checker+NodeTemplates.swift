@@ -81,18 +81,18 @@ extension CheckScope {
 
     /// A node template, resolved.
     func checkNodeTemplate(_ ref: NodeRef) -> ResolvedNode? {
-        let nt = ref.template
+        // the template is read where the index holds it (a copy would retain each of its fields)
         let file = ref.display
         let table = ref.table
-        let base = nt.source.path
-        guard let type = resolveType(.node, nt.type, mark: nt.typeMark, file: file, path: base + ".type", table: table) else { return nil }
-        let ctx = EvalContext(file: file, filePath: ref.file, selfNode: nt.name, table: table)
-        let owner = "\"\(nt.name)\""
-        let props = checkAssignments(nt.properties, defs: table.properties(type), owner: owner, typeName: type.name, ctx: ctx,
-                                     path: base + ".properties", mark: nt.source.mark, byName: propertyDefs(type, table: table))
+        let base = ref.template.source.path
+        guard let type = resolveType(.node, ref.template.type, mark: ref.template.typeMark, file: file, path: base + ".type", table: table) else { return nil }
+        let ctx = EvalContext(file: file, filePath: ref.file, selfNode: ref.template.name, table: table)
+        let owner = "\"\(ref.template.name)\""
+        let props = checkAssignments(ref.template.properties, defs: table.properties(type), owner: owner, typeName: type.name, ctx: ctx,
+                                     path: base + ".properties", mark: ref.template.source.mark, byName: propertyDefs(type, table: table))
         // attributes: values for declared attributes (or properties)
         let attrDefs = table.attributes(type)
-        for a in nt.attributes {
+        for a in ref.template.attributes {
             if let def = attrDefs.first(where: { $0.name == a.key }) {
                 _ = checkValue(a.value, schema: def.schema, ctx: ctx, subject: "attribute \"\(a.key)\" of \(owner)",
                                path: base + ".attributes." + a.key)
@@ -103,7 +103,7 @@ extension CheckScope {
         }
         var caps: [String: [Value.MapEntry]] = [:]
         let capDefs = table.capabilities(type)
-        for ca in nt.capabilities {
+        for ca in ref.template.capabilities {
             guard let def = capDefs.first(where: { $0.name == ca.name }) else {
                 error("unknown-capability", "\(owner): type \(type.name) has no capability \"\(ca.name)\"",
                       hint: Self.didYouMean(ca.name, capDefs.map(\.name), list: true), file: file, mark: ca.source.mark, path: ca.source.path)
@@ -117,17 +117,17 @@ extension CheckScope {
             caps[ca.name] = checkAssignments(ca.properties, defs: defs, owner: "capability \"\(ca.name)\" of \(owner)", typeName: ctype.name,
                                              ctx: ctx, path: ca.source.path + ".properties", mark: ca.source.mark)
         }
-        checkInterfaces(nt.interfaces, defs: table.interfaces(type), owner: owner, typeName: type.name, ctx: ctx, path: base + ".interfaces")
-        for a in nt.artifacts {
+        checkInterfaces(ref.template.interfaces, defs: table.interfaces(type), owner: owner, typeName: type.name, ctx: ctx, path: base + ".interfaces")
+        for a in ref.template.artifacts {
             if let t = a.value["type"]?.string {
                 _ = resolveType(.artifact, t, mark: a.value["type"]?.mark ?? a.keyMark, file: file,
                                 path: base + ".artifacts." + a.key + ".type", table: table)
             }
         }
-        if let nf = nt.nodeFilter { checkNodeFilter(nf, targetType: nil, ctx: ctx, path: base + ".node_filter") }
-        return ResolvedNode(name: nt.name, type: type.name, typeChain: table.ancestorNames(type), file: file, mark: nt.source.mark,
-                            properties: props, requirements: checkRequirements(nt, type: type, ctx: ctx), capabilities: caps,
-                            rawProperties: nt.properties)
+        if let nf = ref.template.nodeFilter { checkNodeFilter(nf, targetType: nil, ctx: ctx, path: base + ".node_filter") }
+        return ResolvedNode(name: ref.template.name, type: type.name, typeChain: table.ancestorNames(type), file: file, mark: ref.template.source.mark,
+                            properties: props, requirements: checkRequirements(ref.template, type: type, ctx: ctx), capabilities: caps,
+                            rawProperties: ref.template.properties)
     }
 
     func checkInterfaces(_ entries: [YAMLEntry], defs: [InterfaceDefinition], owner: String, typeName: String, ctx: EvalContext, path: String) {

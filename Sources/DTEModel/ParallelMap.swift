@@ -33,7 +33,7 @@ public func parallelSlots<T: Sendable>(count n: Int, workers: Int,
         let part = Swift.min(n, w * chunk)..<Swift.min(n, (w + 1) * chunk)
         work(w, part) { i, value in
             precondition(part.contains(i), "a worker fills only the slots of its part")
-            (slots + i).initialize(to: value)
+            (slots + i).initialize(to: consume value)
         }
     }
     return [T](unsafeUninitializedCapacity: n) { out, initialized in
