@@ -36,7 +36,7 @@ let allowedMPIFlags: Set<String> = ["--mpi", "--cpu-bind", "--distribution", "--
 /// What a pod's annotations ask of its job, validated: every annotation of interLink's
 /// Slurm plugin and DTE's own. Unknown `slurm-job.vk.io/*` annotations become `warnings`
 /// (written to the containers' logs), never an error.
-struct PodAnnotations {
+package struct PodAnnotations {
     var flags = SbatchRequestOptions()
     var flavor: Flavor?
     /// Shell run in the job before the containers (only where the site allows it).
@@ -119,7 +119,7 @@ struct PodAnnotations {
 
     /// The flavor a pod asked for (`slurm-job.vk.io/flavor`), else, for a pod that asks for
     /// GPUs, the first flavor that gives GPUs, else the site's default flavor.
-    static func flavor(_ asked: String?, configuration c: AgentConfiguration, asksGPUs: Bool) throws(AgentError) -> Flavor? {
+    package static func flavor(_ asked: String?, configuration c: AgentConfiguration, asksGPUs: Bool) throws(AgentError) -> Flavor? {
         if let asked {
             guard let flavor = c.flavors.first(where: { $0.name == asked }) else {
                 let known = c.flavors.isEmpty ? "this site defines none" : "known: " + c.flavors.map(\.name).joined(separator: ", ")
@@ -132,7 +132,7 @@ struct PodAnnotations {
     }
 
     /// Options for the runtime: each word `--name` or `--name=value`, the name in the site's list.
-    static func runtimeOptions(_ text: String, key: String, allowed: [String]) throws(AgentError) -> [String] {
+    package static func runtimeOptions(_ text: String, key: String, allowed: [String]) throws(AgentError) -> [String] {
         guard text.utf8.count <= 4096 else { throw AgentError.invalid("annotation \(key): longer than 4096 bytes") }
         var words: [String] = []
         for token in text.split(whereSeparator: \.isWhitespace).map(String.init) {
@@ -152,7 +152,7 @@ struct PodAnnotations {
     /// `--bind SRC[:DST[:ro|rw]][,…]` (also `-B`, `--mount`, `-m`, `=`-joined): host folders
     /// bound into every container; each source must lie in `allowed-host-paths`, checked
     /// when the container starts as a hostPath is.
-    static func mounts(_ text: String, key: String, allowedRoots: [String]) throws(AgentError) -> [ContainerPlan.Mount] {
+    package static func mounts(_ text: String, key: String, allowedRoots: [String]) throws(AgentError) -> [ContainerPlan.Mount] {
         guard text.utf8.count <= 4096 else { throw AgentError.invalid("annotation \(key): longer than 4096 bytes") }
         let tokens = text.split(whereSeparator: \.isWhitespace).map(String.init)
         var specs: [String] = []
@@ -193,7 +193,7 @@ struct PodAnnotations {
     }
 
     /// `slurm-job.vk.io/mpi-flags`: `true` (srun without options) or srun options from `allowedMPIFlags`.
-    static func mpiFlags(_ text: String) throws(AgentError) -> [String] {
+    package static func mpiFlags(_ text: String) throws(AgentError) -> [String] {
         let key = PodJobBuilder.Annotation.mpiFlags
         if text.trimmingCharacters(in: .whitespaces) == "true" { return [] }
         guard text.utf8.count <= 1024 else { throw AgentError.invalid("annotation \(key): longer than 1024 bytes") }
@@ -211,7 +211,7 @@ struct PodAnnotations {
         return words
     }
 
-    static func isImageRoot(_ text: String) -> Bool {
+    package static func isImageRoot(_ text: String) -> Bool {
         guard (1...512).contains(text.utf8.count), !text.contains("..") else { return false }
         guard text.unicodeScalars.allSatisfy({ $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "-_./:@".unicodeScalars.contains($0)) })
         else { return false }
@@ -220,7 +220,7 @@ struct PodAnnotations {
         return !text[..<scheme.lowerBound].isEmpty && text[..<scheme.lowerBound].allSatisfy(\.isLetter)
     }
 
-    static func isIPAddress(_ text: String) -> Bool {
+    package static func isIPAddress(_ text: String) -> Bool {
         guard text.utf8.count <= 45 else { return false }
         var v4 = in_addr(), v6 = in6_addr()
         return inet_pton(AF_INET, text, &v4) == 1 || inet_pton(AF_INET6, text, &v6) == 1
