@@ -3,8 +3,9 @@
 #
 #   scripts/fuzz.sh [agent|compiler] [SECONDS]        default: agent, 300
 #
-# agent:    dte-agent's request bodies → job scripts, status and log files a job writes, the config
-#           file, bearer tokens, quantities (`agent-fuzz`; seeds Fuzz/corpus, fixed crashes
+# agent:    dte-agent's request bodies → job scripts, status and log files a job writes, its config
+#           file and interLink's SlurmConfig.yaml, bearer tokens, annotation values (quantities,
+#           times, sbatch flags, runtime options, mounts, mpi-flags) (`agent-fuzz`; seeds Fuzz/corpus, fixed crashes
 #           Fuzz/regressions, replayed by Tests/EdgeAgentTests/FuzzRegressionTests.swift).
 # compiler: a TOSCA file through the YAML loader and the whole compiler, as `dte validate` reads a
 #           pull request (`compiler-fuzz`; seeds Fuzz/compiler/corpus, fixed crashes
