@@ -52,9 +52,7 @@ enum SplitReading {
                   let b = EventStream(input: sbuf, bounded: false, maximumEvents: maximumSecondEvents) else { return nil }
             guard a.start() else { return nil }
             guard b.start() else {
-                var discard = builder
-                discard.stopped = true
-                discard.drain(a)
+                a.drop()
                 _ = a.finish()
                 return nil
             }
@@ -62,10 +60,7 @@ enum SplitReading {
             let switched = readFirst(a, into: &builder, until: plan, second: b)
             if !switched {
                 // the split line was not where the text suggested: A is read to the end
-                b.stop()
-                var discard = builder
-                discard.stopped = true
-                discard.drain(b)
+                b.drop()
                 _ = b.finish()
                 if let failure = a.finish().failure, !builder.stopped {
                     builder.syntaxError(failure.problem, context: failure.context, at: failure.mark)
@@ -98,11 +93,7 @@ enum SplitReading {
                     if atSplit(event.pointee, builder, plan), secondMatches(b, plan) {
                         a.stop()
                         a.release(batch)
-                        if !batch.last {
-                            var discard = builder
-                            discard.stopped = true
-                            discard.drain(a)
-                        }
+                        if !batch.last { a.drop() }
                         return true
                     }
                     // not the plan's place: read A on, to the end

@@ -232,6 +232,16 @@ final class EventStream: @unchecked Sendable {
     /// Asks the parse to end at its next batch.
     func stop() { stopRequested.store(true, ordering: .relaxed) }
 
+    /// Stops the parse and hands back every batch still to come, up to the last, unread.
+    func drop() {
+        stop()
+        while true {
+            let batch = next()
+            release(batch)
+            if batch.last { return }
+        }
+    }
+
     /// Waits for the parser thread, once every batch up to the last has been released. Returns
     /// libyaml's error when the parse failed, and whether it was cut off at `maximumEvents`.
     func finish() -> (failure: Failure?, cutOff: Bool) {
