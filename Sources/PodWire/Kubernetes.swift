@@ -71,6 +71,9 @@ public struct PodSpec: Codable, Sendable, Hashable {
     public var activeDeadlineSeconds: Int?
     public var nodeSelector: [String: String]
     public var securityContext: PodSecurityContext?
+    /// The node the scheduler put the pod on (interLink's virtual node); read by the downward API.
+    public var nodeName: String?
+    public var serviceAccountName: String?
 
     public init(initContainers: [Container] = [], containers: [Container], volumes: [Volume] = [],
                 restartPolicy: String? = nil, activeDeadlineSeconds: Int? = nil) {
@@ -85,6 +88,7 @@ public struct PodSpec: Codable, Sendable, Hashable {
 
     enum CodingKeys: String, CodingKey {
         case initContainers, containers, volumes, restartPolicy, activeDeadlineSeconds, nodeSelector, securityContext
+        case nodeName, serviceAccountName
     }
 
     public init(from decoder: any Decoder) throws {
@@ -96,6 +100,8 @@ public struct PodSpec: Codable, Sendable, Hashable {
         activeDeadlineSeconds = try c.decodeIfPresent(Int.self, forKey: .activeDeadlineSeconds)
         nodeSelector = try c.map(String.self, forKey: .nodeSelector)
         securityContext = try c.decodeIfPresent(PodSecurityContext.self, forKey: .securityContext)
+        nodeName = try c.decodeIfPresent(String.self, forKey: .nodeName)
+        serviceAccountName = try c.decodeIfPresent(String.self, forKey: .serviceAccountName)
     }
 }
 
@@ -176,21 +182,76 @@ public struct EnvVar: Codable, Sendable, Hashable {
     }
 }
 
-/// `v1.EnvVarSource` (ConfigMap and Secret keys; field refs are not supported).
+/// `v1.EnvVarSource`: a ConfigMap or Secret key, or the downward API (a field of the pod, a
+/// resource of a container).
 public struct EnvVarSource: Codable, Sendable, Hashable {
     public var configMapKeyRef: KeySelector?
     public var secretKeyRef: KeySelector?
     public var fieldRef: FieldSelector?
-    public init(configMapKeyRef: KeySelector? = nil, secretKeyRef: KeySelector? = nil) {
+    public var resourceFieldRef: ResourceFieldSelector?
+    public init(configMapKeyRef: KeySelector? = nil, secretKeyRef: KeySelector? = nil, fieldRef: FieldSelector? = nil,
+                resourceFieldRef: ResourceFieldSelector? = nil) {
         self.configMapKeyRef = configMapKeyRef
         self.secretKeyRef = secretKeyRef
-        self.fieldRef = nil
+        self.fieldRef = fieldRef
+        self.resourceFieldRef = resourceFieldRef
     }
 }
 
 /// `v1.ObjectFieldSelector`.
 public struct FieldSelector: Codable, Sendable, Hashable {
     public var fieldPath: String
+    public init(fieldPath: String) { self.fieldPath = fieldPath }
+}
+
+/// `v1.ResourceFieldSelector`: `limits.cpu`, `requests.memory`, … of a container, divided by
+/// `divisor` (a quantity, `1` when absent).
+public struct ResourceFieldSelector: Codable, Sendable, Hashable {
+    public var containerName: String?
+    public var resource: String
+    public var divisor: String?
+    public init(containerName: String? = nil, resource: String, divisor: String? = nil) {
+        self.containerName = containerName
+        self.resource = resource
+        self.divisor = divisor
+    }
+    enum CodingKeys: String, CodingKey { case containerName, resource, divisor }
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        containerName = try c.decodeIfPresent(String.self, forKey: .containerName)
+        resource = try c.decodeIfPresent(String.self, forKey: .resource) ?? ""
+        divisor = try c.decodeIfPresent(QuantityText.self, forKey: .divisor)?.text
+    }
+}
+
+/// `v1.DownwardAPIVolumeFile`: one file of a `downwardAPI` volume (or projection).
+public struct DownwardAPIVolumeFile: Codable, Sendable, Hashable {
+    public var path: String
+    public var fieldRef: FieldSelector?
+    public var resourceFieldRef: ResourceFieldSelector?
+    public var mode: Int?
+    public init(path: String, fieldRef: FieldSelector? = nil, resourceFieldRef: ResourceFieldSelector? = nil, mode: Int? = nil) {
+        self.path = path
+        self.fieldRef = fieldRef
+        self.resourceFieldRef = resourceFieldRef
+        self.mode = mode
+    }
+}
+
+/// `v1.DownwardAPIVolumeSource` / `v1.DownwardAPIProjection`.
+public struct DownwardAPIVolumeSource: Codable, Sendable, Hashable {
+    public var items: [DownwardAPIVolumeFile]
+    public var defaultMode: Int?
+    public init(items: [DownwardAPIVolumeFile] = [], defaultMode: Int? = nil) {
+        self.items = items
+        self.defaultMode = defaultMode
+    }
+    enum CodingKeys: String, CodingKey { case items, defaultMode }
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        items = try c.list(DownwardAPIVolumeFile.self, forKey: .items)
+        defaultMode = try c.decodeIfPresent(Int.self, forKey: .defaultMode)
+    }
 }
 
 /// `v1.ConfigMapKeySelector` / `v1.SecretKeySelector`.
@@ -330,22 +391,24 @@ public struct Volume: Codable, Sendable, Hashable {
     public var emptyDir: EmptyDirVolumeSource?
     public var hostPath: HostPathVolumeSource?
     public var projected: ProjectedVolumeSource?
+    public var downwardAPI: DownwardAPIVolumeSource?
     /// Keys of volume types this agent does not know (e.g. `persistentVolumeClaim`, `nfs`).
     public var unsupportedTypes: [String]
 
     public init(name: String, configMap: ConfigMapVolumeSource? = nil, secret: SecretVolumeSource? = nil,
                 emptyDir: EmptyDirVolumeSource? = nil, hostPath: HostPathVolumeSource? = nil,
-                projected: ProjectedVolumeSource? = nil) {
+                projected: ProjectedVolumeSource? = nil, downwardAPI: DownwardAPIVolumeSource? = nil) {
         self.name = name
         self.configMap = configMap
         self.secret = secret
         self.emptyDir = emptyDir
         self.hostPath = hostPath
         self.projected = projected
+        self.downwardAPI = downwardAPI
         self.unsupportedTypes = []
     }
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case name, configMap, secret, emptyDir, hostPath, projected }
+    enum CodingKeys: String, CodingKey, CaseIterable { case name, configMap, secret, emptyDir, hostPath, projected, downwardAPI }
 
     struct AnyKey: CodingKey {
         var stringValue: String
@@ -362,6 +425,7 @@ public struct Volume: Codable, Sendable, Hashable {
         emptyDir = try c.decodeIfPresent(EmptyDirVolumeSource.self, forKey: .emptyDir)
         hostPath = try c.decodeIfPresent(HostPathVolumeSource.self, forKey: .hostPath)
         projected = try c.decodeIfPresent(ProjectedVolumeSource.self, forKey: .projected)
+        downwardAPI = try c.decodeIfPresent(DownwardAPIVolumeSource.self, forKey: .downwardAPI)
         let all = try decoder.container(keyedBy: AnyKey.self)
         let known = Set(CodingKeys.allCases.map(\.rawValue))
         var others: [String] = []
@@ -380,6 +444,7 @@ public struct Volume: Codable, Sendable, Hashable {
         try c.encodeIfPresent(emptyDir, forKey: .emptyDir)
         try c.encodeIfPresent(hostPath, forKey: .hostPath)
         try c.encodeIfPresent(projected, forKey: .projected)
+        try c.encodeIfPresent(downwardAPI, forKey: .downwardAPI)
         var all = encoder.container(keyedBy: AnyKey.self)
         for other in unsupportedTypes {
             try all.encode([String: String](), forKey: AnyKey(stringValue: other))
@@ -469,14 +534,16 @@ public struct ProjectedVolumeSource: Codable, Sendable, Hashable {
     }
 }
 
-/// `v1.VolumeProjection` (ConfigMap and Secret projections; others are served from
-/// `projectedvolumemaps`).
+/// `v1.VolumeProjection` (ConfigMap, Secret and downward API projections; a service-account
+/// token is served from `projectedvolumemaps` only).
 public struct ProjectedSource: Codable, Sendable, Hashable {
     public var configMap: ConfigMapVolumeSource?
     public var secret: ProjectedSecret?
-    public init(configMap: ConfigMapVolumeSource? = nil, secret: ProjectedSecret? = nil) {
+    public var downwardAPI: DownwardAPIVolumeSource?
+    public init(configMap: ConfigMapVolumeSource? = nil, secret: ProjectedSecret? = nil, downwardAPI: DownwardAPIVolumeSource? = nil) {
         self.configMap = configMap
         self.secret = secret
+        self.downwardAPI = downwardAPI
     }
 }
 

@@ -4,7 +4,7 @@ import PodWire
 extension PodJobBuilder {
     // MARK: - Volumes
 
-    enum VolumeKind { case configMap, secret, projected, emptyDir, hostPath }
+    enum VolumeKind { case configMap, secret, projected, downwardAPI, emptyDir, hostPath }
 
     struct ResolvedVolume {
         var kind: VolumeKind
@@ -14,7 +14,7 @@ extension PodJobBuilder {
         var allowedRoot: String? = nil
     }
 
-    func resolveVolumes(_ volumes: [Volume], sources: Sources, pod: RetrievedPodData, podDir: String,
+    func resolveVolumes(_ volumes: [Volume], sources: Sources, downward: DownwardAPI, podDir: String,
                                 layout: inout Layout) throws(AgentError) -> [String: ResolvedVolume] {
         var result: [String: ResolvedVolume] = [:]
         for volume in volumes {
@@ -25,7 +25,7 @@ extension PodJobBuilder {
             if let other = volume.unsupportedTypes.first {
                 throw AgentError(.unsupported,
                                  "volume '\(volume.name)' has type '\(other)', which this agent does not support "
-                                    + "(supported: configMap, secret, projected, emptyDir, hostPath)")
+                                    + "(supported: configMap, secret, projected, downwardAPI, emptyDir, hostPath)")
             }
             if let source = volume.configMap {
                 let folder = "configMaps/\(volume.name)"
@@ -79,9 +79,18 @@ extension PodJobBuilder {
                             try project(values, items: secret.items, into: folder, mode: 0o600,
                                         what: "secret '\(secret.name)'", layout: &layout)
                         }
+                        if let fields = source.downwardAPI {
+                            try project(fields, downward, into: folder, mode: 0o600, what: "projected volume '\(volume.name)'", layout: &layout)
+                        }
                     }
                 }
                 result[volume.name] = ResolvedVolume(kind: .projected, source: "\(podDir)/\(folder)")
+            } else if let fields = volume.downwardAPI {
+                let folder = "downwardAPI/\(volume.name)"
+                layout.directory(folder, mode: 0o700)
+                let mode = try Checked.fileMode(fields.defaultMode ?? 0o644, "volume '\(volume.name)' downwardAPI.defaultMode")
+                try project(fields, downward, into: folder, mode: mode, what: "volume '\(volume.name)'", layout: &layout)
+                result[volume.name] = ResolvedVolume(kind: .downwardAPI, source: "\(podDir)/\(folder)")
             } else if volume.emptyDir != nil {
                 let folder = "emptyDirs/\(volume.name)"
                 layout.directory(folder, mode: 0o700)
@@ -101,7 +110,7 @@ extension PodJobBuilder {
                 result[volume.name] = ResolvedVolume(kind: .hostPath, source: normalized, allowedRoot: root)
             } else {
                 throw AgentError(.unsupported, "volume '\(volume.name)' has no type this agent supports "
-                                    + "(supported: configMap, secret, projected, emptyDir, hostPath)")
+                                    + "(supported: configMap, secret, projected, downwardAPI, emptyDir, hostPath)")
             }
         }
         return result
@@ -124,6 +133,30 @@ extension PodJobBuilder {
             var itemMode: Int?
             if let mode = item.mode { itemMode = try Checked.fileMode(mode, "\(what) item '\(item.key)' mode") }
             layout.file("\(folder)/\(item.path)", bytes, mode: mode == 0o600 ? 0o600 : (itemMode ?? mode))
+        }
+    }
+
+    /// The files of a downward API volume or projection: each item's field or resource, at its path.
+    func project(_ fields: DownwardAPIVolumeSource, _ downward: DownwardAPI, into folder: String, mode: Int, what: String,
+                 layout: inout Layout) throws(AgentError) {
+        var paths = Set<String>()
+        for item in fields.items {
+            guard PodValidation.isRelativeFilePath(item.path) else {
+                throw AgentError.invalid("\(what): downwardAPI item path '\(item.path.prefix(200))' must be relative without '..'")
+            }
+            guard paths.insert(item.path).inserted else {
+                throw AgentError.invalid("\(what): downwardAPI item path '\(item.path.prefix(200))' is used twice")
+            }
+            let itemWhat = "\(what) item '\(item.path)'"
+            let value: String
+            switch (item.fieldRef, item.resourceFieldRef) {
+            case (let field?, nil): value = try downward.field(field.fieldPath, use: .file, what: itemWhat)
+            case (nil, let resource?): value = try downward.resource(resource, reader: nil, what: itemWhat)
+            default: throw AgentError.invalid("\(itemWhat): needs exactly one of fieldRef and resourceFieldRef")
+            }
+            var itemMode: Int?
+            if let m = item.mode { itemMode = try Checked.fileMode(m, "\(itemWhat) mode") }
+            layout.file("\(folder)/\(item.path)", Data(value.utf8), mode: mode == 0o600 ? 0o600 : (itemMode ?? mode))
         }
     }
 

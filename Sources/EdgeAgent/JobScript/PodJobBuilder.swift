@@ -56,9 +56,12 @@ public struct PodJobBuilder: Sendable {
         let annotations = try PodAnnotations(pod, configuration: configuration, asksGPUs: gpuAsk != nil)
 
         let podDir = podDirectory(namespace: meta.namespace, uid: meta.uid)
+        let request = try jobRequest(pod: pod, podDir: podDir, afterOK: afterOK, annotations: annotations, gpu: gpuAsk)
+        let downward = DownwardAPI(pod: pod, podIP: annotations.podIP, allocatedCPUs: request.cpusPerTask,
+                                   allocatedMemoryMiB: request.memoryMiB)
         var layout = Layout()
         let sources = try Sources(data)
-        let volumes = try resolveVolumes(pod.spec.volumes, sources: sources, pod: data, podDir: podDir, layout: &layout)
+        let volumes = try resolveVolumes(pod.spec.volumes, sources: sources, downward: downward, podDir: podDir, layout: &layout)
 
         var seen = Set<String>()
         var plans: [ContainerPlan] = []
@@ -71,7 +74,7 @@ public struct PodJobBuilder: Sendable {
                     throw AgentError.invalid("container name '\(container.name)' is used twice")
                 }
                 let plan = try plan(container, kind: kind, index: index, pod: pod, sources: sources, volumes: volumes,
-                                    annotations: annotations)
+                                    annotations: annotations, downward: downward)
                 plans.append(plan)
                 layout.file(plan.envFile, envFileContents(plan), mode: 0o600)
                 if configuration.runtime == .apptainer || configuration.runtime == .singularity {
@@ -80,7 +83,6 @@ public struct PodJobBuilder: Sendable {
             }
         }
 
-        let request = try jobRequest(pod: pod, podDir: podDir, afterOK: afterOK, annotations: annotations, gpu: gpuAsk)
         var runtime = ContainerRuntime(configuration: configuration, podUID: meta.uid)
         runtime.imageRoot = annotations.imageRoot
         runtime.podOptions = annotations.runtimeOptions
@@ -170,7 +172,8 @@ public struct PodJobBuilder: Sendable {
     // MARK: - Containers
 
     private func plan(_ container: Container, kind: ContainerPlan.Kind, index: Int, pod: Pod, sources: Sources,
-                      volumes: [String: ResolvedVolume], annotations: PodAnnotations) throws(AgentError) -> ContainerPlan {
+                      volumes: [String: ResolvedVolume], annotations: PodAnnotations,
+                      downward: DownwardAPI) throws(AgentError) -> ContainerPlan {
         let name = container.name
         var env: [(String, String)] = []
         var values: [String: String] = [:]
@@ -220,16 +223,11 @@ public struct PodJobBuilder: Sendable {
                     }
                     try add(variable.name, String(decoding: bytes, as: UTF8.self))
                 } else if let field = from.fieldRef {
-                    let value: String
-                    switch field.fieldPath {
-                    case "metadata.name": value = pod.metadata.name
-                    case "metadata.namespace": value = pod.metadata.namespace
-                    case "metadata.uid": value = pod.metadata.uid
-                    default:
-                        throw AgentError(.unsupported, "container '\(name)': env '\(variable.name)' uses fieldRef "
-                                            + "'\(field.fieldPath)'; supported: metadata.name, metadata.namespace, metadata.uid")
-                    }
-                    try add(variable.name, value)
+                    try add(variable.name, downward.field(field.fieldPath, use: .environment,
+                                                          what: "container '\(name)': env '\(variable.name)'"))
+                } else if let resource = from.resourceFieldRef {
+                    try add(variable.name, downward.resource(resource, reader: container,
+                                                             what: "container '\(name)': env '\(variable.name)'"))
                 } else {
                     throw AgentError(.unsupported, "container '\(name)': env '\(variable.name)' has a valueFrom this agent cannot resolve")
                 }
@@ -266,7 +264,7 @@ public struct PodJobBuilder: Sendable {
                 source += "/" + sub
                 confinement.append(.init(root: volume.source, path: source))
             }
-            let readOnly = mount.readOnly == true || [.configMap, .secret, .projected].contains(volume.kind)
+            let readOnly = mount.readOnly == true || [.configMap, .secret, .projected, .downwardAPI].contains(volume.kind)
             mounts.append(ContainerPlan.Mount(source: source, target: Self.normalize(mount.mountPath), readOnly: readOnly,
                                               confinement: confinement))
         }

@@ -45,6 +45,17 @@ public enum PodValidation {
         return text.utf8.allSatisfy(isKeyByte)
     }
 
+    /// A label or annotation key: an optional DNS-1123 subdomain prefix and `/`, then a name of
+    /// 1–63 letters, digits, `-`, `_`, `.`, beginning and ending with a letter or digit.
+    public static func isLabelKey(_ text: String) -> Bool {
+        let parts = text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
+        if parts.count == 2, !isDNSSubdomain(String(parts[0])) { return false }
+        let name = Array((parts.last ?? "").utf8)
+        func alnum(_ b: UInt8) -> Bool { (b >= 48 && b <= 57) || (b >= 65 && b <= 90) || (b >= 97 && b <= 122) }
+        guard (1...63).contains(name.count), let first = name.first, let last = name.last, alnum(first), alnum(last) else { return false }
+        return name.allSatisfy(isKeyByte)
+    }
+
     /// An environment variable name: no `=`, no NUL, not empty (Kubernetes allows any
     /// printable ASCII except `=`).
     public static func isEnvName(_ text: String) -> Bool {
