@@ -54,7 +54,7 @@ import Testing
                 name: "dte-conformance.\(name)", partition: nil, account: nil, qos: nil, cpusPerTask: 1, memoryMiB: 64,
                 gpus: 0, gpuModel: nil, timeLimitMinutes: 5, afterOK: after, workDir: work, comment: prefix + name,
                 extraFlags: [], hold: hold)
-            let script = PodJobBuilder.batchScript(request: request, runner: "#!/bin/bash\n\(body)\n")
+            let script = (kind == .htcondor ? BackendKind.htcondor : .slurm).jobScript(request: request, runner: "#!/bin/bash\n\(body)\n")
             let path = "\(work)/job.slurm"
             guard FileManager.default.createFile(atPath: path, contents: Data(script.utf8), attributes: [.posixPermissions: 0o700]) else {
                 throw SlurmCluster.SetupFailure(message: "cannot write \(path)")

@@ -150,6 +150,11 @@ import Testing
         #expect(try await agent.logs(pod.pod.metadata.uid, "main").1 == "hello world\n")
         let description = try String(contentsOfFile: "\(agent.podDir(pod.pod.metadata.uid))/job.sub", encoding: .utf8)
         #expect(description.contains("executable = \(agent.podDir(pod.pod.metadata.uid))/job.slurm"))
+        // HTCondor reads the request from job.sub: the script is the runner alone, no #SBATCH lines
+        let script = try String(contentsOfFile: "\(agent.podDir(pod.pod.metadata.uid))/job.slurm", encoding: .utf8)
+        #expect(script.hasPrefix("#!/bin/bash\n"))
+        #expect(!script.contains("#SBATCH"))
+        #expect(script.contains("hello world"))
         #expect(try await backend.accounting(jobIDs: [job])[job]?.phase == .succeeded)
     }
 

@@ -34,6 +34,20 @@ import Testing
         #expect(job.batchScript.contains("#SBATCH --gres=gpu:2"))
     }
 
+    @Test func eachSchedulerGetsTheHeaderItReads() throws {
+        let pod = Fixtures.pod("p", containers: [Fixtures.container("c", ["echo", "hi"], limits: ["cpu": "2"])])
+        let slurm = try Fixtures.builder().build(pod)
+        var configuration = Fixtures.configuration()
+        configuration.backend = .htcondor
+        let condor = try Fixtures.builder(configuration).build(pod)
+        #expect(slurm.batchScript.contains("#SBATCH --cpus-per-task=2\n"))
+        // HTCondor takes the request from its submit description: the same runner, no #SBATCH lines
+        #expect(!condor.batchScript.contains("#SBATCH"))
+        #expect(condor.batchScript.hasPrefix("#!/bin/bash\n"))
+        #expect(condor.runnerScript == slurm.runnerScript)
+        #expect(condor.batchScript.hasSuffix(String(slurm.runnerScript.drop { $0 != "\n" })))
+    }
+
     @Test func annotationsBecomeDirectives() throws {
         let pod = Fixtures.pod("p", containers: [Fixtures.container("c", ["true"], limits: ["nvidia.com/gpu": "1"])],
                                annotations: ["dte.io/partition": "gpu", "dte.io/account": "proj1", "dte.io/qos": "high",

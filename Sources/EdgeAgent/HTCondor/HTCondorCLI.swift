@@ -5,9 +5,9 @@ import Logging
 /// of the agent's jobs per poll, `condor_history` for jobs that left the queue,
 /// `condor_rm`, `condor_release` and `condor_status`.
 ///
-/// A pod's job is the same `job.slurm` the Slurm backends submit (its `#SBATCH` lines are
-/// comments to bash), run by the vanilla universe on a shared filesystem; the request becomes a
-/// submit description written next to it (`job.sub`). HTCondor has no partitions, QoS, job
+/// A pod's job is its runner script (`job.slurm` in the pod folder, without the `#SBATCH`
+/// header the Slurm backends read: `BackendKind.jobScript`), run by the vanilla universe on a
+/// shared filesystem; the request becomes a submit description written next to it (`job.sub`). HTCondor has no partitions, QoS, job
 /// dependencies or submission for another user: partitions, QoS, `runAsUser` and extra sbatch
 /// flags are refused with a 422; `dte.io/after` is kept by submitting held and releasing the job
 /// (a `reconcile` step) once every dependency completed with exit code 0 (a dependency that

@@ -90,7 +90,7 @@ public struct PodJobBuilder: Sendable {
         runtime.srunOptions = annotations.mpiFlags ?? (request.nodeCount > 1 ? [] : nil)
         let runner = try RunnerScript(podDir: podDir, plans: plans, runtime: runtime, preExec: annotations.preExec,
                                       notices: annotations.warnings).render()
-        let batch = Self.batchScript(request: request, runner: runner, shell: configuration.bashPath)
+        let batch = configuration.backend.jobScript(request: request, runner: runner, shell: configuration.bashPath)
         if configuration.layout == .interlink {
             // interLink's Slurm plugin's files, for the site's scripts: the runner as job.sh (job.slurm
             // carries it inline, so what runs never depends on a file the job can change), the pod's
@@ -306,17 +306,6 @@ public struct PodJobBuilder: Sendable {
     }
 
     // MARK: - Scripts
-
-    /// `job.slurm`: the `#SBATCH` header, then the runner itself. Slurm keeps the script it
-    /// was given, so what runs never depends on a file in the pod folder (which the job's
-    /// user may write).
-    static func batchScript(request: BatchJobRequest, runner: String, shell: String = "/bin/bash") -> String {
-        var lines = ["#!\(shell)"]
-        lines += request.sbatchOptions.map { "#SBATCH \($0)" }
-        var body = Substring(runner)
-        if body.hasPrefix("#!") { body = body.drop { $0 != "\n" }.dropFirst() }
-        return lines.joined(separator: "\n") + "\n" + body
-    }
 
     /// Where the agent keeps the script it submits: `<pod folder>/job.slurm`, or, when the
     /// job runs as another account (whose pod folder it is), `<work-dir>/.scripts/<folder>.slurm`,

@@ -1,6 +1,6 @@
 import Foundation
 
-/// The runner: the body of `job.slurm` after its `#SBATCH` lines; runs a pod's containers inside its Slurm job.
+/// The runner: the body of `job.slurm` (after the `#SBATCH` lines of a Slurm job); runs a pod's containers inside its job.
 ///
 /// - Init containers run one after another; the first failure ends the job with its exit code.
 /// - Regular containers then run together; the job exits with the highest exit code.
