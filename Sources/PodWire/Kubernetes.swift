@@ -129,6 +129,11 @@ public struct Container: Codable, Sendable, Hashable {
     public var lifecycle: Lifecycle?
     public var securityContext: PodSecurityContext?
     public var imagePullPolicy: String?
+    /// Declared ports (probes may name one).
+    public var ports: [ContainerPort] = []
+    public var startupProbe: Probe?
+    public var livenessProbe: Probe?
+    public var readinessProbe: Probe?
 
     public init(name: String, image: String = "", command: [String] = [], args: [String] = [],
                 workingDir: String? = nil, env: [EnvVar] = [], envFrom: [EnvFromSource] = [],
@@ -150,7 +155,7 @@ public struct Container: Codable, Sendable, Hashable {
 
     enum CodingKeys: String, CodingKey {
         case name, image, command, args, workingDir, env, envFrom, resources, volumeMounts, lifecycle
-        case securityContext, imagePullPolicy
+        case securityContext, imagePullPolicy, ports, startupProbe, livenessProbe, readinessProbe
     }
 
     public init(from decoder: any Decoder) throws {
@@ -167,6 +172,10 @@ public struct Container: Codable, Sendable, Hashable {
         lifecycle = try c.decodeIfPresent(Lifecycle.self, forKey: .lifecycle)
         securityContext = try c.decodeIfPresent(PodSecurityContext.self, forKey: .securityContext)
         imagePullPolicy = try c.decodeIfPresent(String.self, forKey: .imagePullPolicy)
+        ports = try c.list(ContainerPort.self, forKey: .ports)
+        startupProbe = try c.decodeIfPresent(Probe.self, forKey: .startupProbe)
+        livenessProbe = try c.decodeIfPresent(Probe.self, forKey: .livenessProbe)
+        readinessProbe = try c.decodeIfPresent(Probe.self, forKey: .readinessProbe)
     }
 }
 
@@ -651,5 +660,115 @@ public enum JSONValue: Codable, Sendable, Hashable {
         case .array(let a): try c.encode(a)
         case .object(let o): try c.encode(o)
         }
+    }
+}
+
+
+/// `v1.ContainerPort` (what a probe may name).
+public struct ContainerPort: Codable, Sendable, Hashable {
+    public var name: String?
+    public var containerPort: Int
+    public var `protocol`: String?
+    public init(name: String? = nil, containerPort: Int, protocol: String? = nil) {
+        self.name = name
+        self.containerPort = containerPort
+        self.protocol = `protocol`
+    }
+    enum CodingKeys: String, CodingKey { case name, containerPort, `protocol` }
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        name = try c.decodeIfPresent(String.self, forKey: .name)
+        containerPort = try c.decodeIfPresent(Int.self, forKey: .containerPort) ?? 0
+        `protocol` = try c.decodeIfPresent(String.self, forKey: .protocol)
+    }
+}
+
+/// A port given as a number or as the name of a container port (`IntOrString`).
+public enum PortReference: Codable, Sendable, Hashable {
+    case number(Int)
+    case name(String)
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if let n = try? c.decode(Int.self) { self = .number(n) } else { self = .name(try c.decode(String.self)) }
+    }
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        switch self {
+        case .number(let n): try c.encode(n)
+        case .name(let s): try c.encode(s)
+        }
+    }
+}
+
+/// `v1.HTTPHeader`.
+public struct HTTPHeaderValue: Codable, Sendable, Hashable {
+    public var name: String
+    public var value: String
+    public init(name: String, value: String) {
+        self.name = name
+        self.value = value
+    }
+}
+
+/// `v1.HTTPGetAction`.
+public struct HTTPGetAction: Codable, Sendable, Hashable {
+    public var path: String?
+    public var port: PortReference
+    public var host: String?
+    public var scheme: String?
+    public var httpHeaders: [HTTPHeaderValue]
+    public init(path: String? = nil, port: PortReference, host: String? = nil, scheme: String? = nil, httpHeaders: [HTTPHeaderValue] = []) {
+        self.path = path
+        self.port = port
+        self.host = host
+        self.scheme = scheme
+        self.httpHeaders = httpHeaders
+    }
+    enum CodingKeys: String, CodingKey { case path, port, host, scheme, httpHeaders }
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        path = try c.decodeIfPresent(String.self, forKey: .path)
+        port = try c.decodeIfPresent(PortReference.self, forKey: .port) ?? .number(0)
+        host = try c.decodeIfPresent(String.self, forKey: .host)
+        scheme = try c.decodeIfPresent(String.self, forKey: .scheme)
+        httpHeaders = try c.list(HTTPHeaderValue.self, forKey: .httpHeaders)
+    }
+}
+
+/// `v1.TCPSocketAction`.
+public struct TCPSocketAction: Codable, Sendable, Hashable {
+    public var port: PortReference
+    public var host: String?
+    public init(port: PortReference, host: String? = nil) {
+        self.port = port
+        self.host = host
+    }
+}
+
+/// `v1.Probe`: a check of a running container (startup, liveness, readiness).
+public struct Probe: Codable, Sendable, Hashable {
+    public var exec: ExecAction?
+    public var httpGet: HTTPGetAction?
+    public var tcpSocket: TCPSocketAction?
+    public var grpc: JSONValue?
+    public var initialDelaySeconds: Int?
+    public var periodSeconds: Int?
+    public var timeoutSeconds: Int?
+    public var successThreshold: Int?
+    public var failureThreshold: Int?
+    public var terminationGracePeriodSeconds: Int?
+    public init(exec: ExecAction? = nil, httpGet: HTTPGetAction? = nil, tcpSocket: TCPSocketAction? = nil,
+                initialDelaySeconds: Int? = nil, periodSeconds: Int? = nil, timeoutSeconds: Int? = nil,
+                successThreshold: Int? = nil, failureThreshold: Int? = nil) {
+        self.exec = exec
+        self.httpGet = httpGet
+        self.tcpSocket = tcpSocket
+        self.grpc = nil
+        self.initialDelaySeconds = initialDelaySeconds
+        self.periodSeconds = periodSeconds
+        self.timeoutSeconds = timeoutSeconds
+        self.successThreshold = successThreshold
+        self.failureThreshold = failureThreshold
+        self.terminationGracePeriodSeconds = nil
     }
 }

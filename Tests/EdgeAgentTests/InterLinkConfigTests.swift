@@ -91,9 +91,15 @@ import Testing
         #expect(configuration.runtime == .enroot)
         #expect(configuration.runtimePath == "/opt/enroot/bin/enroot")
         #expect(configuration.enrootStartOptions == ["--rw", "--root"])
-        for key in ["ExportPodData", "CommandPrefix", "EnableProbes", "Tsocks", "DefaultUID", "Flavours"] {
+        for key in ["ExportPodData", "CommandPrefix", "Tsocks", "DefaultUID", "Flavours"] {
             #expect(warnings.contains { $0.contains("SlurmConfig.yaml line") && $0.contains(": \(key): ") }, "\(key): \(warnings)")
         }
+        // probes are run: EnableProbes is followed, not warned about
+        #expect(!warnings.contains { $0.contains(": EnableProbes: ") })
+        #expect(configuration.runProbes)
+        var off = AgentConfiguration()
+        _ = try InterLinkConfig.apply("EnableProbes: false\n", file: "SlurmConfig.yaml", to: &off)
+        #expect(!off.runProbes)
     }
 
     @Test func badValuesNameFileLineAndKey() {

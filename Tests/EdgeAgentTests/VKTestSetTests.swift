@@ -20,10 +20,11 @@ import Testing
     }()
 
     @Test func everyTemplateThatCanRunHereHasAFixture() {
-        // 060 (git clone from the internet) and 090 (probes) are listed in docs/agent.md with the
-        // reason, as are the parts of 095 and 115 that are not replayed.
+        // 060 (git clone from the internet) is listed in docs/agent.md with the reason, as are
+        // the parts of 095 and 115 that are not replayed.
         #expect(Self.templates.map { String($0.prefix(while: { $0 != "." })) } == [
             "065-multi-init-containers", "080-configmap-secret-env", "080-downward-api-env-volumes", "085-secret-envfrom", "086-secretkeyref-env",
+            "090-probes",
             "095-default-entrypoint", "100-failing-containers", "105-env-quotes", "110-failed-jobs",
             "115-lifecycle-hooks", "120-failing-init-container", "120-projected-volumes",
         ])
@@ -60,6 +61,8 @@ struct Fixture: Sendable {
         /// container → (exit code, reason), where the template's intent is that precise
         var reasons: [String: (Int, String)]
         var attempts: Int
+        /// Containers that must be ready (their readiness probe passed) by the end of the checks.
+        var ready: [String]
     }
     var template: String
     var timeoutSeconds: Double
@@ -89,7 +92,7 @@ struct Fixture: Sendable {
             }
             return Case(pod: try JSONSerialization.data(withJSONObject: try #require(item["pod"])),
                         phase: try #require(item["phase"] as? String), logs: logs, reasons: reasons,
-                        attempts: item["attempts"] as? Int ?? 1)
+                        attempts: item["attempts"] as? Int ?? 1, ready: item["ready"] as? [String] ?? [])
         }
     }
 }
@@ -259,17 +262,38 @@ struct VirtualKubelet {
                     "\(where_): \(container) ended \(String(describing: status.exitCode(container))) \(status.reason(container) ?? "-"), expected \(code) \(reason)")
         }
 
-        // CheckLogs: each regular expression must be found in its container's log
+        // CheckLogs: each regular expression must be found in its container's log — by the
+        // template's timeout, for a pod that is still running (what it logs comes as it runs)
+        let checksEnd = testCase.phase == "Running" ? Date().addingTimeInterval(fixture.timeoutSeconds * 2) : Date()
         for check in testCase.logs {
-            let query = LogStruct(namespace: namespace, podUID: uid, podName: name, containerName: check.container, opts: LogOptions())
-            let logs = try await agent.request(.get, "/getLogs", body: try JSONEncoder().encode(query))
-            #expect(logs.status == 200, "\(where_): /getLogs \(check.container) answered \(logs.status)")
-            let text = String(decoding: logs.body, as: UTF8.self)
             // the template's placeholders are filled in its regular expressions too (names, UIDs: no regex syntax)
             let pattern = String(decoding: fill(Data(check.regex.utf8)), as: UTF8.self)
             let regex = try NSRegularExpression(pattern: pattern)
-            let found = regex.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) != nil
+            let query = LogStruct(namespace: namespace, podUID: uid, podName: name, containerName: check.container, opts: LogOptions())
+            var text = ""
+            var found = false
+            repeat {
+                let logs = try await agent.request(.get, "/getLogs", body: try JSONEncoder().encode(query))
+                #expect(logs.status == 200, "\(where_): /getLogs \(check.container) answered \(logs.status)")
+                text = String(decoding: logs.body, as: UTF8.self)
+                found = regex.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) != nil
+                if !found { try await Task.sleep(for: .milliseconds(500)) }
+            } while !found && Date() < checksEnd
             #expect(found, "\(where_): '\(pattern)' not in the log of \(check.container):\n\(text)")
+        }
+        if !testCase.ready.isEmpty {
+            // the agent reads the readiness the job recorded on its next poll of the pod folder
+            let readyBy = Date().addingTimeInterval(fixture.timeoutSeconds)
+            var now: PodStatus?
+            repeat {
+                let polled = try await agent.request(.get, "/status", body: podList)
+                now = try JSONDecoder().decode([PodStatus].self, from: polled.body).first
+                if testCase.ready.allSatisfy({ now?.container($0)?.ready == true }) { break }
+                try await Task.sleep(for: .milliseconds(500))
+            } while Date() < readyBy
+            for container in testCase.ready {
+                #expect(now?.container(container)?.ready == true, "\(where_): \(container) is not ready: \(String(describing: now))")
+            }
         }
         for (container, (_, reason)) in testCase.reasons where reason == "NotStarted" {
             let query = LogStruct(namespace: namespace, podUID: uid, podName: name, containerName: container, opts: LogOptions())

@@ -140,6 +140,9 @@ public struct AgentConfiguration: Sendable, Hashable {
     /// Submit every job held (`--hold`): Slurm queues it but starts it only after
     /// `scontrol release`. For maintenance windows and submission benchmarks.
     public var holdJobs: Bool = false
+    /// Run pods' startup, liveness and readiness probes in their jobs (`run-probes`; interLink's
+    /// `EnableProbes`). Off: probes are not run, and each pod that declares one is told so in its events.
+    public var runProbes: Bool = true
     /// Log level name (trace, debug, info, notice, warning, error, critical).
     public var logLevel: String = "info"
     /// Who may call the agent (OIDC issuers, audience, entitlements).

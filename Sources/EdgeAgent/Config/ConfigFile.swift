@@ -118,7 +118,7 @@ public enum ConfigSetting {
         "qos", "default-memory", "default-cpus", "default-walltime", "image-prefix", "htcondor-bin-dir", "apptainer-options",
         "allowed-sbatch-flags", "allowed-host-paths", "allow-run-as-user", "run-as-users", "run-as-groups",
         "run-as-default-user", "retention", "poll-interval",
-        "max-pods", "log-level", "hold-jobs",
+        "max-pods", "log-level", "hold-jobs", "run-probes",
         "oidc-issuer", "oidc-audience", "oidc-leeway", "oidc-key-refresh", "entitlement", "namespace-entitlement",
         "max-pods-per-identity", "tls-cert", "tls-key", "tls-client-ca", "socket-group", "allow-insecure-listen",
         "max-connections", "idle-timeout", "backend-timeout", "poll-timeout", "apel-site", "apel-service-level", "apel-accelerator",
@@ -258,6 +258,9 @@ public enum ConfigSetting {
         case "hold-jobs":
             guard let flag = Bool(try scalar()) else { throw bad("true or false") }
             c.holdJobs = flag
+        case "run-probes":
+            guard let flag = Bool(try scalar()) else { throw bad("true or false") }
+            c.runProbes = flag
         case "oidc-issuer": c.access.issuers = list()
         case "oidc-audience": c.access.audience = try scalar()
         case "oidc-leeway":

@@ -180,7 +180,7 @@ public enum InterLinkConfig {
                             + "slurm-job.vk.io/pre-exec where the site allows it (allow-pre-exec)")
                 }
             case "EnableProbes":
-                if try bool(key, value) == true { warn(key, line, "probes are not run by dte-agent; pods are reported by their containers' state") }
+                if let flag = try bool(key, value) { configuration.runProbes = flag }
             case "DefaultUID":
                 if try scalar(key, value) != nil {
                     warn(key, line, "not honoured: jobs run as the agent's account, or as the pod's runAsUser with allow-run-as-user")

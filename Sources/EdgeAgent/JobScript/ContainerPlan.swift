@@ -36,6 +36,8 @@ public struct ContainerPlan: Sendable, Hashable {
     public var mounts: [Mount]
     public var postStart: [String]?
     public var preStop: [String]?
+    /// Startup, liveness and readiness probes, in that order (`Probes.swift`).
+    var probes: [ProbePlan] = []
 
     /// Files in the pod folder for this container: `run-<name>.out` / `init-<name>.out`, …
     public var filePrefix: String { "\(kind.rawValue)-\(name)" }

@@ -83,13 +83,20 @@ public struct PodJobBuilder: Sendable {
             }
         }
 
+        var warnings = annotations.warnings
+        let probing = (pod.spec.initContainers + pod.spec.containers).filter {
+            $0.startupProbe != nil || $0.livenessProbe != nil || $0.readinessProbe != nil
+        }
+        if !configuration.runProbes, !probing.isEmpty {
+            warnings.append("this site does not run probes (run-probes: false); the probes of \(probing.map(\.name).joined(separator: ", ")) are not run")
+        }
         var runtime = ContainerRuntime(configuration: configuration, podUID: meta.uid)
         runtime.imageRoot = annotations.imageRoot
         runtime.podOptions = annotations.runtimeOptions
         // a multi-node job's containers go through srun even without mpi-flags: one copy per node
         runtime.srunOptions = annotations.mpiFlags ?? (request.nodeCount > 1 ? [] : nil)
         let runner = try RunnerScript(podDir: podDir, plans: plans, runtime: runtime, preExec: annotations.preExec,
-                                      notices: annotations.warnings).render()
+                                      notices: warnings).render()
         let batch = configuration.backend.jobScript(request: request, runner: runner, shell: configuration.bashPath)
         if configuration.layout == .interlink {
             // interLink's Slurm plugin's files, for the site's scripts: the runner as job.sh (job.slurm
@@ -106,7 +113,7 @@ public struct PodJobBuilder: Sendable {
             directories: layout.directories, files: layout.files, batchScript: batch, runnerScript: runner,
             scriptPath: scriptPath(podDir: podDir, request: request),
             initContainers: plans.filter { $0.kind == .initContainer }.map(\.name),
-            containers: plans.filter { $0.kind == .regular }.map(\.name), images: images, warnings: annotations.warnings)
+            containers: plans.filter { $0.kind == .regular }.map(\.name), images: images, warnings: warnings)
     }
 
     // MARK: - ConfigMaps and Secrets sent with the pod
@@ -284,7 +291,11 @@ public struct PodJobBuilder: Sendable {
             kind: kind, index: index, name: name, image: container.image, command: command, args: args,
             workingDir: container.workingDir.flatMap { $0.isEmpty ? nil : $0 }, environment: env, mounts: mounts,
             postStart: try hook(container.lifecycle?.postStart, "postStart"),
-            preStop: try hook(container.lifecycle?.preStop, "preStop"))
+            preStop: try hook(container.lifecycle?.preStop, "preStop"),
+            probes: configuration.runProbes ? try ProbePlan.plans(for: container) : [])
+        if kind == .initContainer && !plan.probes.isEmpty {
+            throw AgentError.invalid("init container '\(name)' cannot have probes (Kubernetes runs them for regular containers only)")
+        }
         try ContainerRuntime(configuration: configuration, podUID: pod.metadata.uid).check(plan)
         return plan
     }

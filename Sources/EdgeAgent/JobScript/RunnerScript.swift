@@ -43,6 +43,7 @@ struct RunnerScript {
                 out += runtime.launchLines(plan, podDir: podDir, hook: hook).map { "  " + $0 }
                 out.append("}")
             }
+            if !plan.probes.isEmpty { out += probeFunctions(plan) }
         }
         for plan in plans where !notices.isEmpty {
             let words = notices.map { Shell.quote("dte-agent: warning: \($0)") }.joined(separator: " ")
@@ -60,6 +61,8 @@ struct RunnerScript {
         }
         out.append("DTE_PIDS=()")
         for plan in plans where plan.kind == .regular {
+            // a container with a readiness probe is not ready until the probe says so
+            if plan.probes.contains(where: { $0.kind == .readiness }) { out.append("dte_ready \(Shell.quote(plan.filePrefix)) 0") }
             out.append("dte_run run \(Shell.quote(plan.name)) \(plan.functionName) \(hooks(plan)) &")
             out.append("DTE_PIDS+=($!)")
         }
@@ -71,7 +74,28 @@ struct RunnerScript {
     private func hooks(_ plan: ContainerPlan) -> String {
         let post = plan.postStart == nil ? "-" : "\(plan.functionName)_post_start"
         let pre = plan.preStop == nil ? "-" : "\(plan.functionName)_pre_stop"
-        return "\(post) \(pre)"
+        let probes = plan.probes.isEmpty ? "-" : "\(plan.functionName)_probes"
+        return "\(post) \(pre) \(probes)"
+    }
+
+    /// One check function per probe, and `<fn>_probes CONTAINER-PID STARTED`, which runs them:
+    /// the startup probe until it succeeds, then liveness and readiness side by side.
+    private func probeFunctions(_ plan: ContainerPlan) -> [String] {
+        var out: [String] = []
+        for (i, probe) in plan.probes.enumerated() {
+            out.append("\(plan.functionName)_probe_\(i)() {")
+            out += probe.checkLines { runtime.launchLines(plan, podDir: podDir, hook: $0) }.map { "  " + $0 }
+            out.append("}")
+        }
+        out.append("\(plan.functionName)_probes() {")
+        let prefix = Shell.quote(plan.filePrefix)
+        for (i, probe) in plan.probes.enumerated() {
+            let call = "dte_probe \"$1\" \"$2\" \(prefix) \(probe.schedule(checkFunction: "\(plan.functionName)_probe_\(i)"))"
+            out.append(probe.kind == .startup ? "  \(call) || return 0" : "  \(call) &")
+        }
+        out.append("  wait")
+        out.append("}")
+        return out
     }
 
     static let prelude = #"""
@@ -83,6 +107,8 @@ dte_load_env() {
   while IFS= read -r -d '' kv; do DTE_ENV+=("$kv"); done < "$1"
 }
 dte_stamp() {
+  # the container's TERM is not the log's: it reads on until the container has gone
+  trap '' TERM
   local LC_ALL=C line
   while IFS= read -r line || [[ -n $line ]]; do printf '%s %s\n' "$EPOCHREALTIME" "$line"; done
 }
@@ -181,14 +207,75 @@ dte_oom_kills() {
   fi
   printf -v "$1" '%s' "$n"
 }
+dte_ready() {
+  printf '%s\n' "$2" > "$DTE_POD_DIR/$1.ready.tmp" && mv -f "$DTE_POD_DIR/$1.ready.tmp" "$DTE_POD_DIR/$1.ready"
+}
+# dte_within SECONDS FN ARGS: FN ARGS (output dropped), killed when it takes longer
+dte_within() {
+  local limit=$1 pid watcher rc
+  shift
+  "$@" < /dev/null > /dev/null 2>&1 &
+  pid=$!
+  ( sleep "$limit"; kill -KILL "$pid" 2>/dev/null ) > /dev/null 2>&1 &
+  watcher=$!
+  wait "$pid"; rc=$?
+  kill "$watcher" 2>/dev/null; wait "$watcher" 2>/dev/null
+  return "$rc"
+}
+# dte_http_get HOST PORT PATH [HEADER...]: 0 when the answer's status is 200-399
+dte_http_get() {
+  local host=$1 port=$2 path=$3 fd line h
+  shift 3
+  exec {fd}<>"/dev/tcp/$host/$port" || return 1
+  {
+    printf 'GET %s HTTP/1.1\r\nHost: %s:%s\r\nUser-Agent: dte-agent-probe\r\nAccept: */*\r\nConnection: close\r\n' "$path" "$host" "$port"
+    for h in "$@"; do printf '%s\r\n' "$h"; done
+    printf '\r\n'
+  } >&"$fd"
+  IFS= read -r line <&"$fd"
+  exec {fd}>&-
+  [[ $line =~ ^HTTP/[0-9.]+\ ([0-9]{3}) ]] || return 1
+  (( 10#${BASH_REMATCH[1]} >= 200 && 10#${BASH_REMATCH[1]} < 400 ))
+}
+dte_tcp_open() {
+  local fd
+  exec {fd}<>"/dev/tcp/$1/$2" || return 1
+  exec {fd}>&-
+}
+# dte_probe PID STARTED PREFIX KIND CHECK INITIAL PERIOD TIMEOUT SUCCESS FAILURE GRACE: runs the
+# probe while the container (PID) lives; a startup probe returns once it succeeded, a failed
+# startup or liveness probe stops the container (TERM, KILL after GRACE seconds)
+dte_probe() {
+  local main=$1 started=${2%.*} prefix=$3 kind=$4 check=$5 initial=$6 period=$7 limit=$8
+  local success=$9 failure=${10} grace=${11} ok=0 bad=0 ready= delay
+  started=${started%,*}
+  delay=$(( started + initial - EPOCHSECONDS ))
+  if (( delay > 0 )); then sleep "$delay"; fi
+  while kill -0 "$main" 2>/dev/null; do
+    if dte_within "$limit" "$check"; then ok=$(( ok + 1 )); bad=0; else bad=$(( bad + 1 )); ok=0; fi
+    if [[ $kind == startup ]] && (( ok > 0 )); then return 0; fi
+    if [[ $kind == readiness ]]; then
+      if (( ok >= success )) && [[ $ready != 1 ]]; then ready=1; dte_ready "$prefix" 1; fi
+      if (( bad >= failure )) && [[ $ready != 0 ]]; then ready=0; dte_ready "$prefix" 0; fi
+    elif (( bad >= failure )); then
+      printf 'dte-agent: the %s probe failed %s times in a row; the container is stopped\n' "$kind" "$bad" \
+        | dte_stamp >> "$DTE_POD_DIR/$prefix.out"
+      pkill -TERM -P "$main" 2>/dev/null
+      ( sleep "$grace"; pkill -KILL -P "$main" 2>/dev/null ) > /dev/null 2>&1 &
+      return 1
+    fi
+    sleep "$period"
+  done
+  return 1
+}
 dte_run() {
-  local kind=$1 name=$2 fn=$3 post=$4 pre=$5 started rc main oom_before oom_after oom=
+  local kind=$1 name=$2 fn=$3 post=$4 pre=$5 probes=${6:--} started rc main prober= oom_before oom_after oom=
   local status="$DTE_POD_DIR/$kind-$name.status" out="$DTE_POD_DIR/$kind-$name.out"
   trap 'DTE_TERM=1' TERM
   dte_oom_kills oom_before
   started=$EPOCHREALTIME
   printf 'started=%s\n' "$started" > "$status.tmp" && mv -f "$status.tmp" "$status"
-  if [[ $post == - && $pre == - ]]; then
+  if [[ $post == - && $pre == - && $probes == - ]]; then
     "$fn" < /dev/null 2>&1 | dte_stamp >> "$out"
     rc=${PIPESTATUS[0]}
   else
@@ -201,8 +288,16 @@ dte_run() {
       "$post" < /dev/null 2>&1 | dte_stamp >> "$DTE_POD_DIR/$kind-$name.post-start.out"
       (( PIPESTATUS[0] == 0 )) || kill -TERM "$main" 2>/dev/null
     fi
+    if [[ $probes != - ]]; then
+      "$probes" "$main" "$started" &
+      prober=$!
+    fi
     wait "$main"; rc=$?
     while kill -0 "$main" 2>/dev/null; do wait "$main"; rc=$?; done
+    if [[ -n $prober ]]; then
+      pkill -TERM -P "$prober" 2>/dev/null
+      kill -TERM "$prober" 2>/dev/null
+    fi
   fi
   if (( rc == 137 )); then
     # SIGKILL: the kernel's out-of-memory killer, if it counted a kill while this container ran

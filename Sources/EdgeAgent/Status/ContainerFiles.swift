@@ -8,6 +8,9 @@ public struct ContainerRecord: Sendable, Hashable {
     /// The kernel's memory cgroup killed the container (`oom=1`, written by the runner only after
     /// a SIGKILL that the cgroup's out-of-memory counter accounts for).
     public var oomKilled = false
+    /// What the container's readiness probe last said (`<kind>-<name>.ready`: `1` or `0`); nil
+    /// when it has none (a running container is then ready).
+    public var ready: Bool?
 
     /// Parses `started=…`, `exit=…`, `finished=…`, `oom=1` lines (times in seconds, `.` or `,`
     /// decimals); a value that is not a number in range (exit 0–255, times before 2500) is left unset.
@@ -38,7 +41,14 @@ public struct ContainerRecord: Sendable, Hashable {
     /// user can write the pod folder, so what is there is read as hostile.
     public static func read(podDir: String, prefix: String) -> ContainerRecord? {
         guard let data = SafeFile.read("\(podDir)/\(prefix).status", limit: Limits.statusFileBytes) else { return nil }
-        let record = ContainerRecord(parsing: String(decoding: data, as: UTF8.self))
-        return record.started == nil && record.exitCode == nil ? nil : record
+        var record = ContainerRecord(parsing: String(decoding: data, as: UTF8.self))
+        guard record.started != nil || record.exitCode != nil else { return nil }
+        if let flag = SafeFile.read("\(podDir)/\(prefix).ready", limit: 16) {
+            switch String(decoding: flag, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) {
+            case "1": record.ready = true
+            default: record.ready = false  // anything else a job wrote is read as not ready
+            }
+        }
+        return record
     }
 }

@@ -202,7 +202,7 @@ public struct StatusMapping: Sendable {
         }
         var status = ContainerStatus(name: container.name,
                                      state: ContainerState(running: .init(startedAt: rec.started.map(WireTime.init(secondsSince1970:)))),
-                                     ready: true, image: container.image)
+                                     ready: rec.ready ?? true, image: container.image)
         status.started = true
         return status
     }
