@@ -22,6 +22,32 @@ final class CheckScope {
     /// later a schema written on the spot, such as a node filter's, lands here).
     var constraintMemo: [ObjectIdentifier: [Constraint]] = [:]
     var defaultMemo: [ObjectIdentifier: Value?] = [:]
+    /// Whether a node type (as a table sees it) offers a capability of a type, by the pair: asked
+    /// for every requirement, the same few pairs over and over.
+    var capabilityOffers: [CapabilityOffer: Bool] = [:]
+
+    /// Scalar-unit values by their text: a twin writes the same few (`1 h`, `2 GB`) on every node.
+    private var scalarUnits: [ScalarUnitText: ScalarUnit?] = [:]
+
+    struct ScalarUnitText: Hashable {
+        let text: String
+        let kind: ScalarUnitKind
+    }
+
+    func scalarUnit(_ text: String, kind: ScalarUnitKind) -> ScalarUnit? {
+        let key = ScalarUnitText(text: text, kind: kind)
+        if let known = scalarUnits[key] { return known }
+        let parsed = ScalarUnit.parse(text, kind: kind)
+        // bounded: a hostile file of a million distinct values parses each once, keeps a few
+        if scalarUnits.count < 4_096 { scalarUnits[key] = parsed }
+        return parsed
+    }
+
+    struct CapabilityOffer: Hashable {
+        let table: ObjectIdentifier
+        let nodeType: ObjectIdentifier
+        let capability: String
+    }
 
     init(sources: SourceSet, options: CheckOptions, tables: [String: TypeTable]) {
         self.sources = sources

@@ -36,15 +36,17 @@ extension CheckScope {
         // each written entry's position in the slot of its definition (found by identity: no
         // string compares; positions, not copies of the entries)
         var given = [Int](repeating: -1, count: defs.count)
-        for (k, e) in entries.enumerated() {
-            guard let def = index[e.key] else {
+        // (entries read in place: a copy of one retains its key and value)
+        for k in entries.indices {
+            guard let def = index[entries[k].key] else {
+                let e = entries[k]
                 let names = defs.map(\.name)
                 error("unknown-property", "\(owner): type \(typeName) has no property \"\(e.key)\"",
                       hint: Self.didYouMean(e.key, names, list: true) ?? (names.isEmpty ? "this type declares no properties" : nil),
                       file: ctx.file, mark: e.keyMark, path: path() + "." + e.key)
                 continue
             }
-            if let i = defs.firstIndex(where: { $0 === def }) ?? defs.firstIndex(where: { $0.name == e.key }), given[i] < 0 { given[i] = k }
+            if let i = defs.firstIndex(where: { $0 === def }) ?? defs.firstIndex(where: { $0.name == entries[k].key }), given[i] < 0 { given[i] = k }
         }
         for (i, def) in defs.enumerated() {
             if given[i] >= 0 {

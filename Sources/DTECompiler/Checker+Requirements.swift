@@ -23,67 +23,83 @@ extension CheckedNodes {
 
 extension CheckScope {
     func checkRequirements(_ nt: NodeTemplate, type: TypeDefinition, ctx: EvalContext) -> [ResolvedRequirement] {
-        let table = ctx.table
-        let defs = table.requirements(type)
+        let defs = ctx.table.requirements(type)
         var out: [ResolvedRequirement] = []
+        out.reserveCapacity(nt.requirements.count)
         var counts: [String: Int] = [:]
-        for ra in nt.requirements {
-            guard let def = defs.last(where: { $0.name == ra.name }) ?? undeclaredRequirement(ra, nt: nt, type: type, defs: defs, ctx: ctx)
-            else { continue }
-            let n = (counts[ra.name] ?? 0) + 1
-            counts[ra.name] = n
-            if def.occurrencesExplicit, let up = def.occurrences.upper, n == up + 1 {
-                error("requirement-too-many", "\"\(nt.name)\" fulfils requirement \"\(ra.name)\" \(n) times; \(type.name) allows at most \(up)",
-                      hint: "remove this entry", file: ctx.file, mark: ra.source.mark, path: ra.source.path)
-            }
-            var relationship = def.relationship
-            if let rel = ra.relationship {
-                if let rtype = table.lookup(.relationship, rel) {
-                    if let want = def.relationship, table.lookup(.relationship, want) != nil, !table.derives(rtype, from: want) {
-                        error("requirement-type-mismatch",
-                              "requirement \"\(ra.name)\" of \"\(nt.name)\" uses relationship \(rel), but \(type.name) declares it with \(want)",
-                              hint: "use \(want) or a type derived from it", file: ctx.file, mark: ra.relationshipMark, path: ra.source.path + ".relationship")
+        // assignments and definitions are read where they are (a copy of either retains each of its
+        // fields, on objects every worker shares)
+        nt.requirements.withUnsafeBufferPointer { assignments in
+            defs.withUnsafeBufferPointer { declared in
+                for a in assignments.indices {
+                    if let d = declared.lastIndex(where: { $0.name == assignments[a].name }) {
+                        out.append(checkRequirement(assignments[a], def: declared[d], nt: nt, type: type, ctx: ctx, counts: &counts))
+                    } else if let def = undeclaredRequirement(assignments[a], nt: nt, type: type, defs: defs, ctx: ctx) {
+                        out.append(checkRequirement(assignments[a], def: def, nt: nt, type: type, ctx: ctx, counts: &counts))
                     }
-                    relationship = rel
-                    if !ra.relationshipProperties.isEmpty {
-                        _ = checkAssignments(ra.relationshipProperties, defs: table.properties(rtype),
-                                             owner: "relationship of requirement \"\(ra.name)\" of \"\(nt.name)\"", typeName: rtype.name, ctx: ctx,
-                                             path: ra.source.path + ".relationship.properties", mark: ra.relationshipMark)
-                    }
-                } else {
-                    error("unknown-type", "requirement \"\(ra.name)\" of \"\(nt.name)\" names unknown relationship type \"\(rel)\"",
-                          hint: Self.didYouMean(rel, table.names(.relationship)), file: ctx.file, mark: ra.relationshipMark,
-                          path: ra.source.path + ".relationship")
                 }
             }
-            var target: String?
-            if let n = ra.node {
-                if let tref = nodeIndex[n] {
-                    target = n
-                    if let ttype = tref.type {
-                        checkRequirementTarget(ra, def: def, nt: nt, target: n, tref: tref, ttype: ttype, ctx: ctx)
-                    }
-                } else if table.lookup(.node, n) != nil {
-                    target = nil  // an abstract requirement naming a node type, fulfilled by the orchestrator
-                } else {
-                    error("unknown-node", "requirement \"\(ra.name)\" of \"\(nt.name)\" refers to node template \"\(n)\", which does not exist",
-                          hint: Self.didYouMean(n, Array(nodeIndex.keys)) ?? "define the node template or fix the name",
-                          file: ctx.file, mark: ra.nodeMark, path: ra.source.path)
-                }
-            }
-            if let nf = ra.nodeFilter {
-                checkNodeFilter(nf, targetType: def.node.flatMap { table.lookup(.node, $0) }, ctx: ctx, path: ra.source.path + ".node_filter")
-            }
-            out.append(ResolvedRequirement(name: ra.name, target: target, relationship: relationship, mark: ra.source.mark))
         }
-        for def in defs where def.occurrencesExplicit {
-            let n = counts[def.name] ?? 0
-            if n < def.occurrences.lower {
-                error("requirement-missing", "\"\(nt.name)\" must fulfil requirement \"\(def.name)\" at least \(def.occurrences.lower) time\(def.occurrences.lower == 1 ? "" : "s")",
-                      hint: "add \"- \(def.name): <node template>\" under requirements", file: ctx.file, mark: nt.source.mark, path: nt.source.path)
+        for d in defs.indices where defs[d].occurrencesExplicit {
+            let n = counts[defs[d].name] ?? 0
+            let lower = defs[d].occurrences.lower
+            if n < lower {
+                error("requirement-missing", "\"\(nt.name)\" must fulfil requirement \"\(defs[d].name)\" at least \(lower) time\(lower == 1 ? "" : "s")",
+                      hint: "add \"- \(defs[d].name): <node template>\" under requirements", file: ctx.file, mark: nt.source.mark, path: nt.source.path)
             }
         }
         return out
+    }
+
+    /// One requirement assignment against its definition.
+    private func checkRequirement(_ ra: RequirementAssignment, def: RequirementDefinition, nt: NodeTemplate, type: TypeDefinition,
+                                  ctx: EvalContext, counts: inout [String: Int]) -> ResolvedRequirement {
+        let table = ctx.table
+        let n = (counts[ra.name] ?? 0) + 1
+        counts[ra.name] = n
+        if def.occurrencesExplicit, let up = def.occurrences.upper, n == up + 1 {
+            error("requirement-too-many", "\"\(nt.name)\" fulfils requirement \"\(ra.name)\" \(n) times; \(type.name) allows at most \(up)",
+                  hint: "remove this entry", file: ctx.file, mark: ra.source.mark, path: ra.source.path)
+        }
+        var relationship = def.relationship
+        if let rel = ra.relationship {
+            if let rtype = table.lookup(.relationship, rel) {
+                if let want = def.relationship, table.lookup(.relationship, want) != nil, !table.derives(rtype, from: want) {
+                    error("requirement-type-mismatch",
+                          "requirement \"\(ra.name)\" of \"\(nt.name)\" uses relationship \(rel), but \(type.name) declares it with \(want)",
+                          hint: "use \(want) or a type derived from it", file: ctx.file, mark: ra.relationshipMark, path: ra.source.path + ".relationship")
+                }
+                relationship = rel
+                if !ra.relationshipProperties.isEmpty {
+                    _ = checkAssignments(ra.relationshipProperties, defs: table.properties(rtype),
+                                         owner: "relationship of requirement \"\(ra.name)\" of \"\(nt.name)\"", typeName: rtype.name, ctx: ctx,
+                                         path: ra.source.path + ".relationship.properties", mark: ra.relationshipMark)
+                }
+            } else {
+                error("unknown-type", "requirement \"\(ra.name)\" of \"\(nt.name)\" names unknown relationship type \"\(rel)\"",
+                      hint: Self.didYouMean(rel, table.names(.relationship)), file: ctx.file, mark: ra.relationshipMark,
+                      path: ra.source.path + ".relationship")
+            }
+        }
+        var target: String?
+        if let n = ra.node {
+            if let tref = nodeIndex[n] {
+                target = n
+                if let ttype = tref.type {
+                    checkRequirementTarget(ra, def: def, nt: nt, target: n, tref: tref, ttype: ttype, ctx: ctx)
+                }
+            } else if table.lookup(.node, n) != nil {
+                target = nil  // an abstract requirement naming a node type, fulfilled by the orchestrator
+            } else {
+                error("unknown-node", "requirement \"\(ra.name)\" of \"\(nt.name)\" refers to node template \"\(n)\", which does not exist",
+                      hint: Self.didYouMean(n, Array(nodeIndex.keys)) ?? "define the node template or fix the name",
+                      file: ctx.file, mark: ra.nodeMark, path: ra.source.path)
+            }
+        }
+        if let nf = ra.nodeFilter {
+            checkNodeFilter(nf, targetType: def.node.flatMap { table.lookup(.node, $0) }, ctx: ctx, path: ra.source.path + ".node_filter")
+        }
+        return ResolvedRequirement(name: ra.name, target: target, relationship: relationship, mark: ra.source.mark)
     }
 
     /// A requirement the node type does not declare. tosca-parser takes one written out in full
@@ -149,7 +165,12 @@ extension CheckScope {
                       hint: "\"\(n)\" offers: \(offered)", file: ctx.file, mark: mark, path: ra.source.path + ".capability")
             }
         } else if let capName = def.capability {
-            let ok = tcaps.contains { c in c.name == capName || tref.table.derives(.capability, c.type, from: capName) }
+            let key = CapabilityOffer(table: ObjectIdentifier(tref.table), nodeType: ObjectIdentifier(ttype), capability: capName)
+            let ok = capabilityOffers[key] ?? {
+                let offered = tcaps.contains { c in c.name == capName || tref.table.derives(.capability, c.type, from: capName) }
+                capabilityOffers[key] = offered
+                return offered
+            }()
             if !ok {
                 error("requirement-capability-missing",
                       "requirement \"\(ra.name)\" of \"\(nt.name)\" needs capability \(capName), which \"\(n)\" (\(ttype.name)) does not offer",

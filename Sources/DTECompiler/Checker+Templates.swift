@@ -36,12 +36,15 @@ extension CheckScope {
         var order: [NodeRef] = []
         for f in sources.allFiles {
             guard let topo = f.template.topology, let table = tables[f.path] else { continue }
-            for var nt in topo.nodeTemplates {
-                if let c = nt.copy {
+            let templates = topo.nodeTemplates
+            for position in templates.indices {
+                var completed: NodeTemplate?
+                if let c = templates[position].copy {
                     // `copy`: start from another node template of this topology; what is written here wins
-                    guard let src = topo.nodeTemplates.first(where: { $0.name == c && $0.copy == nil }) else {
+                    var nt = templates[position]
+                    guard let src = templates.first(where: { $0.name == c && $0.copy == nil }) else {
                         error("unknown-node", "\"\(nt.name)\" copies node template \"\(c)\", which does not exist in this topology (or is itself a copy)",
-                              hint: Self.didYouMean(c, topo.nodeTemplates.map(\.name)), file: f.display, mark: nt.copyMark, path: nt.source.path + ".copy")
+                              hint: Self.didYouMean(c, templates.map(\.name)), file: f.display, mark: nt.copyMark, path: nt.source.path + ".copy")
                         continue
                     }
                     if nt.type.isEmpty { nt.type = src.type; nt.typeMark = src.typeMark }
@@ -51,25 +54,28 @@ extension CheckScope {
                     if nt.capabilities.isEmpty { nt.capabilities = src.capabilities }
                     if nt.interfaces.isEmpty { nt.interfaces = src.interfaces }
                     if nt.artifacts.isEmpty { nt.artifacts = src.artifacts }
+                    completed = nt
                 }
-                if let existing = nodeIndex[nt.name] {
+                let ref = NodeRef(file: f.path, display: f.display, templates: templates, position: position, completed: completed,
+                                  type: table.lookup(.node, completed?.type ?? templates[position].type), table: table)
+                let name = ref.template.name
+                if let existing = nodeIndex[name] {
                     // reported in the file the user named when the other one is only imported
                     let existingIsRoot = sources.files[existing.file]?.isRoot ?? false
                     if existingIsRoot && !f.isRoot {
                         error("duplicate-node-template",
-                              "node template \"\(nt.name)\" is also defined in \(f.display):\(nt.source.mark.line)",
+                              "node template \"\(name)\" is also defined in \(f.display):\(ref.template.source.mark.line)",
                               hint: "node template names are global in a DTE repository; rename one of them", file: existing.display,
                               mark: existing.template.source.mark, path: existing.template.source.path)
                     } else {
                         error("duplicate-node-template",
-                              "node template \"\(nt.name)\" is already defined in \(existing.display):\(existing.template.source.mark.line)",
+                              "node template \"\(name)\" is already defined in \(existing.display):\(existing.template.source.mark.line)",
                               hint: "node template names are global in a DTE repository; rename one of them", file: f.display,
-                              mark: nt.source.mark, path: nt.source.path)
+                              mark: ref.template.source.mark, path: ref.template.source.path)
                     }
                     continue
                 }
-                let ref = NodeRef(file: f.path, display: f.display, template: nt, type: table.lookup(.node, nt.type), table: table)
-                nodeIndex[nt.name] = ref
+                nodeIndex[name] = ref
                 order.append(ref)
             }
             for g in topo.groups where groupIndex[g.name] == nil { groupIndex[g.name] = (f.display, g) }

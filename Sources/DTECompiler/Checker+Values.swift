@@ -308,7 +308,7 @@ extension CheckScope {
             mismatch("null", node, ctx: ctx, subject: subject(), path: path(), from: from, site: site)
         case .scalarSize, .scalarTime, .scalarFrequency, .scalarBitrate:
             guard let kind = prim.scalarKind else { return nil }
-            if let u = ScalarUnit.parse(s.value, kind: kind) { return .scalar(u) }
+            if let u = scalarUnit(s.value, kind: kind) { return .scalar(u) }
             fail("bad-scalar-unit", "\(Self.show(node))\(from) is not a \(kind.rawValue)",
                  hint: "use a number and one of \(kind.unitList) — e.g. \"\(kind.example)\"", ctx: ctx, subject: subject(), path: path(), site: site)
         case .any, .list, .map, .range:

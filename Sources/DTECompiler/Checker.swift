@@ -70,18 +70,31 @@ struct CheckedTypes: Sendable {
 }
 
 /// A node template where the template index holds it. A class: phases hand it on by reference
-/// (a node template is a large value; copying it cost a retain per field).
+/// (a node template is a large value; copying it cost a retain per field). The template is read
+/// in place in its topology's list (one reference to the list, not a copy of each template);
+/// only a `copy` node, completed from its source, is a value of its own.
 final class NodeRef: Sendable {
     let file: String
     let display: String
-    let template: NodeTemplate
     let type: TypeDefinition?
     let table: TypeTable
+    private let templates: [NodeTemplate]
+    private let position: Int
+    private let completed: NodeTemplate?
 
-    init(file: String, display: String, template: NodeTemplate, type: TypeDefinition?, table: TypeTable) {
+    var template: NodeTemplate {
+        _read {
+            if completed == nil { yield templates[position] } else { yield completed! }
+        }
+    }
+
+    init(file: String, display: String, templates: [NodeTemplate], position: Int, completed: NodeTemplate?,
+         type: TypeDefinition?, table: TypeTable) {
         self.file = file
         self.display = display
-        self.template = template
+        self.templates = templates
+        self.position = position
+        self.completed = completed
         self.type = type
         self.table = table
     }

@@ -59,6 +59,8 @@ public enum Compiler {
         diagnostics += sources.diagnostics
         let (model, checked) = Checker.run(sources, options: options)
         diagnostics += checked
+        // the parsed files of a large repository take milliseconds to free: not the caller's wait
+        releaseInBackground(consume sources)
         return Compilation(model: model, diagnostics: capped(unique(diagnostics).sortedByLocation()), files: model.files, config: config)
     }
 

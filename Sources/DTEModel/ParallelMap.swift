@@ -48,3 +48,16 @@ public func parallelSlots<T: Sendable>(count n: Int, workers: Int,
         initialized = k
     }
 }
+
+/// Destroys `value` on a background thread: a large tree (a repository's parsed files, tens of
+/// thousands of nodes) takes milliseconds to free, which its last user need not wait for. (Should
+/// the background thread be done first, the caller frees it, as without this.)
+public func releaseInBackground<T: Sendable>(_ value: consuming T) {
+    let box = ReleaseBox(value)
+    DispatchQueue.global(qos: .utility).async { withExtendedLifetime(box) {} }
+}
+
+private final class ReleaseBox<T: Sendable>: Sendable {
+    let value: T
+    init(_ value: consuming T) { self.value = value }
+}

@@ -10,11 +10,18 @@ public enum PrimitiveType: String, Sendable, CaseIterable {
 
     public var scalarKind: ScalarUnitKind? { ScalarUnitKind(rawValue: rawValue) }
 
-    public static func named(_ name: String) -> PrimitiveType? {
-        if let p = PrimitiveType(rawValue: name) { return p }
-        if name.hasPrefix("tosca:"), let p = PrimitiveType(rawValue: String(name.dropFirst(6))) { return p }
-        return nil
-    }
+    /// The primitive type `name` stands for (`string`, `tosca:string`), nil for any other name.
+    /// One hash lookup: the checker asks it for every value it checks.
+    public static func named(_ name: String) -> PrimitiveType? { byName[name] }
+
+    private static let byName: [String: PrimitiveType] = {
+        var names: [String: PrimitiveType] = [:]
+        for p in allCases {
+            names[p.rawValue] = p
+            names["tosca:" + p.rawValue] = p
+        }
+        return names
+    }()
 }
 
 /// The types visible from one file: TOSCA's normative types plus everything it imports.

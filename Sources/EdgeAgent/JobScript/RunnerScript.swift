@@ -260,8 +260,9 @@ dte_probe() {
     elif (( bad >= failure )); then
       printf 'dte-agent: the %s probe failed %s times in a row; the container is stopped\n' "$kind" "$bad" \
         | dte_stamp >> "$DTE_POD_DIR/$prefix.out"
-      pkill -TERM -P "$main" 2>/dev/null
-      ( sleep "$grace"; pkill -KILL -P "$main" 2>/dev/null ) > /dev/null 2>&1 &
+      # the container is the child of its launcher; without pkill (procps) the launcher itself
+      pkill -TERM -P "$main" 2>/dev/null || kill -TERM "$main" 2>/dev/null
+      ( sleep "$grace"; pkill -KILL -P "$main" 2>/dev/null || kill -KILL "$main" 2>/dev/null ) > /dev/null 2>&1 &
       return 1
     fi
     sleep "$period"
