@@ -105,11 +105,13 @@ import Testing
         let agent = try agent()
         // ready once /tmp/ready exists (made after 3 s); a liveness probe on an open TCP port passes
         let script = "python3 -c 'import socket,time\ns=socket.socket(); s.bind((\"127.0.0.1\", 0)); s.listen()\n"
-            + "open(\"/tmp/port\",\"w\").write(str(s.getsockname()[1]))\ntime.sleep(3); open(\"/tmp/ready\",\"w\").close(); time.sleep(8)'"
+            + "open(\"/tmp/port\",\"w\").write(str(s.getsockname()[1]))\ntime.sleep(3); open(\"/tmp/ready\",\"w\").close(); time.sleep(15)'"
         let pod = Self.pod("readiness", command: ["sh", "-c", script],
+                           // generous timeouts: on a busy node starting a check's container can take a while
                            liveness: Probe(exec: ExecAction(command: ["bash", "-c", "test ! -f /tmp/port || exec 3<>/dev/tcp/127.0.0.1/$(cat /tmp/port)"]),
-                                           periodSeconds: 1, failureThreshold: 1),
-                           readiness: Probe(exec: ExecAction(command: ["test", "-f", "/tmp/ready"]), periodSeconds: 1, failureThreshold: 1))
+                                           periodSeconds: 1, timeoutSeconds: 20, failureThreshold: 2),
+                           readiness: Probe(exec: ExecAction(command: ["test", "-f", "/tmp/ready"]), periodSeconds: 1, timeoutSeconds: 20,
+                                            failureThreshold: 1))
         _ = try await agent.create(pod)
         let uid = pod.pod.metadata.uid
         var sawRunningUnready = false
