@@ -43,7 +43,8 @@ public struct ContainerRecord: Sendable, Hashable {
         guard let data = SafeFile.read("\(podDir)/\(prefix).status", limit: Limits.statusFileBytes) else { return nil }
         var record = ContainerRecord(parsing: String(decoding: data, as: UTF8.self))
         guard record.started != nil || record.exitCode != nil else { return nil }
-        if let flag = SafeFile.read("\(podDir)/\(prefix).ready", limit: 16) {
+        // readiness matters only while the container runs: an ended one is not read for it
+        if record.exitCode == nil, let flag = SafeFile.read("\(podDir)/\(prefix).ready", limit: 16) {
             switch String(decoding: flag, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) {
             case "1": record.ready = true
             default: record.ready = false  // anything else a job wrote is read as not ready
